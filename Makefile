@@ -1,0 +1,28 @@
+# Two commands on a fresh machine:  make demo   |   make test
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint data clean
+
+$(BIN)/retain: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(BIN)/retain
+
+setup: $(BIN)/retain
+
+data: setup
+	$(BIN)/retain data fetch mnist
+
+demo: data
+	$(BIN)/retain demo --out results/demo
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+test: data lint
+	$(BIN)/python -m pytest -x --durations=15
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,160 @@
+"""``retain run`` and ``retain demo``: train strategies on a scenario, side by side."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from retain.cli.specs import build_model, build_scenario, build_strategies, strategy_label
+from retain.errors import RetainError
+from retain.learner import Learner
+from retain.metrics import RunResult
+from retain.optim import make_optimizer
+
+err = Console(stderr=True)
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "scenario": "split-digits", "strategy": ["naive"], "epochs": 1, "batch_size": 10,
+    "lr": 0.03, "optimizer": "sgd", "seed": 0, "experiences": None, "hidden": [100, 100],
+    "model": "mlp", "threads": None,
+}
+
+
+def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: float,
+            optimizer: str, seed: int, experiences: int | None = None,
+            hidden: tuple[int, ...] = (100, 100), model: str = "mlp",
+            quiet: bool = False) -> dict[str, RunResult]:
+    """Run each strategy spec on the same scenario from the same initial weights."""
+    built = [(strategy_label(s), build_strategies(s)) for s in strategies]  # fail early
+    stream = build_scenario(scenario, seed=seed, n_experiences=experiences)
+    results: dict[str, RunResult] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total} experiences"), TimeElapsedColumn(), console=err,
+                  disable=quiet) as bar:
+        for label, strats in built:
+            net = build_model(stream, model=model, hidden=tuple(hidden), seed=seed)
+            learner = Learner(net, make_optimizer(optimizer, net.parameters(), lr=lr),
+                              strategies=strats, seed=seed)
+            task = bar.add_task(f"{label:>12}", total=len(stream))
+            results[label] = learner.run(stream, epochs=epochs, batch_size=batch_size,
+                                         progress=lambda i, n, s, t=task: bar.advance(t))
+    return results
+
+
+def print_table(results: dict[str, RunResult], title: str, console: Console) -> None:
+    table = Table(title=title)
+    metric = next(iter(results.values())).metric
+    for col in ("strategy", f"final avg {metric}", "forgetting", "BWT", "FWT", "train s"):
+        table.add_column(col, justify="right" if col != "strategy" else "left")
+    for name, r in results.items():
+        table.add_row(name, f"{r.average_accuracy:.3f}", f"{r.forgetting:.3f}", f"{r.bwt:.3f}",
+                      f"{r.fwt:.3f}", f"{sum(r.train_time):.1f}")
+    console.print(table)
+
+
+def write_outputs(out: Path, results: dict[str, RunResult], config: dict, title: str) -> None:
+    from retain.report import write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"config": config, "results": {k: r.to_dict() for k, r in results.items()}}
+    (out / "results.json").write_text(json.dumps(payload, indent=2))
+    write_report(out, results, title=title, config=config)
+    err.print(f"wrote {out / 'results.json'} and {out / 'index.html'}")
+
+
+def _load_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise RetainError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise RetainError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise RetainError(f"config file {path} must hold a mapping of options")
+    unknown = sorted(set(config) - set(RUN_DEFAULTS))
+    if unknown:
+        raise RetainError(f"unknown keys in {path}: {unknown}; known: {sorted(RUN_DEFAULTS)}")
+    return config
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        scenario: Annotated[str | None, typer.Option(help="split-mnist, permuted-mnist, "
+                            "rotated-mnist, split-digits, task-split-mnist, ... or a data file")
+                            ] = None,
+        strategy: Annotated[list[str] | None, typer.Option(
+            help="strategy to compare, repeatable; compose with '+', set hyper-parameters "
+                 "with 'ewc:lambda_=1000'")] = None,
+        epochs: Annotated[int | None, typer.Option(help="epochs per experience")] = None,
+        batch_size: Annotated[int | None, typer.Option(help="mini-batch size")] = None,
+        lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
+        optimizer: Annotated[str | None, typer.Option(help="sgd, adam, rmsprop")] = None,
+        seed: Annotated[int | None, typer.Option(help="seed for weights and sampling")] = None,
+        experiences: Annotated[int | None, typer.Option(help="number of experiences")] = None,
+        config: Annotated[Path | None, typer.Option(help="YAML file with the same keys")] = None,
+        out: Annotated[Path | None, typer.Option(help="write results.json + report here")
+                       ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+    ) -> None:
+        """Train strategies on a scenario and compare what they remember."""
+        cfg = {**RUN_DEFAULTS, **_load_config(config)}
+        given = {"scenario": scenario, "strategy": strategy, "epochs": epochs,
+                 "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "seed": seed,
+                 "experiences": experiences}
+        cfg.update({k: v for k, v in given.items() if v is not None})
+        if isinstance(cfg["strategy"], str | dict):
+            cfg["strategy"] = [cfg["strategy"]]
+        if cfg["threads"]:
+            torch.set_num_threads(int(cfg["threads"]))
+        results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"], cfg["batch_size"],
+                          cfg["lr"], cfg["optimizer"], cfg["seed"], cfg["experiences"],
+                          tuple(cfg["hidden"]), cfg["model"])
+        _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
+
+    @app.command("demo")
+    def demo(
+        out: Annotated[Path | None, typer.Option(help="write results.json + report here")
+                       ] = Path("results/demo"),
+        quick: Annotated[bool, typer.Option(help="split digits instead of MNIST (seconds)")
+                         ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+    ) -> None:
+        """The main job: Naive, EWC, LwF and Replay side by side on class-incremental Split
+        MNIST (MLP 100-100, 1 epoch, batch 10)."""
+        cfg = {**RUN_DEFAULTS, **DEMO}
+        if quick:
+            cfg["scenario"] = "split-digits"
+        results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"], cfg["batch_size"],
+                          cfg["lr"], cfg["optimizer"], cfg["seed"])
+        _finish(results, cfg, f"demo: {cfg['scenario']}", out, as_json)
+
+
+DEMO = {
+    "scenario": "split-mnist",
+    "strategy": ["naive", "ewc:lambda_=100", "online-ewc:lambda_=100,gamma=0.9", "lwf",
+                 "replay:capacity=500"],
+    "epochs": 1, "batch_size": 10, "lr": 0.1, "optimizer": "sgd", "seed": 0,
+}
+
+
+def _finish(results: dict[str, RunResult], cfg: dict, title: str, out: Path | None,
+            as_json: bool) -> None:
+    print_table(results, title, err if as_json else Console())
+    if out is not None:
+        write_outputs(out, results, cfg, title)
+    if as_json:
+        json.dump({"config": cfg, "results": {k: r.to_dict() for k, r in results.items()}},
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")

@@ -1,0 +1,73 @@
+"""Turning datasets into tensors and mini-batches without per-sample Python work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+Tensors = tuple[torch.Tensor, ...]
+
+
+class LazyTensorDataset(Dataset):
+    """A tensor dataset whose tensors are computed on demand (e.g. a permuted copy of MNIST),
+    so a 20-task stream does not hold 20 transformed copies in memory at once."""
+
+    def __init__(self, build: Callable[[], Tensors], length: int):
+        self._build = build
+        self._length = length
+
+    @property
+    def tensors(self) -> Tensors:
+        return self._build()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, i):
+        return tuple(t[i] for t in self.tensors)
+
+
+def as_tensors(dataset: Dataset) -> Tensors | None:
+    """The dataset's columns as whole tensors when it is tensor-backed, else ``None``."""
+    if isinstance(dataset, TensorDataset | LazyTensorDataset):
+        return tuple(dataset.tensors)
+    if isinstance(dataset, Subset):
+        inner = as_tensors(dataset.dataset)
+        if inner is not None:
+            idx = torch.as_tensor(dataset.indices, dtype=torch.long)
+            return tuple(t[idx] for t in inner)
+    return None
+
+
+def materialize(dataset: Dataset, batch_size: int = 1024) -> Tensors:
+    """All samples of any map-style dataset as stacked tensors (one pass)."""
+    tensors = as_tensors(dataset)
+    if tensors is not None:
+        return tensors
+    columns: list[list[torch.Tensor]] = []
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        batch = batch if isinstance(batch, list | tuple) else [batch]
+        if not columns:
+            columns = [[] for _ in batch]
+        for col, value in zip(columns, batch, strict=True):
+            col.append(torch.as_tensor(value))
+    return tuple(torch.cat(col) for col in columns)
+
+
+def labels_of(dataset: Dataset) -> torch.Tensor:
+    """The label column (second element of every sample)."""
+    return materialize(dataset)[1]
+
+
+def iterate(
+    tensors: Tensors, batch_size: int, generator: torch.Generator | None, shuffle: bool = True
+) -> Iterator[Tensors]:
+    """Mini-batches sliced from in-memory tensors: one permutation copy per pass, then views."""
+    n = tensors[0].shape[0]
+    if shuffle:
+        perm = torch.randperm(n, generator=generator).to(tensors[0].device)
+        tensors = tuple(t.index_select(0, perm) for t in tensors)
+    for start in range(0, n, batch_size):
+        yield tuple(t[start : start + batch_size] for t in tensors)

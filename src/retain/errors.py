@@ -1,0 +1,9 @@
+"""Exceptions raised by retain for problems the user can fix."""
+
+
+class RetainError(ValueError):
+    """A user error with a message that says what is wrong and how to fix it."""
+
+
+class DataNotFoundError(RetainError, FileNotFoundError):
+    """Data files are missing; the message says how to get them."""

@@ -1,0 +1,459 @@
+"""The Learner: a model, its optimizer and a list of strategies, updated batch by batch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from retain.data import Tensors, as_tensors, iterate
+from retain.errors import RetainError
+from retain.metrics import RunResult
+from retain.scenarios.experience import Experience, Stream
+from retain.strategies.base import HOOKS, Batch, Strategy
+
+_MASK_VALUE = -1e9  # masked logits: exp() is 0, yet finite so KL/CE terms stay finite
+
+
+@dataclass
+class LearnStats:
+    """What one call of :meth:`Learner.learn` did."""
+
+    samples: int
+    steps: int
+    seconds: float
+    last_loss: float
+
+
+class Learner:
+    """Keeps a trained model learning from new data without forgetting what it knew.
+
+    Args:
+        model: any ``nn.Module``.
+        optimizer: a ``torch.optim`` optimizer over the model's parameters.
+        loss: the training criterion (default ``nn.CrossEntropyLoss()``); a loss other than
+            cross-entropy/NLL makes the learner a regressor (scores are MSE, not accuracy).
+        strategies: strategies against forgetting, applied in order (they compose).
+        scheduler: an optional ``torch.optim.lr_scheduler`` scheduler.
+        scheduler_interval: step the scheduler every ``"step"``, ``"epoch"`` or ``"experience"``.
+        device: where the model and data live (default: where the model already is).
+        seed: seed of the learner's own generator (shuffling, sampled Fisher).
+        eval_batch_size: batch size for evaluation and prediction.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Linear(4, 3)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    >>> loss = learner.update(torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    >>> learner.predict(torch.randn(2, 4)).shape
+    torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss: nn.Module | None = None,
+        strategies: Sequence[Strategy] = (),
+        scheduler: Any | None = None,
+        scheduler_interval: str = "epoch",
+        device: torch.device | str | None = None,
+        seed: int = 0,
+        eval_batch_size: int = 1024,
+        task_type: str | None = None,
+    ):
+        if not isinstance(model, nn.Module):
+            raise RetainError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise RetainError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        for s in strategies:
+            if not isinstance(s, Strategy):
+                raise RetainError(f"{s!r} is not a retain Strategy")
+        if scheduler_interval not in ("step", "epoch", "experience"):
+            raise RetainError(
+                f"scheduler_interval must be 'step', 'epoch' or 'experience', "
+                f"got {scheduler_interval!r}"
+            )
+        first = next(model.parameters(), None)
+        self.device = torch.device(device) if device is not None else (
+            first.device if first is not None else torch.device("cpu"))
+        self.model = model.to(self.device)
+        self.optimizer = optimizer
+        self.loss_fn = loss if loss is not None else nn.CrossEntropyLoss()
+        self.task_type = task_type or (
+            "classification" if isinstance(self.loss_fn, nn.CrossEntropyLoss | nn.NLLLoss)
+            else "regression")
+        self.strategies = list(strategies)
+        self.scheduler = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.eval_batch_size = eval_batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.experiences_seen = 0
+        self.samples_seen = 0
+        self.n_outputs: int | None = None
+        self.seen_classes: torch.Tensor | None = None
+        self.task_classes: list[tuple[int, ...]] | None = None
+        self._task_mask: torch.Tensor | None = None
+        # the hot path calls only the hooks some strategy actually overrides
+        self._hooks = {h: [getattr(s, h) for s in self.strategies if s.overrides(h)]
+                       for h in HOOKS}
+        for s in self.strategies:
+            s.bind(self)
+
+    # -- the update step -------------------------------------------------------------------
+    def _step(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
+        batch = Batch(x, y, task)
+        for hook in self._hooks["extend_batch"]:
+            hook(self, batch)
+        out = self.model(batch.x)
+        batch.out = out
+        loss = self.loss_fn(self._mask(out, batch.task), self._target(batch.y, out))
+        for hook in self._hooks["loss_terms"]:
+            loss = hook(self, batch, loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for hook in self._hooks["after_backward"]:
+            hook(self, batch)
+        self.optimizer.step()
+        for hook in self._hooks["after_step"]:
+            hook(self, batch)
+        if self.scheduler is not None and self.scheduler_interval == "step":
+            self.scheduler.step()
+        return loss.detach()
+
+    def _mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
+        if self._task_mask is None or task is None:
+            return out
+        return out.masked_fill(~self._task_mask.index_select(0, task), _MASK_VALUE)
+
+    def _target(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        if self.task_type == "regression" and y.shape != out.shape:
+            return y.view(out.shape)
+        return y
+
+    @property
+    def output_map(self):
+        """Post-processing of model outputs (task masking) for strategies, or ``None``."""
+        return self._mask if self._task_mask is not None else None
+
+    def update(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | int | None = None,
+               validate: bool = True) -> float:
+        """One incremental step on one batch; returns the training loss of the step."""
+        self.model.train()
+        x, y = x.to(self.device), y.to(self.device)
+        t = self._task_tensor(task, x.shape[0])
+        if validate:
+            self._validate(x, y, t)
+        self._note_classes(y)
+        loss = self._step(x, y, t)
+        self.samples_seen += x.shape[0]
+        return float(loss)
+
+    # -- experiences -----------------------------------------------------------------------
+    def learn(self, data: Dataset | Experience, epochs: int = 1, batch_size: int = 32,
+              task: int | None = None, shuffle: bool = True) -> LearnStats:
+        """Train on one experience, then let every strategy consolidate (Fisher, teacher,...)."""
+        experience = data if isinstance(data, Experience) else Experience(data, task_label=task)
+        if epochs < 1 or batch_size < 1:
+            raise RetainError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+        start = time.perf_counter()
+        tensors = self._tensors(experience)
+        self._validate(*tensors)
+        self._note_classes(tensors[1])
+        for hook in self._hooks["before_experience"]:
+            hook(self, experience)
+        self.model.train()
+        loss, steps, n = torch.zeros(()), 0, len(experience.train)
+        for _ in range(epochs):
+            for x, y, *t in self._batches(experience.train, tensors, batch_size, shuffle):
+                loss = self._step(x, y, t[0] if t else None)
+                steps += 1
+            if self.scheduler is not None and self.scheduler_interval == "epoch":
+                self.scheduler.step()
+        if self.scheduler is not None and self.scheduler_interval == "experience":
+            self.scheduler.step()
+        for hook in self._hooks["after_experience"]:
+            hook(self, experience)
+        self.experiences_seen += 1
+        self.samples_seen += n * epochs
+        return LearnStats(n * epochs, steps, time.perf_counter() - start, float(loss))
+
+    def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
+            progress: Any = None) -> RunResult:
+        """Train on each experience in turn and test on every experience after each one.
+
+        ``progress`` is an optional callable ``progress(i, n, stats)`` called after each
+        experience (the CLI passes a progress bar).
+        """
+        experiences = list(stream)
+        if not experiences:
+            raise RetainError("the stream has no experiences")
+        if getattr(stream, "task_classes", None):
+            self.set_task_classes(stream.task_classes)
+        evaluator = StreamEvaluator(self, [e.test for e in experiences],
+                                    [e.task_label for e in experiences])
+        baseline = evaluator()
+        rows, times, samples = [], [], []
+        for i, experience in enumerate(experiences):
+            stats = self.learn(experience, epochs=epochs, batch_size=batch_size)
+            times.append(stats.seconds)
+            samples.append(stats.samples)
+            rows.append(evaluator())
+            if progress is not None:
+                progress(i, len(experiences), stats)
+        return RunResult(np.array(rows), baseline, times, samples, metric=evaluator.metric,
+                         experience_names=[e.name for e in experiences])
+
+    def set_task_classes(self, task_classes: Sequence[Sequence[int]]) -> None:
+        """Declare the classes of each task: outputs are then masked to the sample's task."""
+        self.task_classes = [tuple(int(c) for c in cs) for cs in task_classes]
+        n_out = max(max(cs) for cs in self.task_classes) + 1
+        n_out = max(n_out, self.n_outputs or 0)
+        mask = torch.zeros(len(self.task_classes), n_out, dtype=torch.bool)
+        for i, cs in enumerate(self.task_classes):
+            mask[i, list(cs)] = True
+        self._task_mask = mask.to(self.device)
+
+    # -- data ------------------------------------------------------------------------------
+    def _tensors(self, experience: Experience) -> Tensors:
+        tensors = as_tensors(experience.train)
+        if tensors is None:  # a generic Dataset: validate on its first batch only
+            first = next(iter(DataLoader(experience.train, batch_size=256)), None)
+            if first is None:
+                raise RetainError(f"{experience.name} is empty: nothing to learn")
+            tensors = tuple(first) if isinstance(first, list | tuple) else (first,)
+        if len(tensors) < 2:
+            raise RetainError("every sample must be an (input, label) pair")
+        tensors = tuple(t.to(self.device, non_blocking=True) for t in tensors[:3])
+        if len(tensors) == 2 and experience.task_label is not None:
+            tensors = (*tensors, self._task_tensor(experience.task_label, tensors[0].shape[0]))
+        return tensors
+
+    def _batches(self, dataset: Dataset, tensors: Tensors, batch_size: int,
+                 shuffle: bool) -> Iterable[Tensors]:
+        if as_tensors(dataset) is not None or isinstance(dataset, TensorDataset):
+            return iterate(tensors, batch_size, self.generator, shuffle)
+        return self._loader_batches(dataset, batch_size, shuffle, tensors)
+
+    def _loader_batches(self, dataset, batch_size, shuffle, tensors) -> Iterator[Tensors]:
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                            generator=self.generator, pin_memory=self.device.type == "cuda")
+        task = tensors[2][:1] if len(tensors) == 3 else None
+        for batch in loader:
+            batch = [b.to(self.device, non_blocking=True) for b in batch[:3]]
+            if len(batch) == 2 and task is not None:
+                batch.append(task.expand(batch[0].shape[0]))
+            yield tuple(batch)
+
+    def batches(self, dataset: Dataset, batch_size: int = 1024, limit: int | None = None,
+                shuffle: bool = False) -> Iterator[Tensors]:
+        """``(x, y, task_or_None)`` mini-batches of a dataset on the learner's device, for
+        consolidation work (Fisher, importance, herding). ``limit`` takes a random subset."""
+        tensors = self._tensors(Experience(dataset))
+        if limit is not None and limit < tensors[0].shape[0]:
+            idx = torch.randperm(tensors[0].shape[0], generator=self.generator)[:limit]
+            tensors = tuple(t.index_select(0, idx.to(self.device)) for t in tensors)
+        for part in iterate(tensors, batch_size, self.generator, shuffle):
+            yield part[0], part[1], part[2] if len(part) > 2 else None
+
+    def _task_tensor(self, task, n: int) -> torch.Tensor | None:
+        if task is None:
+            return None
+        if isinstance(task, int):
+            return torch.full((n,), task, dtype=torch.long, device=self.device)
+        return task.to(self.device)
+
+    def _note_classes(self, y: torch.Tensor) -> None:
+        if self.task_type != "classification":
+            return
+        if self.seen_classes is None:
+            self.seen_classes = torch.zeros(self.n_outputs or int(y.max()) + 1,
+                                            dtype=torch.bool, device=self.device)
+        self.seen_classes[y.unique()] = True
+
+    # -- validation ------------------------------------------------------------------------
+    def _validate(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> None:
+        """Clear errors for user mistakes, checked once per experience (not per step)."""
+        if x.shape[0] == 0:
+            raise RetainError("the data is empty: nothing to learn")
+        if x.shape[0] != y.shape[0]:
+            raise RetainError(f"{x.shape[0]} inputs but {y.shape[0]} labels")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).reshape(x.shape[0], -1).any(1).sum())
+            raise RetainError(f"inputs contain NaN or inf in {bad} of {x.shape[0]} samples")
+        out = self._probe(x[:2])
+        if self.task_type == "classification":
+            if y.is_floating_point() or y.dtype == torch.bool:
+                raise RetainError(f"class labels must be integers, got dtype {y.dtype}")
+            if out.dim() != 2:
+                raise RetainError(
+                    f"a classifier must output [batch, classes], got shape {tuple(out.shape)}")
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or hi >= out.shape[1]:
+                raise RetainError(
+                    f"labels must be in [0, {out.shape[1] - 1}] for a model with "
+                    f"{out.shape[1]} outputs; got labels in [{lo}, {hi}]")
+        else:
+            if not bool(torch.isfinite(y).all()):
+                raise RetainError("targets contain NaN or inf")
+            if y[:2].numel() != out.numel():
+                raise RetainError(
+                    f"targets of shape {tuple(y.shape[1:])} do not match model outputs of "
+                    f"shape {tuple(out.shape[1:])}")
+        if t is not None and self._task_mask is not None:
+            if int(t.min()) < 0 or int(t.max()) >= self._task_mask.shape[0]:
+                raise RetainError(
+                    f"task labels must be in [0, {self._task_mask.shape[0] - 1}]")
+
+    def _probe(self, x: torch.Tensor) -> torch.Tensor:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                out = self.model(x)
+        except RetainError:
+            raise
+        except (RuntimeError, ValueError, IndexError) as exc:
+            first = str(exc).splitlines()[0]
+            raise RetainError(
+                f"inputs of shape {tuple(x.shape[1:])} do not fit the model: {first}"
+            ) from None
+        finally:
+            self.model.train(was_training)
+        if self.n_outputs is None and out.dim() >= 2:
+            self.n_outputs = out.shape[1]
+        return out
+
+    # -- inference -------------------------------------------------------------------------
+    def predict(self, x: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
+        """Predicted classes (classification) or outputs (regression) for a batch of inputs."""
+        out = self.outputs(x, task)
+        return out.argmax(dim=1) if self.task_type == "classification" else out
+
+    def outputs(self, x: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
+        """Raw model outputs (logits), task-masked when the learner knows task classes."""
+        x = x.to(self.device)
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            raise RetainError("inputs contain NaN or inf")
+        self._probe(x[:1])
+        t = self._task_tensor(task, x.shape[0])
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                parts = [self._mask(self.model(x[i : i + self.eval_batch_size]),
+                                    None if t is None else t[i : i + self.eval_batch_size])
+                         for i in range(0, x.shape[0], self.eval_batch_size)]
+        finally:
+            self.model.train(was_training)
+        return torch.cat(parts)
+
+    def evaluate(self, dataset: Dataset, task: int | None = None) -> float:
+        """Accuracy (classification) or MSE (regression) on a dataset."""
+        return float(StreamEvaluator(self, [dataset], [task])()[0])
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training exactly (model, optimizer, scheduler,
+        strategies with their buffers/Fisher/teachers, counters and the shuffling RNG)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "strategies": [{"name": s.name, "state": s.state_dict()} for s in self.strategies],
+            "learner": {
+                "experiences_seen": self.experiences_seen,
+                "samples_seen": self.samples_seen,
+                "n_outputs": self.n_outputs,
+                "seen_classes": self.seen_classes,
+                "task_classes": self.task_classes,
+                "generator": self.generator.get_state(),
+                "task_type": self.task_type,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        names = [s["name"] for s in state["strategies"]]
+        mine = [s.name for s in self.strategies]
+        if names != mine:
+            raise RetainError(f"checkpoint strategies {names} differ from this learner's {mine}")
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise RetainError(f"checkpoint does not fit this model: {exc}") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        for strategy, saved in zip(self.strategies, state["strategies"], strict=True):
+            strategy.load_state_dict(saved["state"])
+        info = state["learner"]
+        self.experiences_seen = int(info["experiences_seen"])
+        self.samples_seen = int(info["samples_seen"])
+        self.n_outputs = info.get("n_outputs")
+        seen = info.get("seen_classes")
+        self.seen_classes = None if seen is None else seen.to(self.device)
+        self.generator.set_state(info["generator"])
+        self._task_mask, self.task_classes = None, None
+        if info.get("task_classes"):
+            self.set_task_classes(info["task_classes"])
+        for s in self.strategies:
+            s.bind(self)
+
+    def __repr__(self) -> str:
+        return (f"Learner({type(self.model).__name__}, {type(self.optimizer).__name__}, "
+                f"strategies={self.strategies!r})")
+
+
+class StreamEvaluator:
+    """Scores every test set in one batched pass over their concatenation."""
+
+    def __init__(self, learner: Learner, datasets: Sequence[Dataset],
+                 tasks: Sequence[int | None] | None = None):
+        self.learner = learner
+        self.metric = "accuracy" if learner.task_type == "classification" else "mse"
+        xs, ys, ts, segs = [], [], [], []
+        tasks = tasks or [None] * len(datasets)
+        for i, (dataset, task) in enumerate(zip(datasets, tasks, strict=True)):
+            if dataset is None:
+                raise RetainError(f"experience {i} has no test set")
+            tensors = learner._tensors(Experience(dataset, task_label=task))
+            xs.append(tensors[0])
+            ys.append(tensors[1])
+            ts.append(tensors[2] if len(tensors) > 2 else None)
+            segs.append(torch.full((tensors[0].shape[0],), i, dtype=torch.long))
+        self.x, self.y = torch.cat(xs), torch.cat(ys)
+        self.t = None if any(t is None for t in ts) else torch.cat(ts)
+        self.segments = torch.cat(segs).to(learner.device)
+        self.counts = torch.bincount(self.segments, minlength=len(datasets)).double()
+
+    def __call__(self) -> np.ndarray:
+        learner, model = self.learner, self.learner.model
+        was_training = model.training
+        model.eval()
+        scores = []
+        size = learner.eval_batch_size
+        try:
+            with torch.inference_mode():
+                for i in range(0, self.x.shape[0], size):
+                    out = model(self.x[i : i + size])
+                    y = self.y[i : i + size]
+                    if self.metric == "accuracy":
+                        t = None if self.t is None else self.t[i : i + size]
+                        scores.append(learner._mask(out, t).argmax(1) == y)
+                    else:
+                        err = (out - learner._target(y, out)) ** 2
+                        scores.append(err.reshape(err.shape[0], -1).mean(1))
+        finally:
+            model.train(was_training)
+        per_sample = torch.cat(scores).double()
+        sums = torch.bincount(self.segments, weights=per_sample, minlength=len(self.counts))
+        return (sums / self.counts).cpu().numpy()

@@ -1,0 +1,51 @@
+"""Strategies against forgetting. Each is one small class on the hook protocol of
+:class:`~retain.strategies.base.Strategy`; any list of them composes."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from retain.errors import RetainError
+from retain.strategies.base import Batch, Strategy
+from retain.strategies.ewc import EWC
+from retain.strategies.lwf import LwF
+from retain.strategies.naive import Naive
+from retain.strategies.online_ewc import OnlineEWC
+from retain.strategies.replay import Replay
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (Naive, EWC, OnlineEWC, LwF, Replay)
+}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Make a strategy class available by its ``name`` (CLI, configs, checkpoints)."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def make_strategy(name: str, **params: Any) -> Strategy:
+    """Build a strategy by name, checking hyper-parameter names before anything runs."""
+    try:
+        cls = STRATEGIES[name]
+    except KeyError:
+        raise RetainError(
+            f"unknown strategy {name!r}; choose one of {', '.join(sorted(STRATEGIES))}"
+        ) from None
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = [k for k in params if k not in accepted]
+    if unknown:
+        names = [p for p in accepted if p != "self"]
+        raise RetainError(
+            f"strategy {name!r} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+            f"it accepts {', '.join(names)}"
+        )
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise RetainError(f"bad hyper-parameters for strategy {name!r}: {exc}") from None
+
+
+__all__ = ["Batch", "Strategy", "Naive", "EWC", "OnlineEWC", "LwF", "Replay",
+           "STRATEGIES", "register", "make_strategy"]

@@ -1,0 +1,93 @@
+"""Elastic Weight Consolidation (Kirkpatrick et al., PNAS 2017)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from retain.errors import RetainError
+from retain.importance import FISHER_KINDS, fisher_diagonal
+from retain.strategies.base import Batch, Strategy
+from retain.strategies.common import QuadraticPenalty, trainable_parameters
+
+if TYPE_CHECKING:
+    from retain.learner import Learner
+    from retain.scenarios import Experience
+
+
+class EWC(Strategy):
+    """Penalise moving weights that mattered for earlier experiences.
+
+    After each experience the diagonal Fisher information ``F_t`` is estimated at the learned
+    weights ``θ*_t``; later training minimises ``loss + λ/2 · Σ_t Σ_i F_t,i (θ_i − θ*_t,i)²``.
+    The sum over tasks is kept as one quadratic (constant cost per step), and its gradient is
+    added to ``.grad`` directly.
+
+    Args:
+        lambda_: strength of the penalty.
+        fisher: ``exact`` (default), ``sampled``, ``empirical`` or ``batched-empirical``
+            (see :mod:`retain.importance`).
+        fisher_samples: estimate the Fisher on at most this many samples of the experience.
+        fisher_batch_size: mini-batch size for ``batched-empirical``.
+    """
+
+    name = "ewc"
+
+    def __init__(
+        self,
+        lambda_: float = 100.0,
+        fisher: str = "exact",
+        fisher_samples: int | None = None,
+        fisher_batch_size: int = 32,
+    ):
+        if fisher not in FISHER_KINDS:
+            raise RetainError(f"unknown Fisher estimator {fisher!r}; choose one of {FISHER_KINDS}")
+        if lambda_ < 0:
+            raise RetainError(f"lambda_ must be >= 0, got {lambda_}")
+        super().__init__(lambda_=lambda_, fisher=fisher, fisher_samples=fisher_samples,
+                         fisher_batch_size=fisher_batch_size)
+        self.lambda_ = float(lambda_)
+        self.fisher = fisher
+        self.fisher_samples = fisher_samples
+        self.fisher_batch_size = fisher_batch_size
+        self.penalty = QuadraticPenalty()
+        self._params: list | None = None
+
+    def estimate_fisher(self, learner: Learner, experience: Experience) -> list:
+        batch_size = self.fisher_batch_size if self.fisher == "batched-empirical" else 1024
+        batches = learner.batches(experience.train, batch_size=batch_size,
+                                  limit=self.fisher_samples)
+        return fisher_diagonal(
+            learner.model, batches, kind=self.fisher, task_type=learner.task_type,
+            loss_fn=learner.loss_fn, output_map=learner.output_map, generator=learner.generator,
+        )
+
+    def after_experience(self, learner: Learner, experience: Experience) -> None:
+        self._params = trainable_parameters(learner.model)
+        self.consolidate(self.estimate_fisher(learner, experience), self._params)
+
+    def consolidate(self, fisher: list, params: list) -> None:
+        self.penalty.accumulate(fisher, params)
+
+    def bind(self, learner: Learner) -> None:
+        self.penalty.to(learner.device)
+        self._params = None
+
+    def after_backward(self, learner: Learner, batch: Batch) -> None:
+        if not self.penalty.empty:
+            if self._params is None:
+                self._params = trainable_parameters(learner.model)
+            self.penalty.add_gradient(self._params, self.lambda_)
+
+    def penalty_value(self, learner: Learner):
+        """The current penalty ``λ/2 Σ F (θ − θ*)²`` (0 before the first consolidation)."""
+        if self.penalty.empty:
+            return 0.0
+        return self.penalty.value(trainable_parameters(learner.model), self.lambda_)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "penalty": self.penalty.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.penalty.load_state_dict(state["penalty"])
+        self._params = None

@@ -1,0 +1,77 @@
+"""Learning without Forgetting (Li & Hoiem, TPAMI 2017)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from retain.strategies.base import Batch, Strategy
+from retain.strategies.common import frozen_copy
+
+if TYPE_CHECKING:
+    from retain.learner import Learner
+    from retain.scenarios import Experience
+
+
+class LwF(Strategy):
+    """Distil the previous model's outputs into the current one while learning new data.
+
+    After each experience a frozen copy of the model becomes the teacher. Classification adds
+    ``alpha · KL(softmax(teacher/T) ‖ softmax(student/T))`` on the output units of the classes
+    seen before (batch mean); regression adds ``alpha · MSE(student, teacher)``.
+
+    Args:
+        alpha: weight of the distillation term.
+        temperature: softmax temperature T.
+    """
+
+    name = "lwf"
+
+    def __init__(self, alpha: float = 1.0, temperature: float = 2.0):
+        super().__init__(alpha=alpha, temperature=temperature)
+        self.alpha = float(alpha)
+        self.temperature = float(temperature)
+        self.teacher: torch.nn.Module | None = None
+        self.old_units: torch.Tensor | None = None
+
+    def after_experience(self, learner: Learner, experience: Experience) -> None:
+        self.teacher = frozen_copy(learner.model)
+        if learner.task_type == "classification":
+            self.old_units = torch.nonzero(learner.seen_classes).squeeze(1)
+
+    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+        if self.teacher is None:
+            return loss
+        with torch.no_grad():
+            target = self.teacher(batch.x)
+        if learner.task_type != "classification":
+            return loss + self.alpha * F.mse_loss(batch.out, target)
+        units = self.old_units
+        student = batch.out.index_select(1, units)
+        target = target.index_select(1, units)
+        t = self.temperature
+        kd = F.kl_div(F.log_softmax(student / t, dim=1), F.softmax(target / t, dim=1),
+                      reduction="batchmean")
+        return loss + self.alpha * kd
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.teacher is not None:
+            state["teacher"] = dict(self.teacher.state_dict())
+            state["old_units"] = self.old_units
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.teacher, self.old_units = None, state.get("old_units")
+        self._teacher_state = state.get("teacher")
+
+    def bind(self, learner: Learner) -> None:
+        if getattr(self, "_teacher_state", None) is not None:
+            self.teacher = frozen_copy(learner.model)
+            self.teacher.load_state_dict(self._teacher_state)
+            self._teacher_state = None
+        if self.old_units is not None:
+            self.old_units = self.old_units.to(learner.device)

@@ -1,0 +1,63 @@
+"""Experience replay (Chaudhry et al. 2019 "On Tiny Episodic Memories"; Buzzega et al. 2020)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from retain.buffers import BUFFERS, make_buffer
+from retain.errors import RetainError
+from retain.strategies.base import Batch, Strategy
+
+if TYPE_CHECKING:
+    from retain.learner import Learner
+
+
+class Replay(Strategy):
+    """Mix stored samples of the past into every step.
+
+    Each step appends ``batch_size`` rows sampled from a fixed-capacity memory (default: as many
+    as the incoming batch) to the incoming rows, so one forward/backward pass trains on both;
+    after the step the incoming rows are offered to the memory.
+
+    Args:
+        capacity: number of samples the memory holds.
+        batch_size: replayed rows per step (default: the incoming batch size).
+        policy: ``reservoir`` (uniform over the stream) or ``class-balanced`` (CBRS).
+        seed: seed of the memory's sampling.
+    """
+
+    name = "replay"
+
+    def __init__(self, capacity: int = 500, batch_size: int | None = None,
+                 policy: str = "reservoir", seed: int = 0):
+        if policy not in BUFFERS:
+            raise RetainError(f"unknown buffer policy {policy!r}; choose one of {sorted(BUFFERS)}")
+        super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
+        self.batch_size = batch_size
+        self.buffer = make_buffer(policy, capacity, seed=seed)
+        self._fields: tuple[str, ...] | None = None
+
+    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+        if self.buffer.size == 0:
+            return
+        mem = self.buffer.sample(self.batch_size or batch.n_new, self._fields)
+        batch.append(mem["x"], mem["y"], mem.get("task"))
+
+    def bind(self, learner: Learner) -> None:
+        self.buffer.to(learner.device)
+
+    def after_step(self, learner: Learner, batch: Batch) -> None:
+        if self._fields is None:
+            self._fields = ("x", "y") if batch.task is None else ("x", "y", "task")
+        if batch.task is None:
+            self.buffer.add(x=batch.new_x, y=batch.new_y)
+        else:
+            self.buffer.add(x=batch.new_x, y=batch.new_y, task=batch.new_task)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.buffer.load_state_dict(state["buffer"])
+        self._fields = tuple(self.buffer.fields) or None

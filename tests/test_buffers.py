@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from retain.buffers import ClassBalancedBuffer, ReplayBuffer, make_buffer
+from retain.errors import RetainError
+
+
+def _stream(buffer, n, batch=7, classes=None):
+    for start in range(0, n, batch):
+        ids = torch.arange(start, min(n, start + batch))
+        y = ids % 10 if classes is None else classes[ids]
+        buffer.add(x=ids.float().unsqueeze(1), y=y)
+
+
+def test_reservoir_is_uniform_over_the_stream():
+    """Chi-square test: every position of a 1,000-sample stream is kept equally often."""
+    n, capacity, trials = 1000, 50, 400
+    counts = np.zeros(n)
+    for seed in range(trials):
+        buffer = ReplayBuffer(capacity, seed=seed)
+        _stream(buffer, n)
+        kept = buffer.contents()["x"].squeeze(1).long().numpy()
+        assert len(np.unique(kept)) == capacity  # no duplicates, always full
+        counts[kept] += 1
+    # bin positions in 10 groups of 100 to have large expected counts
+    groups = counts.reshape(10, -1).sum(1)
+    expected = np.full(10, trials * capacity / 10)
+    assert stats.chisquare(groups, expected).pvalue > 0.01
+    # early and late halves equally represented
+    assert abs(counts[:500].sum() - counts[500:].sum()) < 0.1 * counts.sum()
+
+
+def test_reservoir_fills_then_stays_at_capacity():
+    buffer = ReplayBuffer(20)
+    _stream(buffer, 13)
+    assert len(buffer) == 13 and buffer.seen == 13
+    assert torch.equal(buffer.contents()["x"].squeeze(1), torch.arange(13.0))
+    _stream(buffer, 100)
+    assert len(buffer) == 20 and buffer.seen == 113
+
+
+def test_class_balanced_stays_balanced_on_imbalanced_stream():
+    # 90% of the stream is class 0
+    g = torch.Generator().manual_seed(0)
+    classes = (torch.rand(5000, generator=g) > 0.9).long() * torch.randint(1, 5, (5000,),
+                                                                           generator=g)
+    buffer = ClassBalancedBuffer(100, seed=0)
+    _stream(buffer, 5000, classes=classes)
+    counts = torch.bincount(buffer.contents()["y"], minlength=5)
+    assert counts.sum() == 100
+    assert counts.max() - counts.min() <= 1, counts
+
+
+def test_sampling_and_state_round_trip_are_exact():
+    a = ReplayBuffer(30, seed=3)
+    _stream(a, 200)
+    b = ReplayBuffer(30, seed=99)
+    b.load_state_dict(a.state_dict())
+    _stream(a, 50)
+    _stream(b, 50)
+    assert torch.equal(a.contents()["x"], b.contents()["x"])
+    assert torch.equal(a.sample(16)["x"], b.sample(16)["x"])
+
+
+def test_class_balanced_state_round_trip():
+    a = ClassBalancedBuffer(25, seed=1)
+    _stream(a, 300)
+    b = ClassBalancedBuffer(25, seed=1)
+    b.load_state_dict(a.state_dict())
+    _stream(a, 40)
+    _stream(b, 40)
+    assert torch.equal(a.contents()["y"], b.contents()["y"])
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(RetainError, match="positive"):
+        ReplayBuffer(0)
+    with pytest.raises(RetainError, match="unknown buffer policy"):
+        make_buffer("fifo", 10)
+    with pytest.raises(RetainError, match="empty"):
+        ReplayBuffer(5).sample(2)
+    buffer = ReplayBuffer(5)
+    buffer.add(x=torch.zeros(2, 1), y=torch.zeros(2, dtype=torch.long))
+    with pytest.raises(RetainError, match="fields"):
+        buffer.add(x=torch.zeros(2, 1))
