@@ -19,7 +19,7 @@ demo: data
 	$(BIN)/retain demo --out results/demo
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 
 test: data lint
 	$(BIN)/python -m pytest -x --durations=15
