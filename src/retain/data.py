@@ -41,6 +41,14 @@ def as_tensors(dataset: Dataset) -> Tensors | None:
     return None
 
 
+def is_tensor_backed(dataset: Dataset) -> bool:
+    """True when :func:`as_tensors` gives the whole dataset, decided by type alone: building
+    the tensors of a subset or a lazy (permuted, rotated) dataset costs a full copy."""
+    if isinstance(dataset, TensorDataset | LazyTensorDataset):
+        return True
+    return isinstance(dataset, Subset) and is_tensor_backed(dataset.dataset)
+
+
 def materialize(dataset: Dataset, batch_size: int = 1024) -> Tensors:
     """All samples of any map-style dataset as stacked tensors (one pass)."""
     tensors = as_tensors(dataset)

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
-from retain.data import Tensors, as_tensors, iterate
+from retain.data import Tensors, as_tensors, is_tensor_backed, iterate
 from retain.errors import RetainError
 from retain.metrics import RunResult
 from retain.scenarios.experience import Experience, Stream
@@ -240,7 +240,7 @@ class Learner:
 
     def _batches(self, dataset: Dataset, tensors: Tensors, batch_size: int,
                  shuffle: bool) -> Iterable[Tensors]:
-        if as_tensors(dataset) is not None or isinstance(dataset, TensorDataset):
+        if is_tensor_backed(dataset):  # ``tensors`` already holds all of it: no second copy
             return iterate(tensors, batch_size, self.generator, shuffle)
         return self._loader_batches(dataset, batch_size, shuffle, tensors)
 
@@ -407,6 +407,20 @@ class Learner:
             self.set_task_classes(info["task_classes"])
         for s in self.strategies:
             s.bind(self)
+
+    def save(self, path, normalization: dict | None = None, overwrite: bool = False):
+        """Save everything needed to resume exactly (safetensors + JSON, never pickle)."""
+        from retain.store import save_learner
+
+        return save_learner(self, path, normalization=normalization, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path, model: nn.Module | None = None, loss: nn.Module | None = None,
+             device: torch.device | str | None = None) -> Learner:
+        """A saved learner, ready to continue; pass ``model`` for a model that is not built in."""
+        from retain.store import load_learner
+
+        return load_learner(path, model=model, loss=loss, device=device)
 
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {type(self.optimizer).__name__}, "

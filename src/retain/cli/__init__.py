@@ -23,6 +23,7 @@ err = Console(stderr=True)
 COMMAND_MODULES = (
     "retain.cli.run",
     "retain.cli.data",
+    "retain.cli.store",
 )
 
 

@@ -47,13 +47,15 @@ class Batch:
     output for all rows after the forward pass.
     """
 
-    __slots__ = ("x", "y", "task", "n_new", "out")
+    __slots__ = ("x", "y", "task", "n_new", "new_x", "new_y", "new_task", "out")
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None = None):
         self.x = x
         self.y = y
         self.task = task
         self.n_new = x.shape[0]
+        # the incoming rows, kept as given: no slicing of the grown batch on the hot path
+        self.new_x, self.new_y, self.new_task = x, y, task
         self.out: torch.Tensor | None = None
 
     def append(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None = None) -> int:
@@ -66,18 +68,6 @@ class Batch:
                 raise ValueError("a task-labelled batch needs task labels for appended rows")
             self.task = torch.cat((self.task, task))
         return start
-
-    @property
-    def new_x(self) -> torch.Tensor:
-        return self.x[: self.n_new]
-
-    @property
-    def new_y(self) -> torch.Tensor:
-        return self.y[: self.n_new]
-
-    @property
-    def new_task(self) -> torch.Tensor | None:
-        return None if self.task is None else self.task[: self.n_new]
 
 
 class Strategy:

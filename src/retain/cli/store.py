@@ -1,0 +1,194 @@
+"""``retain init|update|history|rollback|predict|export``: the daily job on a model store."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from retain.cli.specs import build_strategies, parse_value
+from retain.errors import RetainError
+
+err = Console(stderr=True)
+
+StoreOpt = Annotated[Path, typer.Option("--store", help="the store folder")]
+DataOpt = Annotated[Path, typer.Option("--data", help="CSV or Parquet file, one row per sample")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON to stdout")]
+WaitOpt = Annotated[float, typer.Option(
+    "--wait", help="seconds to wait for another update or rollback to finish")]
+VersionOpt = Annotated[int | None, typer.Option("--version", help="version id (default: "
+                                                "the current one)")]
+
+
+def _store(path: Path):
+    from retain.store.store import Store
+
+    return Store(path)
+
+
+def _init_keys() -> list[str]:
+    from retain.store.store import Store
+
+    names = [p for p in inspect.signature(Store.init).parameters if p not in ("self", "data")]
+    return [("strategy" if p == "strategies" else p) for p in names]
+
+
+def _read_config(path: Path | None) -> dict[str, Any]:
+    """Options of ``retain init`` from a YAML/JSON file (keys as in :meth:`Store.init`)."""
+    if path is None:
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise RetainError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise RetainError(f"config file {path} is not valid YAML/JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise RetainError(f"config file {path} must hold a mapping of options")
+    unknown = sorted(set(config) - set(_init_keys()))
+    if unknown:
+        raise RetainError(f"unknown keys in {path}: {unknown}; known: {_init_keys()}")
+    return config
+
+
+def _model_args(pairs: list[str]) -> dict[str, Any]:
+    args = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise RetainError(f"--model-arg {pair!r} must be key=value (e.g. hidden=[64,64])")
+        args[key.strip()] = parse_value(value.strip())
+    return args
+
+
+def _summary(version) -> str:
+    return f"version {version.id} {version.status}: {version.reason}"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("init")
+    def init(
+        store: StoreOpt,
+        data: DataOpt,
+        model: Annotated[str | None, typer.Option(help="built-in model (default mlp)")] = None,
+        model_arg: Annotated[list[str] | None, typer.Option(
+            "--model-arg", help="model argument key=value, repeatable (hidden=[64,64])")] = None,
+        config: Annotated[Path | None, typer.Option(
+            help="YAML/JSON file with the options below (flags override it)")] = None,
+        strategy: Annotated[str | None, typer.Option(
+            help="strategies, composed with '+' (default replay), e.g. "
+                 "'online-ewc:lambda_=10+replay:capacity=1000'")] = None,
+        label: Annotated[str | None, typer.Option(help="label/target column (default label)")
+                         ] = None,
+        time: Annotated[str | None, typer.Option(help="time column (orders rows; optional)")
+                        ] = None,
+        task: Annotated[str | None, typer.Option(
+            help="classification or regression (default: from the label column)")] = None,
+        optimizer: Annotated[str | None, typer.Option(help="sgd, adam, adamw, rmsprop")] = None,
+        lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
+        epochs: Annotated[int | None, typer.Option(help="epochs per update")] = None,
+        batch_size: Annotated[int | None, typer.Option(help="mini-batch size")] = None,
+        holdout: Annotated[str | None, typer.Option(
+            help="rows of each data file kept out to test on: 'recent' (default) or 'random' "
+                 "(for files that span a cycle, e.g. a day of half-hourly demand)")] = None,
+        holdout_fraction: Annotated[float | None, typer.Option(
+            help="fraction of each data file kept out to test on (default 0.2)")] = None,
+        seed: Annotated[int | None, typer.Option(help="seed for weights and sampling")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Create a store and train its first version on DATA (history)."""
+        options = _read_config(config)
+        given = {"model": model, "strategy": strategy, "label": label, "time": time,
+                 "task": task, "optimizer": optimizer, "lr": lr, "epochs": epochs,
+                 "batch_size": batch_size, "holdout": holdout,
+                 "holdout_fraction": holdout_fraction, "seed": seed}
+        options.update({k: v for k, v in given.items() if v is not None})
+        options["model_args"] = {**options.get("model_args", {}), **_model_args(model_arg or [])}
+        if "strategy" in options:
+            options["strategies"] = build_strategies(options.pop("strategy"))
+        version = _store(store).init(data, **options)
+        err.print(f"created {store} with {_summary(version)} "
+                  f"(holdout error {version.metrics['holdout_error']:.4f})")
+        if as_json:
+            typer.echo(json.dumps(version.to_dict()))
+
+    @app.command("update")
+    def update(
+        store: StoreOpt,
+        data: DataOpt,
+        holdout: Annotated[str | None, typer.Option(
+            help="rows to test on: 'recent' (the newest rows of DATA, not learned), 'random' "
+                 "(a random sample of them) or a file (default: the store's setting)")] = None,
+        tolerance: Annotated[float, typer.Option(
+            help="how much the holdout or replay-memory error may rise")] = 0.02,
+        force: Annotated[bool, typer.Option(help="learn data the store already learned")
+                         ] = False,
+        wait: WaitOpt = 60.0,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Learn DATA on top of the current version; promote it only if it passes the gate.
+        Exit status 0: promoted, 1: rejected, 2: error."""
+        version = _store(store).update(data, holdout=holdout, tolerance=tolerance, force=force,
+                                       wait=wait)
+        err.print(_summary(version), highlight=False)
+        if as_json:
+            typer.echo(json.dumps(version.to_dict()))
+        if version.status != "promoted":
+            raise typer.Exit(1)
+
+    @app.command("history")
+    def history(store: StoreOpt, as_json: JsonOpt = False) -> None:
+        """Every version: the version it learned from, status, end of its data, holdout and
+        replay-memory errors, and why ('*' marks the current one)."""
+        versions = _store(store).history()
+        if as_json:
+            typer.echo(json.dumps([v.to_dict() for v in versions], indent=1))
+            return
+        table = Table(title=f"retain store {store}")
+        for col in ("version", "from", "status", "data until", "holdout", "memory"):
+            table.add_column(col, no_wrap=True, justify="left" if col in (
+                "status", "data until") else "right")
+        table.add_column("reason", overflow="fold", min_width=12)
+        for v in versions:
+            table.add_row(f"{'*' if v.current else ''}{v.id}", str(v.parent or ""), v.status,
+                          (v.data_end or "")[:16].replace("T", " "),
+                          _number(v.metrics.get("holdout_error")),
+                          _number(v.metrics.get("memory_error")), v.reason)
+        Console().print(table)
+
+    @app.command("rollback")
+    def rollback(
+        store: StoreOpt,
+        to: Annotated[int | None, typer.Option(
+            help="version to restore (default: the current version's parent)")] = None,
+        wait: WaitOpt = 60.0,
+    ) -> None:
+        """Make an earlier version current again."""
+        version = _store(store).rollback(to=to, wait=wait)
+        err.print(f"version {version.id} is current again")
+
+    @app.command("predict")
+    def predict(store: StoreOpt, data: DataOpt, version: VersionOpt = None) -> None:
+        """Write predictions for DATA as CSV to stdout."""
+        _store(store).predict(data, version=version).to_csv(sys.stdout, index=False)
+
+    @app.command("export")
+    def export(
+        store: StoreOpt,
+        out: Annotated[Path, typer.Option(help="the .safetensors file to write")],
+        version: VersionOpt = None,
+    ) -> None:
+        """Write a version's plain weights (safetensors, with its recipe as metadata)."""
+        path = _store(store).export(out, version=version)
+        err.print(f"wrote {path}")
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"

@@ -1,0 +1,226 @@
+"""A learner on disk: safetensors files for tensors plus a JSON manifest, never pickle.
+
+Folder layout::
+
+    manifest.json          format version, recipes (model, loss, optimizer, scheduler,
+                           strategies), normalisation statistics, the JSON part of every
+                           state section, size + sha256 of each file, and a content hash
+    model.safetensors      the model's state dict under its usual names (plain weights)
+    optimizer.safetensors  optimizer state          strategies.safetensors  Fisher, buffers,
+    learner.safetensors    counters, generator      rng.safetensors         torch global RNG
+                                                                            teachers, ...
+
+Loading verifies every file's size and hash before reading it, so a truncated, missing or edited
+file is reported by name, and no file can make the loader run code. RNG states (torch, numpy,
+python, the learner's generator, replay buffers') are saved too: training N steps, saving,
+loading in a new process and training M more gives the same weights as N + M steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+from torch import nn
+
+from retain import __version__
+from retain.errors import RetainError
+from retain.learner import Learner
+from retain.store.atomic import write_folder
+from retain.store.serialize import flatten, unflatten
+from retain.store.specs import learner_spec, rebuild_learner
+
+FORMAT = "retain-checkpoint"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+STATE = ("model", "optimizer", "scheduler", "strategies", "learner")
+SECTIONS = ("spec", "normalization", *STATE, "rng")
+_FILE = re.compile(r"^([a-z]+)\.safetensors$")
+
+
+def save_learner(learner: Learner, path: str | Path, normalization: Any = None,
+                 overwrite: bool = False) -> Path:
+    """Save everything needed to resume ``learner`` exactly into the folder ``path``.
+
+    ``normalization`` is any JSON-able value (dicts, lists, numbers, arrays) kept with the
+    weights, e.g. the feature means the model's inputs were scaled with.
+    """
+    path = Path(path)
+    write_folder(path, encode(learner, normalization), overwrite=overwrite)
+    return path
+
+
+def load_learner(path: str | Path, model: nn.Module | None = None, loss: nn.Module | None = None,
+                 device: torch.device | str | None = None) -> Learner:
+    """Rebuild a saved learner. Pass ``model`` when it was saved with a model that is not built
+    in (its names and shapes are checked), ``loss`` when it used a custom loss."""
+    return open_checkpoint(path).learner(model=model, loss=loss, device=device)
+
+
+def encode(learner: Learner, normalization: Any = None) -> dict[str, bytes]:
+    """The checkpoint's files as ``{name: bytes}`` (the manifest last)."""
+    values = {"spec": learner_spec(learner), "normalization": normalization,
+              **{k: v for k, v in learner.state_dict().items() if k in STATE},
+              "rng": rng_state()}
+    manifest: dict[str, Any] = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "retain_version": __version__,
+        "torch_version": torch.__version__, "created": datetime.now(UTC).isoformat(),
+    }
+    files: dict[str, bytes] = {}
+    for section in SECTIONS:
+        tensors: dict[str, torch.Tensor] = {}
+        manifest[section] = flatten(values[section], tensors)
+        if tensors:
+            files[f"{section}.safetensors"] = safetensors.torch.save(_storable(tensors))
+    manifest["files"] = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                         for name, data in files.items()}
+    manifest["content_hash"] = content_hash(manifest)
+    files[MANIFEST] = json.dumps(manifest, indent=1).encode()
+    return files
+
+
+def _storable(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CPU, contiguous, and no two tensors sharing memory (tied weights), as safetensors needs."""
+    out, seen = {}, set()
+    for key, t in tensors.items():
+        t = t.cpu().contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in seen and t.numel():
+            t = t.clone()
+        seen.add(ptr)
+        out[key] = t
+    return out
+
+
+def content_hash(manifest: dict[str, Any]) -> str:
+    """sha256 over the manifest (which lists every file's sha256), without this hash itself."""
+    body = {k: v for k, v in manifest.items() if k != "content_hash"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Checkpoint:
+    """A verified checkpoint: its manifest and decoded sections."""
+
+    path: Path
+    manifest: dict[str, Any]
+    sections: dict[str, Any]
+
+    @property
+    def normalization(self) -> Any:
+        return self.sections["normalization"]
+
+    def learner(self, model: nn.Module | None = None, loss: nn.Module | None = None,
+                device: torch.device | str | None = None, restore_rng: bool = True) -> Learner:
+        """The saved learner, ready to continue training where it stopped. ``restore_rng``
+        also resets the global torch/numpy/python RNGs to their state at save time (needed
+        for an exact resume with dropout)."""
+        if model is not None:
+            check_model(model, self.sections["model"])
+        learner = rebuild_learner(self.sections["spec"], model=model, loss=loss, device=device)
+        learner.load_state_dict({k: self.sections[k] for k in STATE})
+        if restore_rng:
+            set_rng_state(self.sections["rng"])
+        return learner
+
+
+def open_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and verify a checkpoint folder; every problem is a :class:`RetainError` naming the
+    file at fault."""
+    path = Path(path)
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise RetainError(f"no checkpoint at {path}: it {what}")
+    manifest = read_manifest(path)
+    tensors = {}
+    for name, entry in manifest["files"].items():
+        match = _FILE.match(name)
+        if match is None or match.group(1) not in SECTIONS:
+            raise RetainError(f"{path / MANIFEST} lists an unexpected file {name!r}")
+        tensors[match.group(1)] = _read_tensors(path / name, entry)
+    sections = {s: unflatten(manifest[s], tensors.get(s, {})) for s in SECTIONS}
+    return Checkpoint(path, manifest, sections)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The verified manifest of checkpoint folder ``path``."""
+    file = path / MANIFEST
+    try:
+        manifest = json.loads(file.read_bytes())
+    except FileNotFoundError:
+        raise RetainError(f"{path} is not a complete checkpoint: {MANIFEST} is missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RetainError(f"{file} is not valid JSON (truncated or corrupt)") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise RetainError(f"{file} is not a retain checkpoint manifest")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise RetainError(
+            f"{path} was written in checkpoint format {version!r}, newer than this retain reads "
+            f"({FORMAT_VERSION}); upgrade retain to load it")
+    missing = [k for k in (*SECTIONS, "files", "content_hash") if k not in manifest]
+    if missing:
+        raise RetainError(f"{file} lacks the entries {', '.join(missing)} (corrupt)")
+    if content_hash(manifest) != manifest["content_hash"]:
+        raise RetainError(f"{file} does not match its content hash: it was edited or is corrupt")
+    return manifest
+
+
+def _read_tensors(file: Path, entry: dict[str, Any]) -> dict[str, torch.Tensor]:
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise RetainError(f"checkpoint file {file} is missing") from None
+    if len(data) != entry["bytes"]:
+        state = "truncated" if len(data) < entry["bytes"] else "too long"
+        raise RetainError(
+            f"checkpoint file {file} is {state}: {len(data)} bytes, expected {entry['bytes']}")
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise RetainError(f"checkpoint file {file} is corrupt: its sha256 does not match the "
+                          "manifest's")
+    try:
+        return safetensors.torch.load(data)
+    except SafetensorError as exc:
+        raise RetainError(f"checkpoint file {file} is not a safetensors file: {exc}") from None
+
+
+def check_model(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """Raise a :class:`RetainError` listing every name and shape where ``model`` differs from
+    the saved weights."""
+    mine = model.state_dict()
+    problems = [f"{k} is missing from the model" for k in weights if k not in mine]
+    problems += [f"{k} is not in the checkpoint" for k in mine if k not in weights]
+    problems += [f"{k} has shape {tuple(mine[k].shape)} in the model but "
+                 f"{tuple(weights[k].shape)} in the checkpoint"
+                 for k in weights if k in mine and mine[k].shape != weights[k].shape]
+    if problems:
+        raise RetainError("the model does not fit the checkpoint: " + "; ".join(problems))
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states that training draws from (dropout uses torch's)."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(legacy=False),
+             "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)

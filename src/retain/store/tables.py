@@ -1,0 +1,242 @@
+"""The store's data: one row per sample with feature columns, a label (or target) column and an
+optional time column, read from CSV/Parquet files or pandas DataFrames.
+
+The column layout is fixed when the store is created (:class:`Schema`), so a later day's file
+with a missing, renamed or extra column is refused by name instead of feeding the model the
+wrong inputs. The fingerprint of the rows (hash, count, time range) lets the store refuse data it
+has already learned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retain.datasets.files import TABLE_SUFFIXES, _labels, _read_table, _suffix
+from retain.errors import DataNotFoundError, RetainError
+from retain.forecasting.data import _numbers, _parse_times
+from retain.forecasting.scaling import Scaler
+
+TASKS = ("classification", "regression")
+HOLDOUTS = ("recent", "random")
+Data = str | Path | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Which columns are features, label and time, and what the label means."""
+
+    features: tuple[str, ...]
+    label: str
+    task: str
+    n_outputs: int
+    time: str | None = None
+    classes: tuple[str, ...] | None = None  # text class names; class id = position
+    ignored: tuple[str, ...] = ()  # other columns of the first data, allowed and unused later
+
+    @classmethod
+    def infer(cls, frame: pd.DataFrame, label: str, time: str | None = None,
+              features: list[str] | None = None, task: str | None = None,
+              source: str = "the data") -> Schema:
+        """The schema of a first data set: features default to every other column; the task to
+        classification for integer, boolean or text labels, regression for real numbers."""
+        _require(frame, [label, *([time] if time else []), *(features or [])], source)
+        if features is None:
+            features = [c for c in frame.columns if c not in (label, time)]
+        if not features:
+            raise RetainError(f"{source} has no feature columns besides {label!r}")
+        ignored = tuple(c for c in frame.columns if c not in (*features, label, time))
+        column = frame[label]
+        if task is None:
+            task = "regression" if pd.api.types.is_float_dtype(column) else "classification"
+        if task not in TASKS:
+            raise RetainError(f"task must be one of {TASKS}, got {task!r}")
+        if task == "regression":
+            return cls(tuple(features), label, task, 1, time, None, ignored)
+        y, classes = _labels(_label_values(column), f"{source}: label column {label!r}")
+        if int(y.min()) < 0:
+            raise RetainError(f"{source}: label column {label!r} holds negative class ids")
+        n_outputs = len(classes) if classes else int(y.max()) + 1
+        return cls(tuple(features), label, task, n_outputs, time,
+                   tuple(classes) if classes else None, ignored)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        classes = data.get("classes")
+        return cls(**{**data, "features": tuple(data["features"]),
+                      "classes": tuple(classes) if classes else None,
+                      "ignored": tuple(data.get("ignored", ()))})
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a version learned from: hash of the rows, their count and time range."""
+
+    hash: str
+    rows: int
+    start: str | None
+    end: str | None
+
+
+@dataclass
+class Table:
+    """Checked, numeric rows: ``x`` float32 [n, features], ``y`` int64 or float32 [n]."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    times: pd.DatetimeIndex | None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def rows(self, index: np.ndarray) -> Table:
+        return Table(self.x[index], None if self.y is None else self.y[index],
+                     None if self.times is None else self.times[index])
+
+    def split(self, fraction: float, how: str = "recent") -> tuple[Table, Table]:
+        """``(learn, holdout)``: a ``fraction`` of the rows kept out, either the most recent
+        (by time, else by order) or a random sample (seeded by the rows themselves, so the same
+        data always splits the same way)."""
+        if how not in HOLDOUTS:
+            raise RetainError(f"holdout must be one of {HOLDOUTS} or a data file, got {how!r}")
+        if not 0 < fraction < 1:
+            raise RetainError(f"the holdout fraction must be between 0 and 1, got {fraction}")
+        n_out = int(round(len(self) * fraction))
+        if n_out < 1 or n_out >= len(self):
+            raise RetainError(f"{len(self)} rows are too few to keep {fraction:.0%} out as a "
+                              "holdout; send more rows or pass a holdout file")
+        if how == "random":
+            seed = int.from_bytes(hashlib.sha256(self.x.tobytes()).digest()[:8], "little")
+            order = np.random.default_rng(seed).permutation(len(self))
+            return self.rows(np.sort(order[:-n_out])), self.rows(np.sort(order[-n_out:]))
+        order = (np.arange(len(self)) if self.times is None
+                 else np.argsort(self.times.asi8, kind="stable"))
+        return self.rows(order[:-n_out]), self.rows(order[-n_out:])
+
+    def fingerprint(self, schema: Schema) -> Fingerprint:
+        digest = hashlib.sha256(json.dumps(schema.to_dict(), sort_keys=True).encode())
+        for part in (self.x, self.y, None if self.times is None else self.times.asi8):
+            if part is not None:
+                digest.update(np.ascontiguousarray(part).tobytes())
+        start = end = None
+        if self.times is not None:
+            start, end = self.times.min().isoformat(), self.times.max().isoformat()
+        return Fingerprint(digest.hexdigest(), len(self), start, end)
+
+
+def read_frame(data: Data) -> tuple[pd.DataFrame, str]:
+    """A DataFrame and a name for messages, from a CSV/Parquet path or a DataFrame."""
+    if isinstance(data, pd.DataFrame):
+        frame, source = data, "the data frame"
+    else:
+        path = Path(data).expanduser()
+        if not path.is_file():
+            raise DataNotFoundError(f"data file not found: {path}")
+        suffix = _suffix(path)
+        if suffix not in TABLE_SUFFIXES:
+            raise RetainError(f"{path.name} is not a CSV or Parquet file "
+                              f"({', '.join(TABLE_SUFFIXES)})")
+        frame, source = _read_table(path, suffix), path.name
+    if len(frame) == 0:
+        raise RetainError(f"{source} has no rows")
+    frame = frame.rename(columns=str)
+    return frame, source
+
+
+def read_table(data: Data, schema: Schema, need_label: bool = True) -> Table:
+    """Rows of ``data`` checked against ``schema``: every column present, none unknown, numbers
+    finite, labels known."""
+    frame, source = read_frame(data)
+    optional = [] if need_label else [schema.label]
+    optional += [schema.time] if schema.time else []
+    _require(frame, [c for c in (*schema.features, schema.label) if c not in optional], source)
+    known = (*schema.features, schema.label, schema.time, *schema.ignored)
+    unknown = [c for c in frame.columns if c not in known]
+    if unknown:
+        raise RetainError(f"{source} has unexpected column(s) {unknown}; the store learns from "
+                          f"{list(schema.features)} -> {schema.label!r}")
+    times = None
+    if schema.time and schema.time in frame.columns:
+        times = _parse_times(frame[schema.time], schema.time)
+    y = None
+    if schema.label in frame.columns:
+        y = _targets(frame[schema.label], schema, source)
+    return Table(_features(frame, schema.features, source), y, times)
+
+
+def _features(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> np.ndarray:
+    x = np.stack([_numbers(frame[c], c) for c in columns], axis=1)
+    bad = [c for c, ok in zip(columns, np.isfinite(x).all(axis=0), strict=True) if not ok]
+    if bad:
+        raise RetainError(f"{source}: feature column(s) {bad} hold missing, NaN or inf values; "
+                          "drop or fill those rows first")
+    return x.astype(np.float32)
+
+
+def _targets(column: pd.Series, schema: Schema, source: str) -> np.ndarray:
+    what = f"{source}: label column {schema.label!r}"
+    if schema.task == "regression":
+        y = _numbers(column, schema.label)
+        if not np.isfinite(y).all():
+            raise RetainError(f"{what} has missing, NaN or inf values")
+        return y.astype(np.float32)
+    y, _ = _labels(_label_values(column), what, schema.classes)
+    if schema.classes is None and (int(y.min()) < 0 or int(y.max()) >= schema.n_outputs):
+        raise RetainError(f"{what} holds class ids outside 0..{schema.n_outputs - 1}, the "
+                          "classes the store was created with")
+    return y.numpy()
+
+
+def _label_values(column: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy()
+    return column.astype(str).to_numpy(dtype=object)
+
+
+def _require(frame: pd.DataFrame, columns: list[str], source: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise RetainError(f"{source} lacks column(s) {missing}; its columns are "
+                          f"{list(frame.columns)}")
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Standardisation fitted on the first version's training rows and never refitted, so the
+    weights of every later version read inputs on the same scale."""
+
+    features: Scaler
+    target: Scaler | None
+
+    @classmethod
+    def fit(cls, table: Table, schema: Schema) -> Normalizer:
+        target = None
+        if schema.task == "regression":
+            target = Scaler.fit(table.y[:, None].astype(np.float64), [schema.label])
+        return cls(Scaler.fit(table.x.astype(np.float64), schema.features), target)
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        return self.features.transform(x).astype(np.float32)
+
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        return y if self.target is None else self.target.transform(y[:, None])[:, 0].astype(
+            np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": self.features.to_dict(),
+                "target": None if self.target is None else self.target.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Normalizer:
+        target = data.get("target")
+        return cls(Scaler.from_dict(data["features"]),
+                   None if target is None else Scaler.from_dict(target))
