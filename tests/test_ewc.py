@@ -134,3 +134,13 @@ def test_every_fisher_kind_is_positive_and_finite(kind):
                              loss_fn=nn.CrossEntropyLoss(), generator=torch.Generator())
     assert all(torch.isfinite(f).all() and (f >= 0).all() for f in fisher)
     assert sum(float(f.sum()) for f in fisher) > 0
+
+
+def test_penalty_gradient_is_not_part_of_the_graph():
+    model = nn.Linear(3, 2)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                      strategies=[EWC(lambda_=1.0)])
+    data = torch.utils.data.TensorDataset(torch.randn(16, 3), torch.randint(0, 2, (16,)))
+    learner.learn(data, batch_size=8)
+    learner.update(torch.randn(4, 3), torch.randint(0, 2, (4,)))
+    assert all(p.grad is not None and p.grad.grad_fn is None for p in model.parameters())

@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from retain.errors import RetainError
 
@@ -23,6 +24,7 @@ err = Console(stderr=True)
 COMMAND_MODULES = (
     "retain.cli.run",
     "retain.cli.data",
+    "retain.cli.bench",
     "retain.cli.store",
 )
 
@@ -44,7 +46,7 @@ def main() -> None:
     try:
         app()
     except RetainError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")

@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from retain.cli.specs import build_model, build_scenario, build_strategies, strategy_label
+from retain.cli.specs import (
+    build_model,
+    build_scenario,
+    build_strategies,
+    scenario_defaults,
+    scenario_spec,
+    strategy_label,
+)
 from retain.errors import RetainError
 from retain.learner import Learner
 from retain.metrics import RunResult
@@ -25,16 +32,22 @@ err = Console(stderr=True)
 RUN_DEFAULTS: dict[str, Any] = {
     "scenario": "split-digits", "strategy": ["naive"], "epochs": 1, "batch_size": 10,
     "lr": 0.03, "optimizer": "sgd", "seed": 0, "experiences": None, "hidden": [100, 100],
-    "model": "mlp", "threads": None,
+    "model": "mlp", "threads": None, "joint": False, "strategy_defaults": {},
 }
+JOINT_LABEL = "joint (upper bound)"
 
 
 def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: float,
             optimizer: str, seed: int, experiences: int | None = None,
-            hidden: tuple[int, ...] = (100, 100), model: str = "mlp",
-            quiet: bool = False) -> dict[str, RunResult]:
-    """Run each strategy spec on the same scenario from the same initial weights."""
-    built = [(strategy_label(s), build_strategies(s)) for s in strategies]  # fail early
+            hidden: tuple[int, ...] = (100, 100), model: str | None = "mlp",
+            quiet: bool = False, joint: bool = False,
+            strategy_defaults: dict | None = None) -> dict[str, RunResult]:
+    """Run each strategy spec on the same scenario from the same initial weights; ``joint``
+    adds training on all experiences at once (same epochs) as the upper bound."""
+    built = [(strategy_label(s), build_strategies(s, strategy_defaults))
+             for s in strategies]  # fail early
+    if joint:
+        built.append((JOINT_LABEL, []))
     stream = build_scenario(scenario, seed=seed, n_experiences=experiences)
     results: dict[str, RunResult] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
@@ -45,6 +58,13 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
             learner = Learner(net, make_optimizer(optimizer, net.parameters(), lr=lr),
                               strategies=strats, seed=seed)
             task = bar.add_task(f"{label:>12}", total=len(stream))
+            if label == JOINT_LABEL:
+                from retain.bench.runner import _joint  # the bench's upper bound, reused
+
+                results[label] = _joint(learner, stream, {"epochs": epochs,
+                                                          "batch_size": batch_size})
+                bar.update(task, completed=len(stream))
+                continue
             results[label] = learner.run(stream, epochs=epochs, batch_size=batch_size,
                                          progress=lambda i, n, s, t=task: bar.advance(t))
     return results
@@ -67,7 +87,9 @@ def write_outputs(out: Path, results: dict[str, RunResult], config: dict, title:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"config": config, "results": {k: r.to_dict() for k, r in results.items()}}
     (out / "results.json").write_text(json.dumps(payload, indent=2))
-    write_report(out, results, title=title, config=config)
+    spec = scenario_spec(str(config.get("scenario")))
+    extra = spec.report(out, results, config) if spec and spec.report else []
+    write_report(out, results, title=title, config=config, extra=extra)
     err.print(f"wrote {out / 'results.json'} and {out / 'index.html'}")
 
 
@@ -109,7 +131,9 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
     ) -> None:
         """Train strategies on a scenario and compare what they remember."""
-        cfg = {**RUN_DEFAULTS, **_load_config(config)}
+        from_file = _load_config(config)
+        name = scenario or from_file.get("scenario", RUN_DEFAULTS["scenario"])
+        cfg = {**RUN_DEFAULTS, **scenario_defaults(name), **from_file}
         given = {"scenario": scenario, "strategy": strategy, "epochs": epochs,
                  "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "seed": seed,
                  "experiences": experiences}
@@ -120,7 +144,8 @@ def register(app: typer.Typer) -> None:
             torch.set_num_threads(int(cfg["threads"]))
         results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"], cfg["batch_size"],
                           cfg["lr"], cfg["optimizer"], cfg["seed"], cfg["experiences"],
-                          tuple(cfg["hidden"]), cfg["model"])
+                          tuple(cfg["hidden"]), cfg["model"], joint=cfg["joint"],
+                          strategy_defaults=cfg["strategy_defaults"])
         _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
 
     @app.command("demo")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from torch import nn
 
 from retain import datasets, scenarios
 from retain.errors import RetainError
+from retain.metrics import RunResult
 from retain.scenarios import Stream
 from retain.strategies import Strategy, make_strategy
 
@@ -54,14 +58,52 @@ def build_scenario(name: str, seed: int = 0, n_experiences: int | None = None,
     return scenarios.rotated(train, test, n_experiences=n, seed=seed)
 
 
-# scenarios contributed by other modules: name -> (description, builder(seed, n) -> Stream)
-EXTRA_SCENARIOS: dict[str, tuple[str, Any]] = {}
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """A scenario contributed by another module, with the settings that suit it.
+
+    Why: a domain scenario needs its own model (a 1-D CNN for vibration windows, not the
+    MLP) and its own training budget; keeping them next to the builder makes
+    ``retain run --scenario NAME`` work without extra flags, while every flag, config key
+    or explicit strategy hyper-parameter still overrides them.
+    """
+
+    description: str
+    build: Callable[[int, int | None], Stream]  # build(seed, n_experiences) -> Stream
+    model: str | None = None  # a retain.models.MODELS name, sized from the stream
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # ``retain run`` options
+    # extra report sections: report(out_dir, results, config) -> [Section]
+    report: Callable[[Path, dict[str, RunResult], dict], list] | None = None
+
+
+# scenarios contributed by other modules: name -> ScenarioSpec, or the older
+# (description, builder(seed, n) -> Stream) pair
+EXTRA_SCENARIOS: dict[str, ScenarioSpec | tuple[str, Any]] = {}
+
+
+def scenario_spec(name: str) -> ScenarioSpec | None:
+    """The registered spec of a contributed scenario (``None`` for built-ins and files)."""
+    spec = EXTRA_SCENARIOS.get(name)
+    return ScenarioSpec(*spec) if isinstance(spec, tuple) else spec
+
+
+def scenario_defaults(name: str) -> dict[str, Any]:
+    """``retain run`` options a contributed scenario sets (its model included)."""
+    spec = scenario_spec(name)
+    if spec is None:
+        return {}
+    return {**spec.defaults, **({"model": spec.model} if spec.model else {})}
 
 
 def _extra_scenario(name: str, seed: int, n: int | None) -> Stream | None:
-    if name in EXTRA_SCENARIOS:
-        return EXTRA_SCENARIOS[name][1](seed, n)
-    return None
+    spec = scenario_spec(name)
+    if spec is None:
+        return None
+    stream = spec.build(seed, n)
+    if spec.model:
+        stream.info.update(model=spec.model, model_args=dict(spec.model_args))
+    return stream
 
 
 def all_scenarios() -> list[str]:
@@ -89,10 +131,16 @@ def stream_shape(stream: Stream) -> tuple[tuple[int, ...], int]:
     return tuple(first[0].shape), n_classes
 
 
-def build_model(stream: Stream, model: str = "mlp", hidden: tuple[int, ...] = (100, 100),
-                seed: int = 0) -> nn.Module:
-    """A fresh model for a stream, initialised from ``seed``."""
+def build_model(stream: Stream, model: str | None = None,
+                hidden: tuple[int, ...] = (100, 100), seed: int = 0) -> nn.Module:
+    """A fresh model for a stream, initialised from ``seed``.
+
+    ``model=None`` takes the model the stream's scenario names (else the MLP). A registered
+    model gets the sizes it asks for from the stream: ``n_classes`` and, for sequence
+    inputs ``[C, T]``, ``in_channels`` and ``length``.
+    """
     input_shape, n_classes = stream_shape(stream)
+    model = model or stream.info.get("model", "mlp")
     torch.manual_seed(seed)
     if model == "mlp":
         return mlp(input_shape, n_classes, hidden)
@@ -100,7 +148,12 @@ def build_model(stream: Stream, model: str = "mlp", hidden: tuple[int, ...] = (1
 
     if model not in MODELS:
         raise RetainError(f"unknown model {model!r}; choose mlp or one of {sorted(MODELS)}")
-    return MODELS[model](n_classes=n_classes)
+    sizes: dict[str, Any] = {"n_classes": n_classes}
+    if len(input_shape) == 2:
+        sizes.update(in_channels=input_shape[0], length=input_shape[1])
+    accepted = inspect.signature(MODELS[model]).parameters
+    args = stream.info.get("model_args", {}) if model == stream.info.get("model") else {}
+    return MODELS[model](**{k: v for k, v in sizes.items() if k in accepted}, **args)
 
 
 def parse_value(text: str) -> Any:
@@ -131,11 +184,26 @@ def parse_strategy(spec: str | dict) -> list[tuple[str, dict[str, Any]]]:
     return parts
 
 
-def build_strategies(spec: str | dict) -> list[Strategy]:
-    return [make_strategy(name, **params) for name, params in parse_strategy(spec)]
+def build_strategies(spec: str | dict,
+                     defaults: Mapping[str, Mapping[str, Any]] | None = None) -> list[Strategy]:
+    """Strategies from a spec; ``defaults`` (per strategy name, e.g. a scenario's tuned
+    ``{"ewc": {"lambda_": 300}}``) fill the hyper-parameters the spec does not set."""
+    defaults = defaults or {}
+    return [make_strategy(name, **{**defaults.get(name, {}), **params})
+            for name, params in parse_strategy(spec)]
 
 
 def strategy_label(spec: str | dict) -> str:
     if isinstance(spec, dict):
         return "+".join(spec)
     return str(spec)
+
+
+def _contributed_scenarios() -> None:
+    """Scenarios that live with their domain code (imported last: they import this module)."""
+    from retain.cli.vibration import SCENARIOS as vibration
+
+    EXTRA_SCENARIOS.update(vibration)
+
+
+_contributed_scenarios()

@@ -7,15 +7,23 @@ import inspect
 from typing import Any
 
 from retain.errors import RetainError
+from retain.strategies.agem import AGEM
 from retain.strategies.base import Batch, Strategy
+from retain.strategies.der import DER, DERPlusPlus
+from retain.strategies.er_ace import ERACE
 from retain.strategies.ewc import EWC
+from retain.strategies.gdumb import GDumb
+from retain.strategies.icarl import ICaRL
 from retain.strategies.lwf import LwF
+from retain.strategies.mas import MAS
 from retain.strategies.naive import Naive
 from retain.strategies.online_ewc import OnlineEWC
 from retain.strategies.replay import Replay
+from retain.strategies.si import SI
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Naive, EWC, OnlineEWC, LwF, Replay)
+    cls.name: cls for cls in (Naive, EWC, OnlineEWC, LwF, Replay, SI, MAS, AGEM, DER,
+                              DERPlusPlus, ERACE, GDumb, ICaRL)
 }
 
 
@@ -47,5 +55,6 @@ def make_strategy(name: str, **params: Any) -> Strategy:
         raise RetainError(f"bad hyper-parameters for strategy {name!r}: {exc}") from None
 
 
-__all__ = ["Batch", "Strategy", "Naive", "EWC", "OnlineEWC", "LwF", "Replay",
-           "STRATEGIES", "register", "make_strategy"]
+__all__ = ["Batch", "Strategy", "Naive", "EWC", "OnlineEWC", "LwF", "Replay", "SI", "MAS",
+           "AGEM", "DER", "DERPlusPlus", "ERACE", "GDumb", "ICaRL", "STRATEGIES", "register",
+           "make_strategy"]

@@ -65,14 +65,21 @@ class QuadraticPenalty:
         self.B = torch._foreach_mul(self.A, anchor)
         self.C = sum(float((b * a).sum()) for b, a in zip(self.B, anchor, strict=True))
 
-    def add_gradient(self, params: list[torch.Tensor], lambda_: float) -> None:
-        """``p.grad += λ (A p − B)`` for every parameter, fused."""
+    def add_gradient(self, params: list[torch.Tensor], lambda_: float,
+                     values: list[torch.Tensor] | None = None) -> None:
+        """``p.grad += λ (A p − B)`` for every parameter, fused.
+
+        ``values`` are detached views of ``params`` (cache them: they share storage, so they
+        follow optimizer updates); reading detached values keeps ``.grad`` out of autograd.
+        """
+        if values is None:
+            values = [p.detach() for p in params]
         grads = []
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             grads.append(p.grad)
-        torch._foreach_addcmul_(grads, self.A, params, value=lambda_)
+        torch._foreach_addcmul_(grads, self.A, values, value=lambda_)
         torch._foreach_add_(grads, self.B, alpha=-lambda_)
 
     def value(self, params: list[torch.Tensor], lambda_: float) -> torch.Tensor:

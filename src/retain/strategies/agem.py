@@ -1,0 +1,95 @@
+"""Averaged Gradient Episodic Memory (Chaudhry et al., ICLR 2019)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from retain.buffers import ReplayBuffer
+from retain.strategies.base import Batch, Strategy
+from retain.strategies.common import trainable_parameters
+
+if TYPE_CHECKING:
+    from retain.learner import Learner
+    from retain.scenarios import Experience
+
+
+def project(grads: list[torch.Tensor], reference: list[torch.Tensor]) -> None:
+    """A-GEM's projection, in place: ``g ← g − min(g·r, 0) / (r·r) · r``.
+
+    Afterwards ``g·r ≥ 0``: the step cannot increase the loss on the memory to first order.
+    Branch-free (a clamp instead of an ``if``), so it needs no device-to-host sync.
+    """
+    dot = torch.stack([(g * r).sum() for g, r in zip(grads, reference, strict=True)]).sum()
+    norm = torch.stack([(r * r).sum() for r in reference]).sum()
+    coef = dot.clamp(max=0.0) / norm.clamp(min=torch.finfo(norm.dtype).tiny)
+    torch._foreach_add_(grads, torch._foreach_mul(reference, -coef))
+
+
+class AGEM(Strategy):
+    """Never let a step increase the average loss on an episodic memory of past experiences.
+
+    Each step computes a reference gradient ``r`` on ``sample_size`` rows drawn from the memory;
+    when the new gradient ``g`` points against it (``g·r < 0``) it is projected onto the
+    half-space ``g·r ≥ 0``. After each experience, ``per_experience`` random samples of it
+    (default: ``capacity``) are offered to a reservoir memory, so the memory stays uniform
+    over the experiences seen without knowing their number. Setting
+    ``per_experience = capacity // number of experiences`` gives the paper's fixed slots per
+    task (the memory then fills up only at the last experience).
+
+    Args:
+        capacity: number of samples in the episodic memory.
+        sample_size: memory rows per reference gradient.
+        per_experience: samples of each experience offered to the memory.
+        seed: seed of the memory's sampling.
+    """
+
+    name = "agem"
+
+    def __init__(self, capacity: int = 500, sample_size: int = 256,
+                 per_experience: int | None = None, seed: int = 0):
+        super().__init__(capacity=capacity, sample_size=sample_size,
+                         per_experience=per_experience, seed=seed)
+        self.sample_size = sample_size
+        self.per_experience = per_experience
+        self.memory = ReplayBuffer(capacity, seed=seed)
+        self._params: list[torch.Tensor] = []
+
+    def bind(self, learner: Learner) -> None:
+        self.memory.to(learner.device)
+        self._params = trainable_parameters(learner.model)
+
+    def reference_gradient(self, learner: Learner) -> list[torch.Tensor]:
+        """Gradient of the learner's loss on a batch drawn from the memory."""
+        mem = self.memory.sample(self.sample_size)
+        out = learner.model(mem["x"])
+        if learner.output_map is not None:
+            out = learner.output_map(out, mem.get("task"))
+        loss = learner.loss_fn(out, mem["y"])
+        return list(torch.autograd.grad(loss, self._params, allow_unused=True,
+                                        materialize_grads=True))
+
+    def after_backward(self, learner: Learner, batch: Batch) -> None:
+        if self.memory.size == 0:
+            return
+        reference = self.reference_gradient(learner)
+        grads = []
+        for p in self._params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        project(grads, reference)
+
+    def after_experience(self, learner: Learner, experience: Experience) -> None:
+        offered = self.per_experience or self.memory.capacity
+        for x, y, task in learner.batches(experience.train, offered, limit=offered):
+            rows = {"x": x, "y": y} if task is None else {"x": x, "y": y, "task": task}
+            self.memory.add(**rows)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "memory": self.memory.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.memory.load_state_dict(state["memory"])

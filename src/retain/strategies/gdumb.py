@@ -1,0 +1,129 @@
+"""GDumb: greedy class-balanced memory, retrained from scratch (Prabhu et al., ECCV 2020)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from retain.data import iterate
+from retain.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from retain.learner import Learner
+    from retain.scenarios import Experience
+
+
+def greedy_balanced(labels: list[int], stored: list[int], capacity: int,
+                    rng: np.random.Generator) -> list[tuple[int, int]]:
+    """GDumb's sampler over a stream of labels, given the labels already ``stored``.
+
+    A sample is stored while there is room; once full, a sample of a class holding fewer than
+    ``capacity / classes seen`` slots evicts a random sample of the largest class. Returns
+    ``(stream position, slot)`` decisions in order; ``stored`` is updated in place.
+    """
+    decisions: list[tuple[int, int]] = []
+    slots: dict[int, list[int]] = {}
+    for slot, label in enumerate(stored):
+        slots.setdefault(label, []).append(slot)
+    for position, label in enumerate(labels):
+        own = slots.setdefault(label, [])
+        if len(stored) < capacity:
+            own.append(len(stored))
+            stored.append(label)
+            decisions.append((position, own[-1]))
+        elif len(own) < capacity / len(slots):
+            largest = max(slots.values(), key=len)
+            slot = largest.pop(int(rng.integers(len(largest))))
+            own.append(slot)
+            stored[slot] = label
+            decisions.append((position, slot))
+    return decisions
+
+
+class GDumb(Strategy):
+    """Keep a class-balanced memory and, after each experience, retrain the model from its
+    initial weights on that memory alone.
+
+    GDumb is the sanity check of continual learning: it ignores what training on the stream
+    taught the model. The memory is filled greedily in stream order when the experience ends
+    (no per-step work); retraining uses the learner's optimizer with its state cleared.
+
+    Args:
+        capacity: number of samples in memory.
+        epochs: retraining epochs on the memory after each experience.
+        batch_size: retraining mini-batch size.
+        seed: seed of the eviction choices.
+    """
+
+    name = "gdumb"
+
+    def __init__(self, capacity: int = 500, epochs: int = 30, batch_size: int = 16,
+                 seed: int = 0):
+        super().__init__(capacity=capacity, epochs=epochs, batch_size=batch_size, seed=seed)
+        self.capacity = capacity
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+        self.memory: dict[str, torch.Tensor] = {}
+        self.initial: dict[str, torch.Tensor] | None = None
+
+    def bind(self, learner: Learner) -> None:
+        if self.initial is None:
+            self.initial = {k: v.detach().clone() for k, v in learner.model.state_dict().items()}
+        self.initial = {k: v.to(learner.device) for k, v in self.initial.items()}
+        self.memory = {k: v.to(learner.device) for k, v in self.memory.items()}
+
+    def after_experience(self, learner: Learner, experience: Experience) -> None:
+        self.store(learner, experience)
+        self.retrain(learner)
+
+    def store(self, learner: Learner, experience: Experience) -> None:
+        """Offer the experience's samples, in a random stream order, to the memory."""
+        x, y, task = next(learner.batches(experience.train, batch_size=len(experience.train),
+                                          shuffle=True))
+        rows = {"x": x, "y": y} if task is None else {"x": x, "y": y, "task": task}
+        stored = self.memory["y"].tolist() if self.memory else []
+        decisions = greedy_balanced(y.tolist(), stored, self.capacity, self.rng)
+        if not decisions:
+            return
+        final = {slot: position for position, slot in decisions}  # a slot's last write wins
+        slots = torch.tensor(list(final), device=x.device)
+        positions = torch.tensor(list(final.values()), device=x.device)
+        if not self.memory:
+            self.memory = {k: v.new_empty((0, *v.shape[1:])) for k, v in rows.items()}
+        size = len(stored)
+        for name, value in rows.items():
+            grown = torch.cat((self.memory[name],
+                               value.new_empty((size - self.memory[name].shape[0],
+                                                *value.shape[1:]))))
+            grown[slots] = value[positions]
+            self.memory[name] = grown
+
+    def retrain(self, learner: Learner) -> None:
+        """Reset the model to its initial weights and train it on the memory only."""
+        model, optimizer = learner.model, learner.optimizer
+        model.load_state_dict(self.initial)
+        optimizer.state.clear()
+        model.train()
+        tensors = tuple(self.memory[k] for k in ("x", "y", "task") if k in self.memory)
+        for _ in range(self.epochs):
+            for x, y, *task in iterate(tensors, self.batch_size, learner.generator):
+                out = model(x)
+                if learner.output_map is not None:
+                    out = learner.output_map(out, task[0] if task else None)
+                loss = learner.loss_fn(out, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "memory": dict(self.memory),
+                "initial": dict(self.initial or {}), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.memory = {k: v.clone() for k, v in state["memory"].items()}
+        self.initial = {k: v.clone() for k, v in state["initial"].items()} or None
+        self.rng.bit_generator.state = state["rng"]

@@ -1,0 +1,224 @@
+"""iCaRL: incremental classifier and representation learning (Rebuffi et al., CVPR 2017)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from retain.errors import RetainError
+from retain.strategies.base import Batch, Strategy
+from retain.strategies.common import frozen_copy
+
+if TYPE_CHECKING:
+    from retain.learner import Learner
+    from retain.scenarios import Experience
+
+
+def feature_extractor(model: nn.Module) -> nn.Module:
+    """The representation iCaRL classifies with: ``model.features`` when the model has such a
+    module, else an ``nn.Sequential`` model without its last layer."""
+    features = getattr(model, "features", None)
+    if isinstance(features, nn.Module):
+        return features
+    if isinstance(model, nn.Sequential) and len(model) > 1:
+        return model[:-1]
+    raise RetainError("iCaRL needs a model with a `features` sub-module, or an nn.Sequential "
+                      f"whose last layer is the classifier; got {type(model).__name__}")
+
+
+def herding(features: torch.Tensor, m: int) -> torch.Tensor:
+    """Indices of ``m`` exemplars chosen greedily so that the mean of the first ``k`` chosen is
+    as close as possible to the mean of all ``features``, for every ``k`` (iCaRL Alg. 4).
+
+    Vectorised over candidates: one ``[n, d]`` distance computation per chosen exemplar.
+    """
+    n = features.shape[0]
+    target = features.mean(0)
+    running = torch.zeros_like(target)
+    available = torch.ones(n, dtype=torch.bool, device=features.device)
+    chosen = []
+    for k in range(1, min(m, n) + 1):
+        distance = (target - (running + features) / k).norm(dim=1)
+        i = distance.masked_fill(~available, float("inf")).argmin()
+        chosen.append(i)
+        available[i] = False
+        running += features[i]
+    if not chosen:
+        return torch.zeros(0, dtype=torch.long, device=features.device)
+    return torch.stack(chosen)
+
+
+class ICaRL(Strategy):
+    """Herding-selected exemplars, distillation, and a nearest-mean-of-exemplars classifier.
+
+    After each experience: a frozen copy of the model becomes the teacher; every class in
+    memory keeps ``capacity // classes seen`` exemplars, chosen by :func:`herding` on the
+    L2-normalised features (new classes) or truncated in herding order (old classes); the mean
+    normalised feature of each class's exemplars is stored.
+
+    Training steps replay ``batch_size`` exemplars alongside the incoming rows (cross-entropy
+    on both) and add ``alpha ·`` sigmoid-BCE distillation of the teacher's old-class outputs.
+    ``batch_size=0`` follows the paper's training set instead (new data ∪ exemplars, each
+    exemplar seen about once per epoch): every step appends exemplars at the rate
+    ``memory size / experience size`` per incoming row, walking a shuffled order.
+
+    Prediction: :meth:`classify` assigns the class whose exemplar mean is nearest to the
+    normalised feature (``nme=True`` asks the evaluators that honour it — ``retain bench`` —
+    to use it instead of the model's last layer). The feature extractor is
+    :func:`feature_extractor`.
+
+    Args:
+        capacity: total number of exemplars.
+        alpha: weight of the distillation term.
+        batch_size: exemplars replayed per step (default: the incoming batch size; 0: mixed
+            in at the rate of the paper's training set).
+        nme: classify with the nearest mean of exemplars.
+        seed: seed of the replay sampling.
+    """
+
+    name = "icarl"
+
+    def __init__(self, capacity: int = 500, alpha: float = 1.0, batch_size: int | None = None,
+                 nme: bool = True, seed: int = 0):
+        if not isinstance(capacity, int) or capacity < 1:
+            raise RetainError(f"iCaRL capacity must be a positive integer, got {capacity!r}")
+        super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, nme=nme,
+                         seed=seed)
+        self.capacity = capacity
+        self.alpha = float(alpha)
+        self.batch_size = batch_size
+        self.nme = bool(nme)
+        self.rng = np.random.default_rng(seed)
+        self.memory: dict[str, torch.Tensor] = {}
+        self.class_means: torch.Tensor | None = None
+        self.mean_labels: torch.Tensor | None = None
+        self.teacher: nn.Module | None = None
+        self.old_units: torch.Tensor | None = None
+        self._teacher_state: dict | None = None
+        self._rate = 0.0  # exemplars per incoming row when mixing them in (batch_size=0)
+        self._credit = 0.0
+        self._order = np.zeros(0, dtype=np.int64)
+
+    # -- training --------------------------------------------------------------------------
+    def before_experience(self, learner: Learner, experience: Experience) -> None:
+        if self.memory:  # the memory changed since the last pass: start a new one
+            self._rate = self.memory["y"].shape[0] / max(len(experience.train), 1)
+            self._credit, self._order = 0.0, np.zeros(0, dtype=np.int64)
+
+    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+        if not self.memory:
+            return
+        idx = torch.from_numpy(self._mixed(batch.n_new) if self.batch_size == 0 else
+                               self.rng.integers(0, self.memory["y"].shape[0],
+                                                 self.batch_size or batch.n_new))
+        if len(idx) == 0:
+            return
+        idx = idx.to(learner.device)
+        batch.append(*(self.memory[k].index_select(0, idx) if k in self.memory else None
+                       for k in ("x", "y", "task")))
+
+    def _mixed(self, n_new: int) -> np.ndarray:
+        """The next exemplars of a shuffled pass, as many as ``n_new`` rows of the experience
+        earn at the mixing rate (host arithmetic only)."""
+        self._credit += n_new * self._rate
+        k = int(self._credit)
+        self._credit -= k
+        while len(self._order) < k:
+            self._order = np.concatenate((self._order,
+                                          self.rng.permutation(self.memory["y"].shape[0])))
+        chosen, self._order = self._order[:k], self._order[k:]
+        return chosen
+
+    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+        if self.teacher is None:
+            return loss
+        with torch.no_grad():
+            target = torch.sigmoid(self.teacher(batch.x).index_select(1, self.old_units))
+        student = batch.out.index_select(1, self.old_units)
+        return loss + self.alpha * F.binary_cross_entropy_with_logits(student, target)
+
+    # -- consolidation ---------------------------------------------------------------------
+    def after_experience(self, learner: Learner, experience: Experience) -> None:
+        x, y, task = next(learner.batches(experience.train, batch_size=len(experience.train)))
+        new = {"x": x, "y": y} if task is None else {"x": x, "y": y, "task": task}
+        old_classes = [] if not self.memory else self.memory["y"].unique().tolist()
+        new_classes = y.unique().tolist()
+        per_class = self.capacity // len(set(old_classes) | set(new_classes))
+        parts = []
+        for c in old_classes:
+            if c not in new_classes:
+                rows = (self.memory["y"] == c).nonzero().squeeze(1)[:per_class]
+                parts.append({k: v.index_select(0, rows) for k, v in self.memory.items()})
+        for c in new_classes:
+            rows = (y == c).nonzero().squeeze(1)
+            chosen = rows[herding(self.features(learner, x.index_select(0, rows)), per_class)]
+            parts.append({k: v.index_select(0, chosen) for k, v in new.items()})
+        self.memory = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        self.teacher = frozen_copy(learner.model)
+        self.old_units = torch.nonzero(learner.seen_classes).squeeze(1)
+        self.update_means(learner)
+
+    def features(self, learner: Learner, x: torch.Tensor) -> torch.Tensor:
+        """L2-normalised features of ``x`` (evaluation mode, no gradients)."""
+        extractor = feature_extractor(learner.model)
+        was_training = learner.model.training
+        learner.model.eval()
+        try:
+            with torch.no_grad():  # not inference_mode: means and herding reuse these
+                size = learner.eval_batch_size
+                parts = [extractor(x[i : i + size]).flatten(1) for i in range(0, len(x), size)]
+        finally:
+            learner.model.train(was_training)
+        return F.normalize(torch.cat(parts), dim=1)
+
+    def update_means(self, learner: Learner) -> None:
+        """Recompute each class's normalised mean exemplar feature with the current model."""
+        feats = self.features(learner, self.memory["x"])
+        labels, inverse = self.memory["y"].unique(return_inverse=True)
+        sums = torch.zeros(len(labels), feats.shape[1], device=feats.device)
+        sums.index_add_(0, inverse, feats)
+        self.class_means = F.normalize(sums, dim=1)
+        self.mean_labels = labels
+
+    # -- prediction ------------------------------------------------------------------------
+    def classify(self, learner: Learner, x: torch.Tensor) -> torch.Tensor:
+        """Nearest-mean-of-exemplars class of each input."""
+        if self.class_means is None:
+            raise RetainError("iCaRL has no exemplars yet: train on an experience first")
+        feats = self.features(learner, x.to(learner.device))
+        return self.mean_labels[torch.cdist(feats, self.class_means).argmin(1)]
+
+    # -- state -----------------------------------------------------------------------------
+    def bind(self, learner: Learner) -> None:
+        device = learner.device
+        self.memory = {k: v.to(device) for k, v in self.memory.items()}
+        if self._teacher_state is not None:
+            self.teacher = frozen_copy(learner.model)
+            self.teacher.load_state_dict(self._teacher_state)
+            self._teacher_state = None
+        for name in ("class_means", "mean_labels", "old_units"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.to(device))
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {**super().state_dict(), "memory": dict(self.memory),
+                 "rng": self.rng.bit_generator.state}
+        if self.teacher is not None:
+            state.update(teacher=dict(self.teacher.state_dict()), old_units=self.old_units,
+                         class_means=self.class_means, mean_labels=self.mean_labels)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.memory = {k: v.clone() for k, v in state["memory"].items()}
+        self.rng.bit_generator.state = state["rng"]
+        self.teacher = None
+        self._teacher_state = state.get("teacher")
+        self.old_units = state.get("old_units")
+        self.class_means = state.get("class_means")
+        self.mean_labels = state.get("mean_labels")

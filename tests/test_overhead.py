@@ -1,0 +1,211 @@
+"""Regression guard for the hot path, without timing: count the work of one update step.
+
+Timings are noise on shared CI machines; counts are not. Per step we count the Python calls
+(``sys.setprofile``) and the aten operators (a ``TorchDispatchMode``) that ``Learner.learn``
+performs and compare them with a hand-written loop doing the same math. Per-step figures are
+the difference between a 20-step and a 10-step experience, so per-experience work (validation,
+permutation, consolidation) cancels out. A change that adds a copy, a sync or a layer of
+Python calls to every step makes these tests fail deterministically.
+"""
+
+import sys
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.data import TensorDataset
+
+from retain import Learner
+from retain.buffers import ReplayBuffer
+from retain.data import LazyTensorDataset
+from retain.strategies import EWC, LwF, Naive, Replay
+
+BATCH = 4
+
+
+class _AtenCounter(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def python_calls(fn: Callable[[], object]) -> int:
+    calls = 0
+
+    def profile(frame, event, arg):
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def aten_ops(fn: Callable[[], object]) -> int:
+    with _AtenCounter() as counter:
+        fn()
+    return counter.ops
+
+
+def per_step(count: Callable[[Callable], int], run: Callable[[int], object]) -> float:
+    """Work per step: the 20-step run minus the 10-step run, over 10."""
+    return (count(lambda: run(20)) - count(lambda: run(10))) / 10
+
+
+def model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def data(steps: int) -> TensorDataset:
+    g = torch.Generator().manual_seed(steps)
+    return TensorDataset(torch.randn(steps * BATCH, 6, generator=g),
+                         torch.randint(0, 3, (steps * BATCH,), generator=g))
+
+
+def learner_run(strategy_factory) -> Callable[[int], object]:
+    """A learner that has consolidated one experience, then ``run(steps)`` learns more."""
+    m = model()
+    learner = Learner(m, torch.optim.SGD(m.parameters(), lr=0.1), strategies=[strategy_factory()])
+    learner.learn(data(5), batch_size=BATCH)
+    return lambda steps: learner.learn(data(steps), batch_size=BATCH)
+
+
+def plain_run(step: Callable[[torch.Tensor, torch.Tensor], None]) -> Callable[[int], object]:
+    """The hand-written loop: one permutation, then slices, then ``step``."""
+    g = torch.Generator().manual_seed(0)
+
+    def run(steps: int) -> None:
+        x, y = data(steps).tensors
+        perm = torch.randperm(x.shape[0], generator=g)
+        x, y = x[perm], y[perm]
+        for i in range(0, x.shape[0], BATCH):
+            step(x[i : i + BATCH], y[i : i + BATCH])
+    return run
+
+
+def plain_naive() -> Callable[[int], object]:
+    m = model()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+
+    def step(x, y):
+        loss = F.cross_entropy(m(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return plain_run(step)
+
+
+def plain_replay() -> Callable[[int], object]:
+    m = model()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    memory = ReplayBuffer(1000)
+    memory.add(x=torch.randn(20, 6), y=torch.randint(0, 3, (20,)))
+
+    def step(x, y):
+        mem = memory.sample(x.shape[0], ("x", "y"))
+        loss = F.cross_entropy(m(torch.cat((x, mem["x"]))), torch.cat((y, mem["y"])))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        memory.add(x=x, y=y)
+    return plain_run(step)
+
+
+def plain_ewc() -> Callable[[int], object]:
+    """EWC with the penalty's gradient added to .grad: ``g += λ (A θ − B)``."""
+    m = model()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    params = list(m.parameters())
+    a = [torch.rand_like(p) for p in params]
+    b = [torch.rand_like(p) for p in params]
+
+    def step(x, y):
+        loss = F.cross_entropy(m(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in params]
+        torch._foreach_addcmul_(grads, a, params, value=1.0)
+        torch._foreach_add_(grads, b, alpha=-1.0)
+        opt.step()
+    return plain_run(step)
+
+
+CASES = {
+    "naive": (Naive, plain_naive),
+    "replay": (lambda: Replay(capacity=1000), plain_replay),
+    # one Fisher batch per experience, so consolidation is the same work at 10 and 20 steps
+    "ewc": (lambda: EWC(lambda_=1.0, fisher="batched-empirical", fisher_batch_size=1024),
+            plain_ewc),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_aten_ops_per_step_match_a_plain_loop(name):
+    strategy, plain = CASES[name]
+    retain_ops = per_step(aten_ops, learner_run(strategy))
+    plain_ops = per_step(aten_ops, plain())
+    # the learner may add one op per step (detaching the returned loss), nothing more
+    assert plain_ops > 5
+    assert retain_ops <= plain_ops + 1, (retain_ops, plain_ops)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_python_calls_per_step_stay_close_to_a_plain_loop(name):
+    strategy, plain = CASES[name]
+    retain_calls = per_step(python_calls, learner_run(strategy))
+    plain_calls = per_step(python_calls, plain())
+    # the step's bookkeeping (batch object, hook dispatch, loss module call) costs a dozen
+    # calls over the plain loop's ~150; a doubled step or a per-sample loop costs hundreds
+    assert retain_calls <= plain_calls + 20, (retain_calls, plain_calls)
+
+
+def test_lwf_adds_one_teacher_forward_per_step():
+    naive_ops = per_step(aten_ops, learner_run(Naive))
+    lwf_ops = per_step(aten_ops, learner_run(LwF))
+    teacher = aten_ops(lambda: model()(torch.randn(BATCH, 6)))
+    # teacher forward + the distillation term (softmaxes, KL, its backward): bounded, small
+    assert naive_ops + teacher < lwf_ops <= naive_ops + teacher + 30, (naive_ops, lwf_ops)
+
+
+def test_guard_catches_doubled_work():
+    """The measure itself works: a loop that does each step twice counts twice the ops."""
+    step_ops = per_step(aten_ops, plain_naive())
+    m = model()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+
+    def twice(x, y):
+        for _ in range(2):
+            loss = F.cross_entropy(m(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    assert per_step(aten_ops, plain_run(twice)) >= 1.9 * step_ops
+
+
+def test_learn_builds_a_lazy_experience_once():
+    """A permuted/rotated experience is computed on demand; learning on it must not pay for
+    the transform twice (once to validate, once to iterate)."""
+    x, y = data(10).tensors
+    builds = 0
+
+    def build():
+        nonlocal builds
+        builds += 1
+        return x * 2, y
+
+    m = model()
+    learner = Learner(m, torch.optim.SGD(m.parameters(), lr=0.1))
+    learner.learn(LazyTensorDataset(build, x.shape[0]), batch_size=BATCH)
+    assert builds == 1

@@ -1,0 +1,337 @@
+"""The defining mechanism of each strategy of the zoo, checked against hand computation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from retain import Learner, datasets, scenarios
+from retain.importance import fisher_diagonal
+from retain.strategies import (
+    AGEM,
+    DER,
+    ERACE,
+    SI,
+    DERPlusPlus,
+    GDumb,
+    ICaRL,
+    Naive,
+    make_strategy,
+)
+from retain.strategies.agem import project
+from retain.strategies.er_ace import absent_class_correction
+from retain.strategies.gdumb import greedy_balanced
+from retain.strategies.icarl import herding
+from retain.strategies.mas import output_sensitivity
+
+
+def mlp(n_in=64, n_out=10, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, 32), nn.ReLU(), nn.Linear(32, n_out))
+
+
+@pytest.fixture(scope="module")
+def digits_stream():
+    train, test = datasets.digits()
+    return scenarios.class_incremental(train, test, n_experiences=5)
+
+
+# -- SI ------------------------------------------------------------------------------------
+def test_si_path_integral_on_a_quadratic():
+    """With plain SGD each step moves Δθ = −lr·g, so ω = −Σ g·Δθ = lr·Σ g², and Σω is the
+    first-order loss decrease along the path."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1, bias=False)
+    x, y = torch.randn(16, 3), torch.randn(16, 1)
+    lr = 0.01
+    si = SI(c=1.0, xi=0.5)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=lr), loss=nn.MSELoss(),
+                      strategies=[si])
+    w0 = model.weight.detach().clone()
+    expected = torch.zeros_like(w0)
+    w = w0.clone().requires_grad_(True)
+    start_loss = F.mse_loss(x @ w.T, y).item()
+    for _ in range(20):
+        g, = torch.autograd.grad(F.mse_loss(x @ w.T, y), w)
+        expected += lr * g**2
+        w = (w - lr * g).detach().requires_grad_(True)
+        learner.update(x, y)
+    torch.testing.assert_close(si.omega[0], expected)
+    decrease = start_loss - F.mse_loss(x @ w.T, y).item()
+    assert float(si.omega[0].sum()) == pytest.approx(decrease, rel=0.05)
+    # consolidation: Ω = ω / ((θ − θ_start)² + ξ), anchored at the current weights
+    learner.learn(torch.utils.data.TensorDataset(x[:1], y[:1]), batch_size=1)
+    assert si.penalty.A[0].shape == w0.shape and bool((si.penalty.A[0] > 0).all())
+    assert float(si.omega[0].abs().sum()) == 0.0  # reset for the next experience
+
+
+def test_si_penalty_pulls_towards_the_anchor():
+    model = nn.Linear(2, 1, bias=False)
+    si = SI(c=3.0, xi=1.0)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.0), loss=nn.MSELoss(),
+                      strategies=[si])
+    si.penalty.reanchor([torch.ones(1, 2)], [torch.zeros(1, 2)], decay=1.0)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    # c·Σ Ω (θ − θ*)² = 3 · 2 · 4
+    assert float(si.penalty_value(learner)) == pytest.approx(24.0)
+
+
+# -- MAS -----------------------------------------------------------------------------------
+def test_mas_importance_is_mean_abs_gradient_of_squared_output_norm():
+    model = mlp(n_in=5, n_out=3)
+    x = torch.randn(7, 5)
+    expected = [torch.zeros_like(p) for p in model.parameters()]
+    for xi in x:
+        model.zero_grad()
+        model(xi[None]).pow(2).sum().backward()
+        for e, p in zip(expected, model.parameters(), strict=True):
+            e += p.grad.abs() / len(x)
+    got = output_sensitivity(model, [x[:4], x[4:]])
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
+
+
+# -- A-GEM ---------------------------------------------------------------------------------
+def test_agem_projection_makes_the_dot_product_non_negative():
+    torch.manual_seed(1)
+    ref = [torch.randn(4, 3), torch.randn(3)]
+    g = [-r * 2 + 0.1 * torch.randn_like(r) for r in ref]  # points against the reference
+    dot = lambda a, b: sum(float((u * v).sum()) for u, v in zip(a, b, strict=True))  # noqa: E731
+    assert dot(g, ref) < 0
+    project(g, ref)
+    assert dot(g, ref) >= -1e-5
+    aligned = [r.clone() for r in ref]
+    project(aligned, ref)  # already compatible: unchanged
+    for a, r in zip(aligned, ref, strict=True):
+        torch.testing.assert_close(a, r)
+
+
+def test_agem_fills_memory_after_each_experience(digits_stream):
+    model = mlp()
+    agem = AGEM(capacity=50, sample_size=20)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[agem])
+    learner.learn(digits_stream[0], batch_size=10)
+    assert agem.memory.size == 50
+    learner.learn(digits_stream[1], batch_size=10)
+    labels = set(agem.memory.contents()["y"].tolist())
+    assert labels & set(digits_stream[0].classes) and labels & set(digits_stream[1].classes)
+
+
+# -- DER / DER++ ---------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [DER, DERPlusPlus])
+def test_der_stores_logits_from_insertion_time(cls):
+    model = mlp(n_in=6, n_out=4)
+    der = cls(capacity=100, batch_size=5)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.5), strategies=[der])
+    x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))
+    with torch.no_grad():
+        before = model(x)
+    learner.update(x, y)
+    stored = der.buffer.contents()
+    torch.testing.assert_close(stored["logits"], before)
+    for _ in range(5):  # later steps change the model, not what was stored
+        learner.update(torch.randn(8, 6), torch.randint(0, 4, (8,)))
+    torch.testing.assert_close(der.buffer.contents()["logits"][:8], before)
+    with torch.no_grad():
+        assert not torch.allclose(model(x), before)
+
+
+def test_der_loss_is_ce_on_new_rows_plus_alpha_mse_on_memory():
+    model = mlp(n_in=6, n_out=4)
+    der = DER(capacity=4, alpha=0.7, batch_size=4)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.0), strategies=[der])
+    mem_x, mem_y = torch.randn(4, 6), torch.randint(0, 4, (4,))
+    learner.update(mem_x, mem_y)  # fills the memory (lr 0: model unchanged)
+    target = der.buffer.contents()["logits"].clone()
+    x, y = torch.randn(3, 6), torch.randint(0, 4, (3,))
+    seen = {}
+    der.buffer.sample = lambda k, fields=None: {"x": mem_x, "y": mem_y, "logits": target}
+    learner.strategies.append(_Probe(seen))
+    learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)
+    learner.update(x, y)
+    with torch.no_grad():
+        expected = F.cross_entropy(model(x), y) + 0.7 * F.mse_loss(model(mem_x), target)
+    assert float(seen["loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+class _Probe(Naive):
+    """Records the loss the other strategies produced."""
+
+    def __init__(self, seen):
+        super().__init__()
+        self.seen = seen
+
+    def loss_terms(self, learner, batch, loss):
+        self.seen["loss"] = loss.detach()
+        return loss
+
+
+# -- ER-ACE --------------------------------------------------------------------------------
+def test_er_ace_masks_absent_classes_for_incoming_rows():
+    logits = torch.randn(5, 6, requires_grad=True)
+    y = torch.tensor([1, 3, 3, 1, 1])
+    loss = F.cross_entropy(logits, y) + absent_class_correction(logits, y)
+    masked = logits.detach().clone()
+    masked[:, [0, 2, 4, 5]] = float("-inf")
+    assert float(loss.detach()) == pytest.approx(float(F.cross_entropy(masked, y)), rel=1e-6)
+    loss.backward()
+    assert float(logits.grad[:, [0, 2, 4, 5]].abs().max()) < 1e-7  # absent: not pushed down
+    assert float(logits.grad[:, [1, 3]].abs().max()) > 0
+
+
+# -- GDumb ---------------------------------------------------------------------------------
+def test_gdumb_greedy_sampler_balances_classes():
+    rng = np.random.default_rng(0)
+    stored: list[int] = []
+    greedy_balanced([0] * 50, stored, 10, rng)
+    assert stored == [0] * 10
+    greedy_balanced([1] * 50 + [2] * 50, stored, 10, rng)
+    counts = np.bincount(stored, minlength=3)
+    assert counts.sum() == 10 and counts.max() - counts.min() <= 1
+
+
+def test_gdumb_retrains_from_scratch_on_its_memory(digits_stream):
+    def learn(perturb: bool):
+        model = mlp()
+        gdumb = GDumb(capacity=60, epochs=2, batch_size=10)
+        learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05),
+                          strategies=[gdumb], seed=0)
+        if perturb:  # whatever the stream did to the weights is thrown away
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn_like(p))
+        learner.learn(digits_stream[0], batch_size=10)
+        return model, gdumb
+
+    a, gdumb = learn(False)
+    b, _ = learn(True)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+    assert gdumb.memory["y"].shape[0] == 60
+
+
+# -- iCaRL ---------------------------------------------------------------------------------
+def test_icarl_herding_is_greedy_mean_matching():
+    torch.manual_seed(0)
+    feats = torch.randn(40, 5)
+    mu = feats.mean(0)
+    chosen: list[int] = []
+    for k in range(1, 9):  # the reference: try every remaining candidate
+        rest = [i for i in range(40) if i not in chosen]
+        dist = [float((mu - feats[chosen + [i]].sum(0) / k).norm()) for i in rest]
+        chosen.append(rest[int(np.argmin(dist))])
+    assert herding(feats, 8).tolist() == chosen
+    first = int(((feats - mu).norm(dim=1)).argmin())
+    assert chosen[0] == first  # the first exemplar is the sample nearest the mean
+    random_mean = feats[torch.randperm(40)[:8]].mean(0)
+    assert (feats[chosen].mean(0) - mu).norm() < (random_mean - mu).norm()
+
+
+def test_icarl_keeps_balanced_exemplars_and_classifies_by_nearest_mean(digits_stream):
+    model = mlp()
+    icarl = ICaRL(capacity=40)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[icarl])
+    learner.learn(digits_stream[0], batch_size=10, epochs=2)
+    learner.learn(digits_stream[1], batch_size=10, epochs=2)
+    counts = torch.bincount(icarl.memory["y"], minlength=10)
+    assert counts[:4].tolist() == [10, 10, 10, 10] and int(counts[4:].sum()) == 0
+    x, y = digits_stream[1].test.tensors
+    pred = icarl.classify(learner, x)
+    # the NME rule, by hand
+    feats = F.normalize(model[:-1](x), dim=1)
+    dists = torch.cdist(feats, icarl.class_means)
+    assert torch.equal(pred, icarl.mean_labels[dists.argmin(1)])
+    assert float((pred == y).float().mean()) > 0.5
+
+
+def test_icarl_can_mix_exemplars_in_at_the_training_set_rate(digits_stream):
+    model = mlp()
+    icarl = ICaRL(capacity=40, batch_size=0)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[icarl])
+    learner.learn(digits_stream[0], batch_size=10)
+    replayed = []
+    original = icarl._mixed
+    icarl._mixed = lambda n: replayed.append(original(n)) or replayed[-1]
+    learner.learn(digits_stream[1], batch_size=10)
+    seen = np.concatenate(replayed)
+    assert abs(len(seen) - 40) <= 1  # each exemplar about once per epoch
+    assert len(set(seen.tolist())) == len(seen)  # a shuffled pass, no repeats
+
+
+# -- EWC's Fisher options (retain.importance) -----------------------------------------------
+def test_empirical_fisher_matches_a_loop_over_samples():
+    model = mlp(n_in=5, n_out=3)
+    x, y = torch.randn(6, 5), torch.randint(0, 3, (6,))
+    expected = [torch.zeros_like(p) for p in model.parameters()]
+    for xi, yi in zip(x, y, strict=True):
+        model.zero_grad()
+        F.cross_entropy(model(xi[None]), yi[None]).backward()
+        for e, p in zip(expected, model.parameters(), strict=True):
+            e += p.grad**2 / len(x)
+    got = fisher_diagonal(model, [(x, y, None)], kind="empirical", loss_fn=nn.CrossEntropyLoss())
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
+    kinds = {k: fisher_diagonal(model, [(x, y, None)], kind=k, loss_fn=nn.CrossEntropyLoss())
+             for k in ("exact", "sampled", "batched-empirical")}
+    assert all(len(v) == len(expected) for v in kinds.values())
+
+
+# -- state, composition, and what they are for -------------------------------------------
+SPECS = [("si", {}), ("mas", {}), ("agem", {"capacity": 40, "sample_size": 16}),
+         ("der", {"capacity": 40}), ("derpp", {"capacity": 40}), ("er-ace", {"capacity": 40}),
+         ("gdumb", {"capacity": 40, "epochs": 1}), ("icarl", {"capacity": 40})]
+
+
+def _json_or_tensors(value) -> None:
+    if isinstance(value, torch.Tensor):
+        return
+    if isinstance(value, dict):
+        for v in value.values():
+            _json_or_tensors(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _json_or_tensors(v)
+    else:
+        json.dumps(value)
+
+
+@pytest.mark.parametrize("name,params", SPECS, ids=[s[0] for s in SPECS])
+def test_state_dict_round_trip_resumes_identically(name, params, digits_stream):
+    def fresh():
+        model = mlp()
+        return Learner(model, torch.optim.SGD(model.parameters(), lr=0.05),
+                       strategies=[make_strategy(name, **params), SI(c=0.1)], seed=0)
+
+    a = fresh()
+    for e in digits_stream[:2]:
+        a.learn(e, batch_size=10)
+    state = a.state_dict()
+    for s in state["strategies"]:
+        _json_or_tensors(s["state"])
+    b = fresh()
+    b.load_state_dict(state)
+    for learner in (a, b):
+        learner.learn(digits_stream[2], batch_size=10)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_replay_type_methods_retain_more_than_naive(digits_stream):
+    def final_accuracy(strategy):
+        model = mlp()
+        learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05),
+                          strategies=[strategy], seed=0)
+        result = learner.run(digits_stream, epochs=4, batch_size=10)
+        if isinstance(strategy, ICaRL):
+            x, y = datasets.digits()[1].tensors
+            return float((strategy.classify(learner, x) == y).float().mean())
+        return result.average_accuracy
+
+    naive = final_accuracy(Naive())
+    for strategy in (DERPlusPlus(capacity=200), ERACE(capacity=200), GDumb(capacity=200),
+                     ICaRL(capacity=200)):
+        assert final_accuracy(strategy) > naive + 0.3, strategy
