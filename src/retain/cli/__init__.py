@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "retain.cli.data",
     "retain.cli.bench",
     "retain.cli.store",
+    "retain.cli.forecast",
 )
 
 

@@ -74,7 +74,8 @@ def print_table(results: dict[str, RunResult], title: str, console: Console) -> 
     table = Table(title=title)
     metric = next(iter(results.values())).metric
     for col in ("strategy", f"final avg {metric}", "forgetting", "BWT", "FWT", "train s"):
-        table.add_column(col, justify="right" if col != "strategy" else "left")
+        table.add_column(col, justify="right" if col != "strategy" else "left",
+                         overflow="fold")
     for name, r in results.items():
         table.add_row(name, f"{r.average_accuracy:.3f}", f"{r.forgetting:.3f}", f"{r.bwt:.3f}",
                       f"{r.fwt:.3f}", f"{sum(r.train_time):.1f}")

@@ -46,9 +46,6 @@ class Scaler:
         """Scaled forecasts back to the target's units."""
         return z * self.std[0] + self.mean[0]
 
-    def scale_target(self, y: torch.Tensor) -> torch.Tensor:
-        return (y - self.mean[0]) / self.std[0]
-
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) for k, v in asdict(self).items()}
 

@@ -1,0 +1,74 @@
+"""retain as a column of the peers harness (``clbench``), beside plain PyTorch and Avalanche.
+
+Copy this file into the harness's ``clbench/adapters/`` and run it with
+``--libs plain,avalanche,clbench.adapters.retain_adapter:RetainAdapter`` (see
+``benchmarks/avalanche/run.sh``). It imports ``clbench`` from the harness it is copied into and
+``retain`` from this repository; retain never depends on either.
+
+Hyper-parameters come from the harness's config, mapped to retain's names:
+- EWC: Avalanche's ``mode="separate"`` with its importance (squared mini-batch gradients at the
+  training batch size) is retain's ``EWC(fisher="batched-empirical")``; Avalanche's penalty
+  ``λ Σ F (θ − θ*)²`` has no ``1/2``, so retain's ``lambda_`` is twice the harness's.
+- Replay: same memory size and the same batch composition (incoming batch + as many memory
+  rows); retain's memory is a reservoir, Avalanche's is experience-balanced.
+- LwF: same alpha and temperature. DER (W1 only): retain's DER++ with the same alpha/beta.
+"""
+
+import torch
+from torch.utils.data import TensorDataset
+
+from retain import Learner
+from retain.learner import StreamEvaluator
+from retain.strategies import EWC, DERPlusPlus, LwF, Naive, Replay
+
+from .base import Adapter, RunOutput
+
+
+def _strategy(name: str, params: dict, batch_size: int):
+    if name == "naive":
+        return Naive()
+    if name == "ewc":
+        return EWC(lambda_=2 * params["ewc_lambda"], fisher="batched-empirical",
+                   fisher_batch_size=batch_size)
+    if name == "replay":
+        return Replay(capacity=params["mem_size"])
+    if name == "lwf":
+        return LwF(alpha=params["alpha"], temperature=params["temperature"])
+    if name == "der":
+        return DERPlusPlus(capacity=params["mem_size"], alpha=params["alpha"],
+                           beta=params["beta"])
+    raise ValueError(f"retain column has no strategy {name!r}")
+
+
+class RetainAdapter(Adapter):
+    name = "retain"
+    strategies = ("naive", "ewc", "replay", "lwf", "der")
+
+    def versions(self) -> dict:
+        import retain
+        return {"torch": torch.__version__, "retain": getattr(retain, "__version__", "dev")}
+
+    def run(self, ctx, data) -> RunOutput:
+        cfg, timer = ctx.cfg, ctx.timer
+        with timer("setup"):
+            model = ctx.make_model()
+            learner = Learner(model, ctx.make_optimizer(model.parameters()),
+                              strategies=[_strategy(ctx.strategy, ctx.params,
+                                                    cfg["batch_size"])],
+                              seed=ctx.seed + 1, eval_batch_size=cfg["eval_batch_size"])
+            train = [TensorDataset(x, y) for x, y in data.train]
+            tests = [TensorDataset(x, y) for x, y in data.test]
+            evaluator = StreamEvaluator(learner, tests)
+        n = len(train)
+        acc_matrix = [None] * n
+        for e, experience in enumerate(train):
+            with timer("train"):
+                learner.learn(experience, epochs=cfg["epochs"], batch_size=cfg["batch_size"])
+            if cfg["eval_every_exp"] or e == n - 1:
+                with timer("eval"):
+                    acc_matrix[e] = [float(a) for a in evaluator()]
+        sizes = torch.tensor([len(t) for t in tests], dtype=torch.float64)
+        final = float((torch.tensor(acc_matrix[-1], dtype=torch.float64) * sizes).sum()
+                      / sizes.sum())
+        return RunOutput(acc_matrix=acc_matrix, final_acc=final,
+                         train_samples=data.n_train * cfg["epochs"], model=model)

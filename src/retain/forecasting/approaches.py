@@ -1,0 +1,266 @@
+"""Ways to keep a forecaster current, compared side by side by the daily protocol.
+
+Each approach sees the same pre-trained model and the same days. The protocol calls
+:meth:`Approach.forecast` with data up to the forecast origin only, and
+:meth:`Approach.update` only after the forecast day is revealed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from retain.drift import LRBoost
+from retain.errors import RetainError
+from retain.forecasting.windows import WindowSet
+from retain.learner import Learner, LearnStats
+from retain.strategies import Replay, Strategy
+
+NO_WORK = LearnStats(samples=0, steps=0, seconds=0.0, last_loss=float("nan"))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained from scratch: pre-training, and every full retrain."""
+
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+def train_from_scratch(build: Callable[[], nn.Module], data: WindowSet, recipe: Recipe,
+                       seed: int = 0) -> tuple[nn.Module, LearnStats]:
+    """A fresh model (same initial weights for the same ``seed``) trained on ``data``."""
+    with torch.random.fork_rng(devices=[]):  # seed the weights, not the caller's generator
+        torch.manual_seed(seed)
+        model = build()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr,
+                                  weight_decay=recipe.weight_decay)
+    learner = Learner(model, optimizer, loss=nn.MSELoss(), seed=seed)
+    stats = learner.learn(data, epochs=recipe.epochs, batch_size=recipe.batch_size)
+    return model.eval(), stats
+
+
+class Approach:
+    """The protocol's view of an approach: forecast from the past, then learn the new day."""
+
+    name = "approach"
+    #: "baseline", "incremental" or "retrain": how the report groups it
+    kind = "baseline"
+    #: said next to the results, e.g. how a cost was estimated
+    note = ""
+
+    def start(self, model: nn.Module) -> None:
+        """Receive the pre-trained model (copy it before changing it)."""
+
+    def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+        """The scaled forecast [H] from the input window ``x`` [1, C, L] and the scaled
+        target ``past`` up to the origin."""
+        raise NotImplementedError
+
+    def update(self, new: WindowSet, history: WindowSet) -> LearnStats:
+        """Learn after a day is revealed: ``new`` holds the windows it completed, ``history``
+        every window known so far. Returns the work done."""
+        return NO_WORK
+
+    def on_drift(self) -> None:
+        """The protocol's drift monitor fired on this approach's errors."""
+
+
+class SeasonalNaive(Approach):
+    """Repeat the last observed season: the value one ``season`` (e.g. a week) earlier."""
+
+    name = "seasonal-naive"
+
+    def __init__(self, season: int, horizon: int):
+        if season < 1:
+            raise RetainError(f"season must be >= 1 step, got {season}")
+        self.season = season
+        step = torch.arange(horizon)
+        self._back = self.season * (step // self.season + 1) - step  # steps back per h
+
+    def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+        if len(past) < self.season:
+            raise RetainError(f"seasonal-naive needs {self.season} steps of history")
+        return past[len(past) - self._back]
+
+
+class Frozen(Approach):
+    """The pre-trained model, never updated: what happens without incremental training."""
+
+    name = "frozen"
+
+    def start(self, model: nn.Module) -> None:
+        self.model = copy.deepcopy(model).eval()
+
+    def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+        self.model.eval()  # updates leave it in training mode
+        with torch.inference_mode():
+            return self.model(x)[0]
+
+
+class Incremental(Frozen):
+    """Fine-tune on each new day's windows with a :class:`~retain.Learner`.
+
+    Args:
+        name: shown in results.
+        optimizer: builds the optimizer from the model's parameters.
+        scheduler: builds a learning-rate scheduler, stepped once per day.
+        strategies: builds the strategies (replay, EWC, ...) for the learner.
+        epochs, batch_size: passes over, and mini-batch size of, each day's windows.
+        boost: raises the learning rate for a while when drift is detected (else ``None``).
+    """
+
+    kind = "incremental"
+
+    def __init__(self, name: str, optimizer: Callable[[list], torch.optim.Optimizer],
+                 scheduler: Callable[[torch.optim.Optimizer], object] | None = None,
+                 strategies: Callable[[], Sequence[Strategy]] = tuple, epochs: int = 1,
+                 batch_size: int = 16, boost: LRBoost | None = None, seed: int = 0):
+        self.name = name
+        self._optimizer, self._scheduler, self._strategies = optimizer, scheduler, strategies
+        self.epochs, self.batch_size, self.boost, self.seed = epochs, batch_size, boost, seed
+
+    def start(self, model: nn.Module) -> None:
+        super().start(model)
+        optimizer = self._optimizer(list(self.model.parameters()))
+        scheduler = self._scheduler(optimizer) if self._scheduler else None
+        self.learner = Learner(self.model, optimizer, loss=nn.MSELoss(),
+                               strategies=self._strategies(), scheduler=scheduler,
+                               scheduler_interval="experience", seed=self.seed)
+        self._replays = [s for s in self.learner.strategies if isinstance(s, Replay)]
+
+    def update(self, new: WindowSet, history: WindowSet) -> LearnStats:
+        if len(new) == 0:
+            return NO_WORK
+        replayed = sum(len(r.buffer) > 0 for r in self._replays)
+        boosted = self.boost.applied(self.learner.optimizer) if self.boost else nullcontext()
+        with boosted:
+            stats = self.learner.learn(new, epochs=self.epochs, batch_size=self.batch_size)
+        # replay appends as many stored rows as each incoming batch holds
+        return replace(stats, samples=stats.samples * (1 + replayed))
+
+    def on_drift(self) -> None:
+        if self.boost is not None:
+            self.boost.trigger()
+
+
+class Retrain(Frozen):
+    """Train a fresh model from scratch on all windows known so far, every ``every`` days.
+
+    Retraining every day costs more than the rest of the comparison together, so with
+    ``every > 1`` the daily cost is extrapolated: the samples a daily retrain would process
+    are counted exactly, and its seconds are those samples at the measured seconds per sample.
+    """
+
+    name = "retrain"
+    kind = "retrain"
+
+    def __init__(self, build: Callable[[], nn.Module], recipe: Recipe, every: int = 1,
+                 seed: int = 0):
+        if every < 1:
+            raise RetainError(f"retrain interval must be >= 1 day, got {every}")
+        self.build, self.recipe, self.every, self.seed = build, recipe, every, seed
+        self.daily_samples: list[int] = []  # what retraining every day would process
+        self.note = "" if every == 1 else (
+            f"retrained every {every} days; daily-retrain cost extrapolated from "
+            f"measured seconds per sample")
+
+    def update(self, new: WindowSet, history: WindowSet) -> LearnStats:
+        self.daily_samples.append(len(history) * self.recipe.epochs)
+        if len(self.daily_samples) % self.every:
+            return NO_WORK
+        start = time.perf_counter()
+        self.model, stats = train_from_scratch(self.build, history, self.recipe, self.seed)
+        return replace(stats, seconds=time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Hyper-parameters of all approaches. The defaults were chosen on a validation slice of
+    the pre-training period (``retain forecast --validate``), never on the forecast days."""
+
+    horizon: int
+    season: int
+    period: int
+    build: Callable[[], nn.Module]
+    stride: int = 1
+    recipe: Recipe = Recipe()
+    epochs: int = 2
+    batch_size: int = 16
+    adam_lr: float = 1e-4
+    sgd_lr: float = 3e-4
+    sgd_decay: float = 0.995
+    replay_capacity: int = 2000
+    stratum_days: int = 7
+    ewc_lambda: float = 10.0
+    ewc_gamma: float = 0.9
+    fisher: str = "exact"
+    fisher_samples: int = 8
+    retrain_every: int = 7
+    boost_factor: float = 3.0
+    boost_days: int = 7
+    seed: int = 0
+
+
+def _adam(s: Settings) -> Callable[[list], torch.optim.Optimizer]:
+    return lambda params: torch.optim.Adam(params, lr=s.adam_lr)
+
+
+def _incremental(name: str, s: Settings, **kwargs) -> Incremental:
+    kwargs.setdefault("optimizer", _adam(s))
+    return Incremental(name, epochs=s.epochs, batch_size=s.batch_size, seed=s.seed, **kwargs)
+
+
+def _sgd(s: Settings) -> Incremental:
+    return _incremental(
+        "incremental-sgd", s,
+        optimizer=lambda params: torch.optim.SGD(params, lr=s.sgd_lr, momentum=0.9),
+        scheduler=lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.sgd_decay))
+
+
+def _stratified(s: Settings) -> Incremental:
+    from retain.forecasting.stratified import StratifiedReplay
+
+    rows_per_day = -(-s.period // s.stride) * s.epochs  # windows offered per day
+    return _incremental("replay-stratified", s, strategies=lambda: [StratifiedReplay(
+        s.replay_capacity, stratum_size=rows_per_day * s.stratum_days, seed=s.seed)])
+
+
+def _online_ewc(s: Settings) -> Incremental:
+    from retain.strategies import OnlineEWC
+
+    return _incremental("online-ewc", s, strategies=lambda: [OnlineEWC(
+        s.ewc_lambda, gamma=s.ewc_gamma, fisher=s.fisher, fisher_samples=s.fisher_samples)])
+
+
+APPROACHES: dict[str, Callable[[Settings], Approach]] = {
+    "frozen": lambda s: Frozen(),
+    "seasonal-naive": lambda s: SeasonalNaive(s.season, s.horizon),
+    "incremental-sgd": _sgd,
+    "incremental-adam": lambda s: _incremental("incremental-adam", s),
+    "replay": lambda s: _incremental("replay", s, strategies=lambda: [
+        Replay(s.replay_capacity, seed=s.seed)]),
+    "replay-stratified": _stratified,
+    "online-ewc": _online_ewc,
+    "retrain": lambda s: Retrain(s.build, s.recipe, s.retrain_every, s.seed),
+    "incremental-adam-drift": lambda s: _incremental(
+        "incremental-adam-drift", s, boost=LRBoost(s.boost_factor, s.boost_days)),
+}
+
+
+def make_approaches(names: Sequence[str], settings: Settings) -> list[Approach]:
+    """Approaches by name, in the given order (see :data:`APPROACHES`)."""
+    unknown = [n for n in names if n not in APPROACHES]
+    if unknown:
+        raise RetainError(f"unknown approach(es) {unknown}; choose from {', '.join(APPROACHES)}")
+    if len(set(names)) != len(names):
+        raise RetainError(f"approach listed twice in {list(names)}")
+    return [APPROACHES[n](settings) for n in names]

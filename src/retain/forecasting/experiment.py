@@ -1,0 +1,120 @@
+"""One call from a series to the daily comparison: the settings, with days turned into rows.
+
+The CLI (``retain forecast``) is a thin layer over :func:`run_experiment`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+import torch
+
+from retain.errors import RetainError
+from retain.forecasting.approaches import Recipe, Settings, make_approaches
+from retain.forecasting.data import Series
+from retain.forecasting.features import Inputs, make_inputs, useful_cycles
+from retain.forecasting.protocol import DailyRun, Progress, Schedule, run_daily
+from retain.forecasting.windows import WindowSpec
+from retain.models.forecasting import FORECASTERS
+
+DEFAULT_APPROACHES = ("frozen", "seasonal-naive", "incremental-sgd", "incremental-adam",
+                      "replay", "replay-stratified", "online-ewc", "retrain")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything a run depends on. Durations are in days; ``None`` lookback/horizon mean one
+    week / one update period of steps."""
+
+    model: str = "cnn"
+    approaches: tuple[str, ...] = DEFAULT_APPROACHES
+    lookback: int | None = None
+    horizon: int | None = None
+    stride: int = 1
+    pretrain_days: int = 56
+    period: str = "1D"
+    season: str = "7D"
+    days: int | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    recipe: Recipe = Recipe()
+    #: overrides of the approaches' hyper-parameters (fields of :class:`Settings`)
+    hyper: dict[str, Any] = field(default_factory=dict)
+    detectors: tuple[str, ...] = ("adwin", "page-hinkley")
+    validate_days: int | None = None  # forecast only the last days of the pre-training period
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **changes: Any) -> Experiment:
+        """Small enough for tests and a first look: seconds, not minutes."""
+        base = cls(lookback=96, pretrain_days=14, days=5, model_options={"width": 8},
+                   recipe=Recipe(epochs=1), hyper={"epochs": 1, "retrain_every": 2})
+        return replace(base, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An experiment laid onto a series: the rows it uses and when it forecasts."""
+
+    series: Series  # cut to the pre-training period when validating
+    spec: WindowSpec
+    schedule: Schedule
+    season: int
+
+    @property
+    def forecast_times(self) -> pd.DatetimeIndex:
+        return self.series.frame.index[list(self.schedule.origins(len(self.series)))]
+
+
+def plan(series: Series, experiment: Experiment) -> Plan:
+    """Check that ``experiment`` fits ``series`` and turn its days into rows."""
+    if experiment.model not in FORECASTERS:
+        raise RetainError(f"unknown model {experiment.model!r}; choose from "
+                          f"{', '.join(FORECASTERS)}")
+    period = series.steps_in(experiment.period)
+    pretrain = experiment.pretrain_days * period
+    if experiment.validate_days is not None:  # forecast the last days of the pre-training
+        series = replace(series, frame=series.frame.iloc[:pretrain])  # period, nothing later
+        pretrain -= experiment.validate_days * period
+    spec = WindowSpec(experiment.lookback or series.steps_in("7D"),
+                      experiment.horizon or period, experiment.stride)
+    schedule = Schedule(spec, pretrain, period, experiment.days)
+    schedule.origins(len(series))  # fails on a too-short series before any work
+    return Plan(series, spec, schedule, series.steps_in(experiment.season))
+
+
+def run_experiment(series: Series, experiment: Experiment,
+                   progress: Progress | None = None) -> tuple[DailyRun, Inputs]:
+    """Pre-train, then run every approach of ``experiment`` through the same days."""
+    p = plan(series, experiment)
+    inputs = make_inputs(p.series, p.schedule.pretrain, p.spec.horizon, useful_cycles(series))
+    channels = inputs.features.shape[1]
+    cls, options = FORECASTERS[experiment.model], experiment.model_options
+
+    def build() -> torch.nn.Module:
+        return cls(channels, p.spec.lookback, p.spec.horizon, **options)
+
+    try:
+        build()
+    except TypeError as exc:
+        raise RetainError(f"bad model option for {experiment.model!r}: {exc}") from None
+    settings = _settings(experiment, horizon=p.spec.horizon, period=p.schedule.period,
+                         build=build, season=p.season, stride=p.spec.stride)
+    approaches = make_approaches(experiment.approaches, settings)
+    run = run_daily(p.series, inputs, approaches, p.schedule, build, experiment.recipe,
+                    experiment.seed, experiment.detectors, progress)
+    return run, inputs
+
+
+def _settings(experiment: Experiment, **derived: Any) -> Settings:
+    fixed = set(derived) | {"recipe", "seed"}
+    known = set(Settings.__dataclass_fields__) - fixed
+    unknown = sorted(set(experiment.hyper) - known)
+    if unknown:
+        raise RetainError(f"unknown hyper-parameter(s) {unknown}; choose from {sorted(known)}")
+    return Settings(**derived, recipe=experiment.recipe, seed=experiment.seed,
+                    **experiment.hyper)

@@ -1,0 +1,181 @@
+"""The daily protocol: pre-train once, then forecast a day, score it, and only then learn it.
+
+For each day ``d`` after the initial training period, every approach forecasts day ``d`` at
+its first step (the origin) from data before the origin, the errors are recorded, and only
+then are day ``d``'s windows handed to the approaches' updates. The protocol is the only
+code that slices the series, and it records which rows it has handed out before each
+forecast, so the "no value is trained on before it is forecast" rule can be checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from retain.drift import DriftMonitor
+from retain.errors import RetainError
+from retain.forecasting.approaches import Approach, Recipe, Retrain, train_from_scratch
+from retain.forecasting.data import Series
+from retain.forecasting.features import Inputs
+from retain.forecasting.windows import Windows, WindowSpec
+from retain.prequential import PrequentialError
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Where the stream starts and how it advances, in rows of the series."""
+
+    windows: WindowSpec
+    pretrain: int  # rows of the initial training period
+    period: int  # rows between forecast origins (one day)
+    days: int | None = None  # forecast at most this many periods
+
+    def origins(self, n_rows: int) -> range:
+        """Forecast origins: from the end of pre-training while a full horizon remains."""
+        L, H = self.windows.lookback, self.windows.horizon
+        if self.pretrain < L + H:
+            raise RetainError(
+                f"the initial training period ({self.pretrain} steps) must be longer than "
+                f"lookback + horizon ({L + H} steps)")
+        origins = range(self.pretrain, n_rows - H + 1, self.period)
+        if len(origins) == 0:
+            raise RetainError(
+                f"the series ({n_rows} steps) ends before the first forecast: it needs more "
+                f"than the initial training period plus one horizon ({self.pretrain + H})")
+        return origins if self.days is None else origins[: self.days]
+
+
+@dataclass
+class ApproachRun:
+    """One approach over the whole stream: forecasts in target units and update costs."""
+
+    name: str
+    forecasts: np.ndarray  # [days, H]
+    seconds: np.ndarray  # [days] wall seconds of the update after each day
+    samples: np.ndarray  # [days] rows through training steps in that update
+    kind: str = "baseline"
+    alarms: list[tuple[int, str]] = field(default_factory=list)
+    note: str = ""
+    #: for retrain every k > 1 days: per-day (seconds, samples) of retraining daily
+    daily_retrain: tuple[np.ndarray, np.ndarray] | None = None
+    model: torch.nn.Module | None = None  # the final model, for approaches that have one
+
+
+@dataclass
+class DailyRun:
+    """Everything the protocol measured."""
+
+    origins: pd.DatetimeIndex  # forecast issue times
+    origin_rows: np.ndarray  # the same, as row numbers
+    actual: np.ndarray  # [days, H]
+    step: pd.Timedelta | None
+    runs: dict[str, ApproachRun]
+    pretrain_seconds: float
+    pretrain_samples: int
+    trained_until: np.ndarray  # [days] rows whose values any update had seen, per forecast
+
+    def target_times(self) -> pd.DatetimeIndex:
+        """The time of every forecast value, day by day ([days * H])."""
+        h = self.actual.shape[1]
+        offsets = np.tile(np.arange(h), len(self.origins)) * self.step
+        return pd.DatetimeIndex(np.repeat(self.origins.to_numpy(), h) + offsets)
+
+
+Progress = Callable[[int, int, pd.Timestamp, dict[str, float]], None]
+
+
+class _Track:
+    """What the protocol records for one approach while the days go by."""
+
+    def __init__(self, approach: Approach, n_days: int, horizon: int,
+                 detectors: Sequence[str]):
+        self.approach = approach
+        self.forecasts = torch.empty(n_days, horizon)
+        self.seconds = np.zeros(n_days)
+        self.samples = np.zeros(n_days, dtype=np.int64)
+        self.meter = PrequentialError(window=7 * horizon)
+        self.monitor = DriftMonitor(detectors) if detectors else None
+
+    def score(self, day: int, actual: torch.Tensor, spread: float) -> None:
+        """Record the day's errors (in target units) and let drift alarms reach the
+        approach."""
+        error = (self.forecasts[day] - actual).abs()
+        self.meter.update(error.numpy() * spread)
+        if self.monitor is not None and self.monitor.update(float(error.mean())):
+            self.approach.on_drift()
+
+    def result(self, scaler) -> ApproachRun:
+        a = self.approach
+        return ApproachRun(
+            a.name, scaler.inverse_target(self.forecasts).numpy().astype(np.float64),
+            self.seconds, self.samples, a.kind, self.monitor.alarms if self.monitor else [],
+            a.note, _extrapolated(a, self.seconds, self.samples), getattr(a, "model", None))
+
+
+def run_daily(
+    series: Series,
+    inputs: Inputs,
+    approaches: Sequence[Approach],
+    schedule: Schedule,
+    build: Callable[[], torch.nn.Module],
+    recipe: Recipe,
+    seed: int = 0,
+    detectors: Sequence[str] = ("adwin", "page-hinkley"),
+    progress: Progress | None = None,
+) -> DailyRun:
+    """Run every approach through the same days, test-then-train.
+
+    ``progress(day, days, origin_time, windowed_mae)`` is called after each day.
+    """
+    windows = Windows(inputs.features, inputs.target, schedule.windows)
+    origins = schedule.origins(len(inputs.target))
+    H, n_days = schedule.windows.horizon, len(origins)
+    scaled_actual = inputs.target[origins[0]:].unfold(0, H, schedule.period)[:n_days]
+    model, stats = train_from_scratch(build, windows.completed(0, schedule.pretrain), recipe,
+                                      seed)
+    tracks = [_Track(a, n_days, H, detectors) for a in approaches]
+    for track in tracks:
+        track.approach.start(model)
+    trained_until = np.zeros(n_days, dtype=np.int64)
+    handed_out = schedule.pretrain
+    for day, origin in enumerate(origins):
+        trained_until[day] = handed_out
+        x, past = windows.input_at(origin), inputs.target[:origin]
+        for track in tracks:
+            track.forecasts[day] = track.approach.forecast(x, past)
+        for track in tracks:  # the day is revealed: score it, then learn it
+            track.score(day, scaled_actual[day], inputs.scaler.std[0])
+        if day + 1 < n_days:  # nothing to learn for after the last forecast
+            revealed = origin + schedule.period
+            new, history = windows.completed(origin, revealed), windows.completed(0, revealed)
+            handed_out = max(handed_out, new.target_end, history.target_end)
+            for track in tracks:
+                done = track.approach.update(new, history)
+                track.seconds[day], track.samples[day] = done.seconds, done.samples
+        if progress is not None:
+            progress(day, n_days, series.frame.index[origin],
+                     {t.approach.name: t.meter.windowed for t in tracks})
+    rows = np.asarray(origins)
+    actual = series.frame[series.target].to_numpy()[rows[:, None] + np.arange(H)]
+    return DailyRun(series.frame.index[rows], rows, actual, _step(series.frame.index),
+                    {t.approach.name: t.result(inputs.scaler) for t in tracks},
+                    stats.seconds, stats.samples, trained_until)
+
+
+def _extrapolated(approach: Approach, seconds: np.ndarray, samples: np.ndarray):
+    """Daily-retrain cost from the retrains that ran: exact samples, measured s/sample."""
+    if not isinstance(approach, Retrain) or approach.every == 1:
+        return None
+    would = np.zeros(len(samples), dtype=np.int64)
+    would[: len(approach.daily_samples)] = approach.daily_samples
+    measured = samples.sum()
+    rate = seconds.sum() / measured if measured else float("nan")
+    return would * rate, would
+
+
+def _step(times: pd.DatetimeIndex) -> pd.Timedelta | None:
+    return times[1] - times[0] if len(times) > 1 else None

@@ -1,0 +1,102 @@
+"""``retain forecast``: the quick run end to end, a user's CSV, and bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from retain.cli import app, main
+from retain.forecasting.bundle import load_forecaster
+from retain.forecasting.data import synthetic
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("forecast")
+    result = CliRunner().invoke(app, ["forecast", "--quick", "--threads", "1", "--out",
+                                      str(out), "--json", "--plot-days", "2014-01-16"])
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_quick_run_writes_the_report_and_prints_json(quick_run):
+    out, result = quick_run
+    summary = json.loads(result.stdout)
+    assert summary["days"] == 5 and summary["first_day"].startswith("2014-01-15")
+    assert set(summary["approaches"]) == {
+        "frozen", "seasonal-naive", "incremental-sgd", "incremental-adam", "replay",
+        "replay-stratified", "online-ewc", "retrain"}
+    for name in ("frozen", "seasonal-naive"):
+        assert summary["approaches"][name]["update_samples"] == 0
+    assert summary["approaches"]["retrain"]["daily_retrain_extrapolated"]["samples"] > 0
+    assert summary["acceptance"]["best_incremental"] in summary["approaches"]
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["summary"]["approaches"].keys() == summary["approaches"].keys()
+    assert len(saved["daily_mae"]["frozen"]) == 5
+    assert saved["config"]["pretrain_days"] == 14
+    for name in ("forecast_days.png", "daily_mae.png", "compute.png", "forecasts.csv"):
+        assert (out / name).stat().st_size > 1000
+    page = (out / "index.html").read_text()
+    assert "<img src='daily_mae.png'" in page and "MAE per month" in page
+    assert "5 forecast days" in result.stderr  # the table goes to stderr, JSON to stdout
+
+
+def test_the_saved_model_carries_its_scaler_and_reproduces_forecasts(quick_run):
+    out, _ = quick_run
+    model, meta = load_forecaster(out / "model")
+    assert meta["scaler"].names[0] == "Demand" and meta["windows"].lookback == 96
+    x = torch.zeros(1, len(meta["scaler"].names), 96)
+    assert model(x).shape == (1, 48)
+
+
+def test_a_users_csv_runs_through_the_same_command(tmp_path):
+    path = tmp_path / "load.csv"
+    synthetic(days=12, freq="1h").frame.reset_index().to_csv(path, index=False)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, [
+        "forecast", "--csv", str(path), "--time-col", "time", "--target-col", "Demand",
+        "--covariates", "Temperature,WorkDay", "--known-future", "WorkDay", "--quick",
+        "--pretrain-days", "8", "--days", "3", "--lookback", "48", "--approaches",
+        "seasonal-naive,incremental-adam,retrain", "--drift", "none", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["series"] == "load.csv"
+    assert list(saved["summary"]["approaches"]) == ["seasonal-naive", "incremental-adam",
+                                                     "retrain"]
+    forecasts = np.loadtxt(out / "forecasts.csv", delimiter=",", skiprows=1,
+                           usecols=(1, 2, 3, 4))
+    assert forecasts.shape == (3 * 24, 4)
+
+
+def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,load\n2024-01-01 00:00,1\n2024-01-01 01:00,x\n2024-01-01 02:00,3\n")
+    out = tmp_path / "report"
+    monkeypatch.setattr(sys, "argv", ["retain", "forecast", "--csv", str(bad), "--time-col",
+                                      "time", "--target-col", "load", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: column 'load', row 2: 'x' is not a number"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--approaches", "frozen,magic"], "unknown approach(es) ['magic']"),
+    (["--model", "transformer"], "unknown model 'transformer'"),
+    (["--plot-days", "2013-05-01"], "is not a forecast day"),
+    (["--csv", "missing.csv", "--time-col", "t", "--target-col", "y"], "not found"),
+    (["--csv", "x.csv"], "--csv needs --time-col and --target-col"),
+])
+def test_bad_options_fail_before_any_work(tmp_path, args, message):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["forecast", "--quick", "--out", str(out), *args])
+    assert result.exit_code != 0
+    assert message in str(result.exception)
+    assert not out.exists()
