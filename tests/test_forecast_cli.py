@@ -100,3 +100,15 @@ def test_bad_options_fail_before_any_work(tmp_path, args, message):
     assert result.exit_code != 0
     assert message in str(result.exception)
     assert not out.exists()
+
+
+def test_validate_forecasts_only_days_inside_the_pretraining_period(tmp_path):
+    out = tmp_path / "val"
+    result = CliRunner().invoke(app, ["forecast", "--quick", "--validate", "3", "--approaches",
+                                      "seasonal-naive,incremental-adam", "--out", str(out),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["days"] == 3
+    assert summary["first_day"].startswith("2014-01-12")  # pre-training is 14 days
+    assert summary["last_day"].startswith("2014-01-14")

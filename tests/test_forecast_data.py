@@ -137,3 +137,12 @@ def test_file_problems_are_errors(tmp_path):
     (tmp_path / "data.txt").write_text("ts,load\n")
     with pytest.raises(RetainError, match="not a CSV or Parquet file"):
         read_series(tmp_path / "data.txt", "ts", "load")
+
+
+def test_calendar_frequencies_load_but_cannot_be_windowed_by_days():
+    table = pd.DataFrame({"month": pd.date_range("2020-01-01", periods=30, freq="MS"),
+                          "sales": np.arange(30.0)})
+    series = from_frame(table, "month", "sales")
+    assert series.freq == "MS"
+    with pytest.raises(RetainError, match="vary in length"):
+        plan(series, Experiment())

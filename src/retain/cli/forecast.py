@@ -103,7 +103,8 @@ def register(app: typer.Typer) -> None:
             help="dates to plot forecast vs actual, comma-separated")] = None,
         quick: Annotated[bool, typer.Option(help="a small run in seconds")] = False,
         seed: Annotated[int, typer.Option()] = 0,
-        threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+        threads: Annotated[int, typer.Option(
+            help="torch CPU threads; one is fastest for models this small")] = 1,
         out: Annotated[Path, typer.Option(help="report folder")] = Path("results/forecast"),
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON "
                                                "on stdout")] = False,
@@ -116,8 +117,9 @@ def register(app: typer.Typer) -> None:
         from retain.forecasting.experiment import Experiment, plan, run_experiment
         from retain.forecasting.report import summarize, write_report
 
-        if threads is not None:
-            torch.set_num_threads(threads)
+        if threads < 1:
+            raise RetainError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
         if out.exists() and not out.is_dir():
             raise RetainError(f"--out {out} is a file; pass a folder")
         series = _load(data, csv, time_col, target_col, covariates, known_future, freq, fill)

@@ -42,8 +42,12 @@ class Series:
 
     @property
     def step(self) -> pd.Timedelta:
-        """The fixed length of one step (calendar steps such as months have none)."""
-        return pd.to_timedelta(pd.tseries.frequencies.to_offset(self.freq))
+        """The fixed length of one step."""
+        try:
+            return pd.to_timedelta(pd.tseries.frequencies.to_offset(self.freq))
+        except ValueError:
+            raise RetainError(f"steps of {self.freq} vary in length (months, years); the "
+                              f"daily protocol needs a fixed step such as h or D") from None
 
     def steps_in(self, span: str) -> int:
         """Whole steps in ``span`` (e.g. ``"1D"``), or an error when it is not a multiple."""
