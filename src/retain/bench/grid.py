@@ -11,9 +11,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from retain.cli.specs import all_scenarios, parse_strategy
+from retain.config import read_options
 from retain.errors import RetainError
 from retain.optim import OPTIMIZERS
 from retain.strategies import STRATEGIES
@@ -38,18 +37,7 @@ JOINT = "joint"
 
 def load_config(path: Path) -> dict[str, Any]:
     """Read a YAML bench config and reject unknown keys."""
-    try:
-        config = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise RetainError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise RetainError(f"config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(config, dict):
-        raise RetainError(f"config file {path} must hold a mapping of options")
-    unknown = sorted(set(config) - CONFIG_KEYS)
-    if unknown:
-        raise RetainError(f"unknown keys in {path}: {unknown}; known: {sorted(CONFIG_KEYS)}")
-    return config
+    return read_options(path, CONFIG_KEYS)
 
 
 def expand(config: dict[str, Any]) -> list[dict[str, Any]]:

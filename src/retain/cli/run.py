@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import torch
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,7 +21,7 @@ from retain.cli.specs import (
     scenario_spec,
     strategy_label,
 )
-from retain.errors import RetainError
+from retain.config import read_options
 from retain.learner import Learner
 from retain.metrics import RunResult
 from retain.optim import make_optimizer
@@ -95,20 +94,7 @@ def write_outputs(out: Path, results: dict[str, RunResult], config: dict, title:
 
 
 def _load_config(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise RetainError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise RetainError(f"config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(config, dict):
-        raise RetainError(f"config file {path} must hold a mapping of options")
-    unknown = sorted(set(config) - set(RUN_DEFAULTS))
-    if unknown:
-        raise RetainError(f"unknown keys in {path}: {unknown}; known: {sorted(RUN_DEFAULTS)}")
-    return config
+    return read_options(path, RUN_DEFAULTS)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from retain.cli.specs import build_strategies, parse_value
+from retain.config import read_options
 from retain.errors import RetainError
 
 err = Console(stderr=True)
@@ -42,20 +42,7 @@ def _init_keys() -> list[str]:
 
 def _read_config(path: Path | None) -> dict[str, Any]:
     """Options of ``retain init`` from a YAML/JSON file (keys as in :meth:`Store.init`)."""
-    if path is None:
-        return {}
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise RetainError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise RetainError(f"config file {path} is not valid YAML/JSON: {exc}") from None
-    if not isinstance(config, dict):
-        raise RetainError(f"config file {path} must hold a mapping of options")
-    unknown = sorted(set(config) - set(_init_keys()))
-    if unknown:
-        raise RetainError(f"unknown keys in {path}: {unknown}; known: {_init_keys()}")
-    return config
+    return read_options(path, _init_keys())
 
 
 def _model_args(pairs: list[str]) -> dict[str, Any]:
