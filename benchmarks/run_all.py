@@ -45,7 +45,7 @@ def sections(args) -> list[tuple[str, str]]:
         ("3. Flat cost over a long stream",
          long_stream.main(["--experiences", str(7 if quick else 50),
                            "--steps", str(10 if quick else args.steps)])),
-        ("4. Consolidation: exact Fisher with torch.func vs a per-sample loop",
+        ("4. Consolidation: diagonal Fisher (closed form / torch.func) vs a per-sample loop",
          fisher_cost.main(["--samples", str(16 if quick else 128),
                            "--repeats", str(1 if quick else 3)])),
         ("5. Options",

@@ -21,7 +21,7 @@ from torch.utils.data import TensorDataset
 from retain import Learner
 from retain.buffers import ReplayBuffer
 from retain.data import LazyTensorDataset
-from retain.strategies import EWC, LwF, Naive, Replay
+from retain.strategies import AGEM, DER, ERACE, EWC, DERPlusPlus, LwF, Naive, Replay
 
 BATCH = 4
 
@@ -123,6 +123,97 @@ def plain_replay() -> Callable[[int], object]:
     return plain_run(step)
 
 
+def _memory(logits: bool = False) -> ReplayBuffer:
+    """A memory holding as many rows as the learner's after its first experience."""
+    memory = ReplayBuffer(1000)
+    rows = {"x": torch.randn(20, 6), "y": torch.randint(0, 3, (20,))}
+    if logits:
+        rows["logits"] = torch.randn(20, 3)
+    memory.add(**rows)
+    return memory
+
+
+def plain_der() -> Callable[[int], object]:
+    m = model()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    memory = _memory(logits=True)
+
+    def step(x, y):
+        n = x.shape[0]
+        mem = memory.sample(n)
+        out = m(torch.cat((x, mem["x"])))
+        loss = F.cross_entropy(out[:n], y) + 0.3 * F.mse_loss(out[n:], mem["logits"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        memory.add(x=x, y=y, logits=out[:n])
+    return plain_run(step)
+
+
+def plain_derpp() -> Callable[[int], object]:
+    m = model()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    memory = _memory(logits=True)
+
+    def step(x, y):
+        n = x.shape[0]
+        m1, m2 = memory.sample(n), memory.sample(n)
+        out = m(torch.cat((x, m1["x"], m2["x"])))
+        loss = (F.cross_entropy(out[:n], y) + 0.1 * F.mse_loss(out[n : 2 * n], m1["logits"])
+                + 0.5 * F.cross_entropy(out[2 * n :], m2["y"]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        memory.add(x=x, y=y, logits=out[:n])
+    return plain_run(step)
+
+
+def plain_er_ace() -> Callable[[int], object]:
+    """Masked cross-entropy on the incoming rows, full cross-entropy on the memory rows."""
+    m = model()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    memory = _memory()
+
+    def step(x, y):
+        n = x.shape[0]
+        mem = memory.sample(n, ("x", "y"))
+        out = m(torch.cat((x, mem["x"])))
+        present = torch.zeros(out.shape[1], dtype=torch.bool)
+        present[y] = True
+        loss = (F.cross_entropy(out[:n].masked_fill(~present, float("-inf")), y)
+                + F.cross_entropy(out[n:], mem["y"]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        memory.add(x=x, y=y)
+    return plain_run(step)
+
+
+def plain_agem() -> Callable[[int], object]:
+    """A-GEM the textbook way: flattened gradients, and a branch (a host sync) that skips the
+    projection when ``g·r ≥ 0``."""
+    m = model()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    params = list(m.parameters())
+    memory = _memory()
+
+    def step(x, y):
+        loss = F.cross_entropy(m(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        mem = memory.sample(16)
+        ref_loss = F.cross_entropy(m(mem["x"]), mem["y"])
+        ref = torch.cat([r.flatten() for r in torch.autograd.grad(ref_loss, params)])
+        g = torch.cat([p.grad.flatten() for p in params])
+        dot = g @ ref
+        if dot < 0:
+            g -= dot / (ref @ ref) * ref
+            for p, part in zip(params, g.split([p.numel() for p in params]), strict=True):
+                p.grad.copy_(part.view_as(p))
+        opt.step()
+    return plain_run(step)
+
+
 def plain_ewc() -> Callable[[int], object]:
     """EWC with the penalty's gradient added to .grad: ``g += λ (A θ − B)``."""
     m = model()
@@ -145,6 +236,9 @@ def plain_ewc() -> Callable[[int], object]:
 CASES = {
     "naive": (Naive, plain_naive),
     "replay": (lambda: Replay(capacity=1000), plain_replay),
+    "der": (lambda: DER(capacity=1000), plain_der),
+    "derpp": (lambda: DERPlusPlus(capacity=1000), plain_derpp),
+    "er-ace": (lambda: ERACE(capacity=1000), plain_er_ace),
     # one Fisher batch per experience, so consolidation is the same work at 10 and 20 steps
     "ewc": (lambda: EWC(lambda_=1.0, fisher="batched-empirical", fisher_batch_size=1024),
             plain_ewc),
@@ -161,6 +255,22 @@ def test_aten_ops_per_step_match_a_plain_loop(name):
     assert retain_ops <= plain_ops + 1, (retain_ops, plain_ops)
 
 
+def test_agem_branch_free_projection_costs_a_bounded_number_of_ops():
+    """A-GEM projects without a host sync, so it always computes ``r·r``, the clamped
+    coefficient and the update (6 ops) where the textbook loop computes ``dot < 0`` and syncs
+    (2 ops) and projects only when the branch fires (13 ops here). The learner adds at most
+    those 4 ops and the loss detach to the loop's cheapest step."""
+    retain_ops = per_step(aten_ops, learner_run(lambda: AGEM(capacity=1000, sample_size=16)))
+    plain_ops = per_step(aten_ops, plain_agem())
+    assert plain_ops > 5
+    assert retain_ops <= plain_ops + 5, (retain_ops, plain_ops)
+
+
+#: strategies whose own term calls the learner's loss module a second time (``nn.Module``
+#: dispatch: ~5 Python calls more than ``F.cross_entropy``) and that dispatch a third hook
+CALL_ALLOWANCE = {"derpp": 30, "er-ace": 30}
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_python_calls_per_step_stay_close_to_a_plain_loop(name):
     strategy, plain = CASES[name]
@@ -168,7 +278,8 @@ def test_python_calls_per_step_stay_close_to_a_plain_loop(name):
     plain_calls = per_step(python_calls, plain())
     # the step's bookkeeping (batch object, hook dispatch, loss module call) costs a dozen
     # calls over the plain loop's ~150; a doubled step or a per-sample loop costs hundreds
-    assert retain_calls <= plain_calls + 20, (retain_calls, plain_calls)
+    assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, 20), (retain_calls,
+                                                                          plain_calls)
 
 
 def test_lwf_adds_one_teacher_forward_per_step():

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from retain import Learner, datasets, scenarios
+from retain import Learner, RetainError, datasets, scenarios
 from retain.importance import fisher_diagonal
 from retain.strategies import (
     AGEM,
@@ -19,10 +19,11 @@ from retain.strategies import (
     GDumb,
     ICaRL,
     Naive,
+    Replay,
     make_strategy,
 )
 from retain.strategies.agem import project
-from retain.strategies.er_ace import absent_class_correction
+from retain.strategies.er_ace import mask_absent_classes
 from retain.strategies.gdumb import greedy_balanced
 from retain.strategies.icarl import herding
 from retain.strategies.mas import output_sensitivity
@@ -174,13 +175,101 @@ class _Probe(Naive):
 def test_er_ace_masks_absent_classes_for_incoming_rows():
     logits = torch.randn(5, 6, requires_grad=True)
     y = torch.tensor([1, 3, 3, 1, 1])
-    loss = F.cross_entropy(logits, y) + absent_class_correction(logits, y)
+    loss = F.cross_entropy(mask_absent_classes(logits, y), y)
     masked = logits.detach().clone()
     masked[:, [0, 2, 4, 5]] = float("-inf")
     assert float(loss.detach()) == pytest.approx(float(F.cross_entropy(masked, y)), rel=1e-6)
     loss.backward()
-    assert float(logits.grad[:, [0, 2, 4, 5]].abs().max()) < 1e-7  # absent: not pushed down
+    assert float(logits.grad[:, [0, 2, 4, 5]].abs().max()) == 0.0  # absent: not pushed down
     assert float(logits.grad[:, [1, 3]].abs().max()) > 0
+
+
+def test_er_ace_loss_is_masked_ce_on_new_rows_plus_ce_on_memory():
+    model = mlp(n_in=6, n_out=4)
+    er_ace = ERACE(capacity=4, batch_size=4)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.0), strategies=[er_ace])
+    mem_x, mem_y = torch.randn(4, 6), torch.tensor([0, 1, 2, 3])
+    learner.update(mem_x, mem_y)  # fills the memory (lr 0: model unchanged)
+    x, y = torch.randn(3, 6), torch.tensor([2, 3, 3])
+    seen = {}
+    er_ace.buffer.sample = lambda k, fields=None: {"x": mem_x, "y": mem_y}
+    learner.strategies.append(_Probe(seen))
+    learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)
+    learner.update(x, y)
+    with torch.no_grad():
+        new = model(x)
+        new[:, [0, 1]] = float("-inf")  # classes absent from the incoming batch
+        expected = F.cross_entropy(new, y) + F.cross_entropy(model(mem_x), mem_y)
+    assert float(seen["loss"]) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_er_ace_needs_a_cross_entropy_learner():
+    model = nn.Linear(3, 1)
+    with pytest.raises(RetainError, match="ER-ACE needs a classification learner"):
+        Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), loss=nn.MSELoss(),
+                strategies=[ERACE()])
+
+
+def test_only_one_strategy_may_replace_the_criterion():
+    model = mlp(n_in=6, n_out=4)
+    with pytest.raises(RetainError, match="at most one strategy"):
+        Learner(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                strategies=[ERACE(), ERACE(seed=1)])
+
+
+# -- labelled and unlabelled rows ------------------------------------------------------------
+def test_labelled_rows_after_unlabelled_rows_get_the_criterion():
+    """DER appends unlabelled rows, then Replay appends labelled ones: the learner's criterion
+    covers the incoming and the replayed rows, DER's term its own rows only."""
+    model = mlp(n_in=6, n_out=4)
+    der, replay = DER(capacity=4, alpha=0.7, batch_size=4), Replay(capacity=4, batch_size=2)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.0),
+                      strategies=[der, replay])
+    mem_x, mem_y = torch.randn(4, 6), torch.randint(0, 4, (4,))
+    learner.update(mem_x, mem_y)  # fills both memories (lr 0: model unchanged)
+    target = der.buffer.contents()["logits"].clone()
+    der.buffer.sample = lambda k, fields=None: {"x": mem_x, "y": mem_y, "logits": target}
+    replay.buffer.sample = lambda k, fields=None: {"x": mem_x[:2], "y": mem_y[:2]}
+    seen = {}
+    learner.strategies.append(_Probe(seen))
+    learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)
+    x, y = torch.randn(3, 6), torch.randint(0, 4, (3,))
+    learner.update(x, y)
+    with torch.no_grad():
+        expected = (F.cross_entropy(model(torch.cat((x, mem_x[:2]))), torch.cat((y, mem_y[:2])))
+                    + 0.7 * F.mse_loss(model(mem_x), target))
+    assert float(seen["loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_batch_keeps_labels_of_labelled_rows_only():
+    from retain.strategies.base import Batch
+
+    batch = Batch(torch.zeros(2, 3), torch.tensor([0, 1]))
+    assert batch.append(torch.ones(4, 3), labelled=False) == 2
+    assert batch.append(torch.ones(1, 3), torch.tensor([2])) == 6
+    assert batch.x.shape == (7, 3) and batch.n_rows == 7
+    assert batch.y.tolist() == [0, 1, 2] and batch.n_labelled == 3
+    assert batch.labelled.tolist() == [0, 1, 6]
+    prefix = Batch(torch.zeros(2, 3), torch.tensor([0, 1]))
+    prefix.append(torch.ones(1, 3), torch.tensor([2]))
+    prefix.append(torch.ones(4, 3), labelled=False)
+    assert prefix.labelled is None and prefix.n_labelled == 3 and prefix.y.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="need labels"):
+        prefix.append(torch.ones(1, 3))
+
+
+@pytest.mark.parametrize("cls", [DER, DERPlusPlus])
+def test_der_works_for_regression(cls):
+    """Logit matching needs no labels: DER trains any model, DER++ replays targets through the
+    learner's criterion."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), loss=nn.MSELoss(),
+                      strategies=[cls(capacity=20, batch_size=4)])
+    x = torch.randn(40, 3)
+    y = x.sum(1)
+    losses = [learner.update(x[i : i + 4], y[i : i + 4]) for i in range(0, 40, 4)]
+    assert all(np.isfinite(losses))
 
 
 # -- GDumb ---------------------------------------------------------------------------------

@@ -106,6 +106,12 @@ class Learner:
         # the hot path calls only the hooks some strategy actually overrides
         self._hooks = {h: [getattr(s, h) for s in self.strategies if s.overrides(h)]
                        for h in HOOKS}
+        criteria = [s for s in self.strategies if s.overrides("criterion")]
+        if len(criteria) > 1:
+            raise RetainError(
+                f"{' and '.join(type(s).__name__ for s in criteria)} each replace the "
+                f"learner's criterion; at most one strategy of a learner may")
+        self._criterion = self._hooks["criterion"][0] if criteria else None
         for s in self.strategies:
             s.bind(self)
 
@@ -116,7 +122,26 @@ class Learner:
             hook(self, batch)
         out = self.model(batch.x)
         batch.out = out
-        loss = self.loss_fn(self._mask(out, batch.task), self._target(batch.y, out))
+        # the criterion sees the labelled rows only: a view while they come first
+        rows = out
+        task = None if self._task_mask is None else batch.task
+        if batch.labelled is not None:
+            rows = out.index_select(0, batch.labelled)
+            if task is not None:
+                task = task.index_select(0, batch.labelled)
+        elif batch.n_labelled != batch.n_rows:
+            rows = out[: batch.n_labelled]
+            if task is not None:
+                task = task[: batch.n_labelled]
+        if task is not None:
+            rows = self._mask(rows, task)
+        y = batch.y
+        if self.task_type == "regression":
+            y = self._target(y, rows)
+        if self._criterion is None:
+            loss = self.loss_fn(rows, y)
+        else:
+            loss = self._criterion(self, batch, rows, y)
         for hook in self._hooks["loss_terms"]:
             loss = hook(self, batch, loss)
         self.optimizer.zero_grad(set_to_none=True)

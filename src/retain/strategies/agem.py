@@ -16,15 +16,17 @@ if TYPE_CHECKING:
 
 
 def project(grads: list[torch.Tensor], reference: list[torch.Tensor]) -> None:
-    """A-GEM's projection, in place: ``g ← g − min(g·r, 0) / (r·r) · r``.
+    """A-GEM's projection, in place on ``grads``: ``g ← g − min(g·r, 0) / (r·r) · r``.
 
     Afterwards ``g·r ≥ 0``: the step cannot increase the loss on the memory to first order.
     Branch-free (a clamp instead of an ``if``), so it needs no device-to-host sync.
+    ``reference`` is left unchanged.
     """
-    dot = torch.stack([(g * r).sum() for g, r in zip(grads, reference, strict=True)]).sum()
-    norm = torch.stack([(r * r).sum() for r in reference]).sum()
+    r = torch.cat([t.flatten() for t in reference])
+    dot = torch.dot(torch.cat([g.flatten() for g in grads]), r)
+    norm = torch.dot(r, r)
     coef = dot.clamp(max=0.0) / norm.clamp(min=torch.finfo(norm.dtype).tiny)
-    torch._foreach_add_(grads, torch._foreach_mul(reference, -coef))
+    torch._foreach_sub_(grads, torch._foreach_mul(reference, coef))
 
 
 class AGEM(Strategy):
@@ -37,6 +39,13 @@ class AGEM(Strategy):
     over the experiences seen without knowing their number. Setting
     ``per_experience = capacity // number of experiences`` gives the paper's fixed slots per
     task (the memory then fills up only at the last experience).
+
+    The projection is branch-free, so a step never waits for the device: it always computes
+    ``r·r``, the clamped coefficient and the update (6 aten ops after the flattened dot
+    product), where a loop with ``if g·r < 0`` syncs to the host (2 ops) and projects only
+    when the branch fires (about 5 + 2 ops per parameter). That is about 4 ops per step more
+    than such a loop when it skips the projection and fewer when it projects: the price of
+    no sync, bounded in ``tests/test_overhead.py``.
 
     Args:
         capacity: number of samples in the episodic memory.

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from retain.errors import RetainError
 from retain.strategies.base import Batch
 from retain.strategies.replay import Replay
 
@@ -15,31 +14,15 @@ if TYPE_CHECKING:
     from retain.learner import Learner
 
 
-def ignore_index(learner: Learner, strategy: str) -> int:
-    """The label value the learner's criterion skips (CrossEntropyLoss's ``ignore_index``)."""
-    value = getattr(learner.loss_fn, "ignore_index", None)
-    if learner.task_type != "classification" or value is None:
-        raise RetainError(f"{strategy} needs a classification learner with a cross-entropy "
-                          f"loss, got {type(learner.loss_fn).__name__}")
-    return int(value)
-
-
-def append_unlabelled(batch: Batch, mem: dict[str, torch.Tensor], ignored: int) -> slice:
-    """Append memory rows with labels the learner's criterion ignores, so they share the one
-    forward pass but only the strategy's own terms train on them. Returns their rows."""
-    labels = torch.full_like(mem["y"], ignored)
-    start = batch.append(mem["x"], labels, mem.get("task"))
-    return slice(start, start + mem["x"].shape[0])
-
-
 class DER(Replay):
     """Replay the logits the model produced when a sample was stored, not just its label.
 
     A reservoir memory keeps ``(x, y, logits)``; each step adds
     ``alpha · MSE(f(x'), stored logits)`` on ``batch_size`` memory rows. The memory rows go
-    through the same forward pass as the incoming rows (their labels are masked out of the
-    classification loss). Logits are stored as they were computed in the step that inserted
-    the sample (the dark knowledge of the model at that time).
+    through the same forward pass as the incoming rows, appended unlabelled: only this term
+    trains on them, the learner's criterion does not. Logits (any model output: DER works for
+    regression too) are stored as they were computed in the step that inserted the sample
+    (the dark knowledge of the model at that time).
 
     Args:
         capacity: number of samples the memory holds.
@@ -55,13 +38,8 @@ class DER(Replay):
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
         self.hyperparameters["alpha"] = alpha
         self.alpha = float(alpha)
-        self._ignored = -100
         self._logit_rows: slice | None = None
         self._logit_targets: torch.Tensor | None = None
-
-    def bind(self, learner: Learner) -> None:
-        super().bind(learner)
-        self._ignored = ignore_index(learner, type(self).__name__)
 
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
         self._logit_rows = None
@@ -69,7 +47,8 @@ class DER(Replay):
             return
         mem = self.buffer.sample(self.batch_size or batch.n_new)
         self._logit_targets = mem["logits"]
-        self._logit_rows = append_unlabelled(batch, mem, self._ignored)
+        start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
+        self._logit_rows = slice(start, start + mem["x"].shape[0])
 
     def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if self._logit_rows is None:
@@ -78,17 +57,18 @@ class DER(Replay):
 
     def after_step(self, learner: Learner, batch: Batch) -> None:
         rows = {"x": batch.new_x, "y": batch.new_y, "logits": batch.out[: batch.n_new]}
-        if batch.task is not None:
+        if batch.new_task is not None:
             rows["task"] = batch.new_task
         self.buffer.add(**rows)
 
 
 class DERPlusPlus(DER):
-    """DER++: DER plus ``beta ·`` cross-entropy on a second, independent memory sample.
+    """DER++: DER plus ``beta ·`` the learner's criterion (cross-entropy for a classifier) on
+    a second, independent memory sample, as a separate mean.
 
     Args:
         capacity, alpha, batch_size, policy, seed: as in :class:`DER`.
-        beta: weight of the cross-entropy term on replayed labels.
+        beta: weight of the criterion term on replayed labels.
     """
 
     name = "derpp"  # not "der++": "+" composes strategies on the command line
@@ -108,7 +88,8 @@ class DERPlusPlus(DER):
             return
         mem = self.buffer.sample(self.batch_size or batch.n_new)
         self._labels = mem["y"]
-        self._label_rows = append_unlabelled(batch, mem, self._ignored)
+        start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
+        self._label_rows = slice(start, start + mem["x"].shape[0])
 
     def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         loss = super().loss_terms(learner, batch, loss)
@@ -117,4 +98,7 @@ class DERPlusPlus(DER):
         out = batch.out[self._label_rows]
         if learner.output_map is not None:
             out = learner.output_map(out, batch.task[self._label_rows])
-        return loss + self.beta * learner.loss_fn(out, self._labels)
+        labels = self._labels
+        if learner.task_type == "regression":
+            labels = learner._target(labels, out)
+        return loss + self.beta * learner.loss_fn(out, labels)

@@ -5,35 +5,42 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from retain.errors import RetainError
 from retain.strategies.base import Batch
-from retain.strategies.der import append_unlabelled, ignore_index
 from retain.strategies.replay import Replay
 
 if TYPE_CHECKING:
     from retain.learner import Learner
 
 
-def absent_class_correction(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``mean(logsumexp over classes present in labels − logsumexp over all classes)``.
+def mask_absent_classes(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``logits`` with every class that does not occur in ``labels`` set to ``-inf``.
 
-    Added to the cross-entropy of these rows it gives the cross-entropy of the logits masked
-    to the present classes (``CE = lse − z_y``), so incoming samples stop pushing down the
-    logits of classes they do not contain — the old classes.
+    The cross-entropy of the result is the cross-entropy over the present classes only, so
+    incoming samples stop pushing down the logits of classes they do not contain — the old
+    classes (their gradient is exactly zero).
     """
     present = torch.zeros(logits.shape[1], dtype=torch.bool, device=logits.device)
     present[labels] = True
-    masked = logits.masked_fill(~present, float("-inf"))
-    return (torch.logsumexp(masked, 1) - torch.logsumexp(logits, 1)).mean()
+    return logits.masked_fill(~present, float("-inf"))
 
 
 class ERACE(Replay):
     """Replay whose incoming and replayed rows get different cross-entropies.
 
-    Incoming rows: cross-entropy over only the classes present in the incoming batch.
-    Memory rows (``batch_size`` drawn from a reservoir memory): the full cross-entropy, added
-    as a separate mean. Both share one forward pass. This keeps new classes from overwriting
-    old ones at the task boundary (the representation drift ER suffers from).
+    Incoming rows: cross-entropy over only the classes present in the incoming batch (this
+    strategy replaces the learner's criterion). Memory rows (``batch_size`` drawn from a
+    reservoir memory, appended unlabelled): the full cross-entropy, added as a separate mean.
+    Both share one forward pass. This keeps new classes from overwriting old ones at the task
+    boundary (the representation drift ER suffers from). Labelled rows another strategy
+    appends (e.g. :class:`~retain.strategies.Replay`'s) keep the full cross-entropy inside the
+    criterion's mean.
+
+    Needs a classification learner with ``nn.CrossEntropyLoss`` or ``nn.NLLLoss`` (without
+    label smoothing: absent classes have logit ``-inf``).
 
     Args:
         capacity, batch_size, policy, seed: as in :class:`~retain.strategies.Replay`.
@@ -44,13 +51,20 @@ class ERACE(Replay):
     def __init__(self, capacity: int = 500, batch_size: int | None = None,
                  policy: str = "reservoir", seed: int = 0):
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
-        self._ignored = -100
+        self._log_probs = False
         self._memory_rows: slice | None = None
         self._memory_labels: torch.Tensor | None = None
 
     def bind(self, learner: Learner) -> None:
         super().bind(learner)
-        self._ignored = ignore_index(learner, "ER-ACE")
+        loss = learner.loss_fn
+        if learner.task_type != "classification" or not isinstance(
+                loss, nn.CrossEntropyLoss | nn.NLLLoss):
+            raise RetainError("ER-ACE needs a classification learner with nn.CrossEntropyLoss "
+                              f"or nn.NLLLoss, got {type(loss).__name__}")
+        if getattr(loss, "label_smoothing", 0.0) > 0:
+            raise RetainError("ER-ACE's masked cross-entropy does not support label smoothing")
+        self._log_probs = isinstance(loss, nn.NLLLoss)  # outputs are log-probabilities
 
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
         self._memory_rows = None
@@ -58,13 +72,24 @@ class ERACE(Replay):
             return
         mem = self.buffer.sample(self.batch_size or batch.n_new, self._fields)
         self._memory_labels = mem["y"]
-        self._memory_rows = append_unlabelled(batch, mem, self._ignored)
+        start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
+        self._memory_rows = slice(start, start + mem["x"].shape[0])
+
+    def criterion(self, learner: Learner, batch: Batch, out: torch.Tensor,
+                  y: torch.Tensor) -> torch.Tensor:
+        n = batch.n_new
+        if out.shape[0] == n:
+            out = mask_absent_classes(out, batch.new_y)
+        else:  # labelled rows of another strategy follow the incoming rows: left unmasked
+            out = torch.cat((mask_absent_classes(out[:n], batch.new_y), out[n:]))
+        if self._log_probs:
+            out = F.log_softmax(out, dim=1)
+        return learner.loss_fn(out, y)
 
     def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
-        out = batch.out
-        if learner.output_map is not None:
-            out = learner.output_map(out, batch.task)
-        loss = loss + absent_class_correction(out[: batch.n_new], batch.new_y)
         if self._memory_rows is None:
             return loss
-        return loss + learner.loss_fn(out[self._memory_rows], self._memory_labels)
+        out = batch.out[self._memory_rows]
+        if learner.output_map is not None:
+            out = learner.output_map(out, batch.task[self._memory_rows])
+        return loss + learner.loss_fn(out, self._memory_labels)

@@ -48,8 +48,8 @@ class Replay(Strategy):
 
     def after_step(self, learner: Learner, batch: Batch) -> None:
         if self._fields is None:
-            self._fields = ("x", "y") if batch.task is None else ("x", "y", "task")
-        if batch.task is None:
+            self._fields = ("x", "y") if batch.new_task is None else ("x", "y", "task")
+        if batch.new_task is None:
             self.buffer.add(x=batch.new_x, y=batch.new_y)
         else:
             self.buffer.add(x=batch.new_x, y=batch.new_y, task=batch.new_task)
