@@ -1,10 +1,12 @@
 """EWC's math: penalty, its fused gradient, and the Fisher estimators against closed forms."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
-from retain import Learner
+from retain import Learner, RetainWarning
 from retain.importance import fisher_diagonal
 from retain.strategies import EWC, OnlineEWC
 from retain.strategies.common import QuadraticPenalty
@@ -144,3 +146,39 @@ def test_penalty_gradient_is_not_part_of_the_graph():
     learner.learn(data, batch_size=8)
     learner.update(torch.randn(4, 3), torch.randint(0, 2, (4,)))
     assert all(p.grad is not None and p.grad.grad_fn is None for p in model.parameters())
+
+
+def _stiff_learner(lr, lambda_, optimizer="sgd"):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=lr))
+    learner = Learner(model, opt, strategies=[EWC(lambda_=lambda_)])
+    g = torch.Generator().manual_seed(0)
+    data = torch.utils.data.TensorDataset(3 * torch.randn(64, 4, generator=g),
+                                          torch.randint(0, 3, (64,), generator=g))
+    return learner, data
+
+
+def test_ewc_warns_when_sgd_cannot_follow_the_penalty():
+    learner, data = _stiff_learner(lr=0.5, lambda_=1000.0)
+    with pytest.warns(RetainWarning, match="diverge; use lambda_ <"):
+        learner.learn(data, batch_size=16)
+    strategy = learner.strategies[0]
+    stiffest = float(torch.stack([a.max() for a in strategy.penalty.A]).max())
+    assert 0.5 * 1000.0 * stiffest > 2
+    # and it is right: the penalty alone, stepped by SGD, grows away from the anchor
+    before = strategy.penalty_value(learner)
+    for _ in range(20):
+        learner.optimizer.zero_grad()
+        strategy.after_backward(learner, None)
+        learner.optimizer.step()
+    assert strategy.penalty_value(learner) > before
+
+
+def test_ewc_does_not_warn_when_stable_or_adaptive():
+    for lr, lambda_, optimizer in ((0.01, 1.0, "sgd"), (0.5, 1000.0, "adam")):
+        learner, data = _stiff_learner(lr, lambda_, optimizer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RetainWarning)
+            learner.learn(data, batch_size=16)

@@ -335,6 +335,26 @@ def test_icarl_keeps_balanced_exemplars_and_classifies_by_nearest_mean(digits_st
     dists = torch.cdist(feats, icarl.class_means)
     assert torch.equal(pred, icarl.mean_labels[dists.argmin(1)])
     assert float((pred == y).float().mean()) > 0.5
+    # the learner predicts and scores with the NME rule too
+    assert torch.equal(learner.predict(x), pred)
+    assert learner.evaluate(digits_stream[1].test) == float((pred == y).double().mean())
+    icarl.nme = False
+    assert torch.equal(learner.predict(x), learner.outputs(x).argmax(1))
+
+
+def test_icarl_without_exemplars_predicts_with_the_model():
+    model = mlp()
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05),
+                      strategies=[ICaRL(capacity=40)])
+    x = torch.rand(5, 64)
+    assert torch.equal(learner.predict(x), learner.outputs(x).argmax(1))
+
+
+def test_two_classifiers_are_refused():
+    model = mlp()
+    with pytest.raises(RetainError, match="classifier"):
+        Learner(model, torch.optim.SGD(model.parameters(), lr=0.05),
+                strategies=[ICaRL(capacity=40), ICaRL(capacity=20)])
 
 
 def test_icarl_can_mix_exemplars_in_at_the_training_set_rate(digits_stream):
@@ -414,11 +434,7 @@ def test_replay_type_methods_retain_more_than_naive(digits_stream):
         model = mlp()
         learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05),
                           strategies=[strategy], seed=0)
-        result = learner.run(digits_stream, epochs=4, batch_size=10)
-        if isinstance(strategy, ICaRL):
-            x, y = datasets.digits()[1].tensors
-            return float((strategy.classify(learner, x) == y).float().mean())
-        return result.average_accuracy
+        return learner.run(digits_stream, epochs=4, batch_size=10).average_accuracy
 
     naive = final_accuracy(Naive())
     for strategy in (DERPlusPlus(capacity=200), ERACE(capacity=200), GDumb(capacity=200),

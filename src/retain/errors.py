@@ -7,3 +7,7 @@ class RetainError(ValueError):
 
 class DataNotFoundError(RetainError, FileNotFoundError):
     """Data files are missing; the message says how to get them."""
+
+
+class RetainWarning(UserWarning):
+    """Settings that run but will likely give a bad result; the message says what to change."""

@@ -106,12 +106,14 @@ class Learner:
         # the hot path calls only the hooks some strategy actually overrides
         self._hooks = {h: [getattr(s, h) for s in self.strategies if s.overrides(h)]
                        for h in HOOKS}
-        criteria = [s for s in self.strategies if s.overrides("criterion")]
-        if len(criteria) > 1:
-            raise RetainError(
-                f"{' and '.join(type(s).__name__ for s in criteria)} each replace the "
-                f"learner's criterion; at most one strategy of a learner may")
-        self._criterion = self._hooks["criterion"][0] if criteria else None
+        for hook, what in (("criterion", "criterion"), ("classify", "classifier")):
+            owners = [s for s in self.strategies if s.overrides(hook)]
+            if len(owners) > 1:
+                raise RetainError(
+                    f"{' and '.join(type(s).__name__ for s in owners)} each replace the "
+                    f"learner's {what}; at most one strategy of a learner may")
+        self._criterion = next(iter(self._hooks["criterion"]), None)
+        self._classifier = next(iter(self._hooks["classify"]), None)
         for s in self.strategies:
             s.bind(self)
 
@@ -361,14 +363,19 @@ class Learner:
     # -- inference -------------------------------------------------------------------------
     def predict(self, x: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
         """Predicted classes (classification) or outputs (regression) for a batch of inputs."""
+        if self._classifier is not None and self.task_type == "classification":
+            x = x.to(self.device)
+            self._check_finite(x)
+            classes = self._classifier(self, x)
+            if classes is not None:
+                return classes
         out = self.outputs(x, task)
         return out.argmax(dim=1) if self.task_type == "classification" else out
 
     def outputs(self, x: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
         """Raw model outputs (logits), task-masked when the learner knows task classes."""
         x = x.to(self.device)
-        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-            raise RetainError("inputs contain NaN or inf")
+        self._check_finite(x)
         self._probe(x[:1])
         t = self._task_tensor(task, x.shape[0])
         was_training = self.model.training
@@ -381,6 +388,11 @@ class Learner:
         finally:
             self.model.train(was_training)
         return torch.cat(parts)
+
+    @staticmethod
+    def _check_finite(x: torch.Tensor) -> None:
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            raise RetainError("inputs contain NaN or inf")
 
     def evaluate(self, dataset: Dataset, task: int | None = None) -> float:
         """Accuracy (classification) or MSE (regression) on a dataset."""
@@ -480,15 +492,19 @@ class StreamEvaluator:
         model.eval()
         scores = []
         size = learner.eval_batch_size
+        classify = learner._classifier if self.metric == "accuracy" else None
         try:
             with torch.inference_mode():
                 for i in range(0, self.x.shape[0], size):
-                    out = model(self.x[i : i + size])
-                    y = self.y[i : i + size]
+                    x, y = self.x[i : i + size], self.y[i : i + size]
                     if self.metric == "accuracy":
-                        t = None if self.t is None else self.t[i : i + size]
-                        scores.append(learner._mask(out, t).argmax(1) == y)
+                        classes = None if classify is None else classify(learner, x)
+                        if classes is None:
+                            t = None if self.t is None else self.t[i : i + size]
+                            classes = learner._mask(model(x), t).argmax(1)
+                        scores.append(classes == y)
                     else:
+                        out = model(x)
                         err = (out - learner._target(y, out)) ** 2
                         scores.append(err.reshape(err.shape[0], -1).mean(1))
         finally:

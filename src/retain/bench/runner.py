@@ -69,10 +69,7 @@ def _train(run: dict[str, Any]) -> RunResult:
                       strategies=strategies, seed=run["seed"])
     if JOINT in names:
         return _joint(learner, stream, run)
-    classifier = next((s for s in strategies if getattr(s, "nme", False)), None)
-    if classifier is None:
-        return learner.run(stream, epochs=run["epochs"], batch_size=run["batch_size"])
-    return _run_with_classifier(learner, stream, run, classifier.classify)
+    return learner.run(stream, epochs=run["epochs"], batch_size=run["batch_size"])
 
 
 def xavier_init(model: torch.nn.Module) -> None:
@@ -104,24 +101,6 @@ def _joint(learner, stream, run: dict[str, Any]) -> RunResult:
     T = len(stream)
     return RunResult(np.tile(row, (T, 1)), baseline, [stats.seconds] + [0.0] * (T - 1),
                      [stats.samples] + [0] * (T - 1), experience_names=[e.name for e in stream])
-
-
-def _run_with_classifier(learner, stream, run: dict[str, Any],
-                         classify: Callable[[Any, torch.Tensor], torch.Tensor]) -> RunResult:
-    """Like ``Learner.run``, but scores with a strategy's own classifier (iCaRL's NME)."""
-
-    tests = [materialize(e.test) for e in stream]
-    baseline = StreamEvaluator(learner, [e.test for e in stream],
-                               [e.task_label for e in stream])()
-    rows, times, samples = [], [], []
-    for experience in stream:
-        stats = learner.learn(experience, epochs=run["epochs"], batch_size=run["batch_size"])
-        times.append(stats.seconds)
-        samples.append(stats.samples)
-        rows.append([float((classify(learner, x).cpu() == y).double().mean())
-                     for x, y, *_ in tests])
-    return RunResult(np.array(rows), baseline, times, samples,
-                     experience_names=[e.name for e in stream])
 
 
 # -- the results file ----------------------------------------------------------------------

@@ -45,6 +45,7 @@ HOOKS = (
     "after_backward",
     "after_step",
     "after_experience",
+    "classify",
 )
 
 
@@ -156,6 +157,13 @@ class Strategy:
         first), ``y`` their targets. At most one strategy of a learner may override this.
         """
         return learner.loss_fn(out, y)
+
+    def classify(self, learner: Learner, x: torch.Tensor) -> torch.Tensor | None:
+        """Class predictions from this strategy's own classifier (iCaRL's nearest mean of
+        exemplars) instead of the model's argmax, or ``None`` to leave them to the model.
+        ``Learner.predict``, ``evaluate`` and ``run`` use it; at most one strategy of a learner
+        may override it."""
+        return None
 
     def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         """Return ``loss`` plus this strategy's terms."""

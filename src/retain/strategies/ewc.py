@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from retain.errors import RetainError
+import torch
+
+from retain.errors import RetainError, RetainWarning
 from retain.importance import FISHER_KINDS, fisher_diagonal
 from retain.strategies.base import Batch, Strategy
 from retain.strategies.common import QuadraticPenalty, trainable_parameters
@@ -12,6 +15,26 @@ from retain.strategies.common import QuadraticPenalty, trainable_parameters
 if TYPE_CHECKING:
     from retain.learner import Learner
     from retain.scenarios import Experience
+
+
+def warn_if_unstable(penalty: QuadraticPenalty, lambda_: float, optimizer, name: str) -> None:
+    """Warn when plain SGD cannot follow the penalty: along a weight with Fisher ``F`` the
+    penalty alone moves ``θ − θ*`` by the factor ``1 − lr·λ·F`` per step, which overshoots
+    and grows without bound once ``lr·λ·F > 2(1 + momentum)`` — training then diverges
+    (typically to chance accuracy) with no error. Adaptive optimizers rescale the step."""
+    if not isinstance(optimizer, torch.optim.SGD) or penalty.empty or lambda_ == 0:
+        return
+    stiffest = float(torch.stack([a.max() for a in penalty.A]).max())
+    for group in optimizer.param_groups:
+        limit = 2 * (1 + group.get("momentum", 0.0))
+        if group["lr"] * lambda_ * stiffest > limit:
+            warnings.warn(
+                f"{name}: lr * lambda_ * max Fisher = {group['lr']} * {lambda_:g} * "
+                f"{stiffest:.3g} = {group['lr'] * lambda_ * stiffest:.3g} > {limit:g}: SGD "
+                f"overshoots along the stiffest weights and training will diverge; use "
+                f"lambda_ < {limit / (group['lr'] * stiffest):.3g} at this learning rate, a "
+                f"smaller learning rate, or Adam", RetainWarning, stacklevel=2)
+            return
 
 
 class EWC(Strategy):
@@ -67,6 +90,7 @@ class EWC(Strategy):
     def after_experience(self, learner: Learner, experience: Experience) -> None:
         self._cache_params(learner)
         self.consolidate(self.estimate_fisher(learner, experience), self._params)
+        warn_if_unstable(self.penalty, self.lambda_, learner.optimizer, type(self).__name__)
 
     def _cache_params(self, learner: Learner) -> None:
         self._params = trainable_parameters(learner.model)

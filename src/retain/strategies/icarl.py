@@ -67,9 +67,9 @@ class ICaRL(Strategy):
     ``memory size / experience size`` per incoming row, walking a shuffled order.
 
     Prediction: :meth:`classify` assigns the class whose exemplar mean is nearest to the
-    normalised feature (``nme=True`` asks the evaluators that honour it — ``retain bench`` —
-    to use it instead of the model's last layer). The feature extractor is
-    :func:`feature_extractor`.
+    normalised feature; with ``nme=True`` ``Learner.predict``, ``evaluate`` and ``run`` (so
+    also ``retain run`` and ``retain bench``) use it instead of the model's last layer. The
+    feature extractor is :func:`feature_extractor`.
 
     Args:
         capacity: total number of exemplars.
@@ -185,10 +185,11 @@ class ICaRL(Strategy):
         self.mean_labels = labels
 
     # -- prediction ------------------------------------------------------------------------
-    def classify(self, learner: Learner, x: torch.Tensor) -> torch.Tensor:
-        """Nearest-mean-of-exemplars class of each input."""
-        if self.class_means is None:
-            raise RetainError("iCaRL has no exemplars yet: train on an experience first")
+    def classify(self, learner: Learner, x: torch.Tensor) -> torch.Tensor | None:
+        """Nearest-mean-of-exemplars class of each input (``None``, i.e. the model's own
+        prediction, when ``nme=False`` or before the first experience has exemplars)."""
+        if not self.nme or self.class_means is None:
+            return None
         feats = self.features(learner, x.to(learner.device))
         return self.mean_labels[torch.cdist(feats, self.class_means).argmin(1)]
 
