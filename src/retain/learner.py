@@ -314,7 +314,7 @@ class Learner:
             raise RetainError("the data is empty: nothing to learn")
         if x.shape[0] != y.shape[0]:
             raise RetainError(f"{x.shape[0]} inputs but {y.shape[0]} labels")
-        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        if not _all_finite(x):
             bad = int((~torch.isfinite(x)).reshape(x.shape[0], -1).any(1).sum())
             raise RetainError(f"inputs contain NaN or inf in {bad} of {x.shape[0]} samples")
         out = self._probe(x[:2])
@@ -330,7 +330,7 @@ class Learner:
                     f"labels must be in [0, {out.shape[1] - 1}] for a model with "
                     f"{out.shape[1]} outputs; got labels in [{lo}, {hi}]")
         else:
-            if not bool(torch.isfinite(y).all()):
+            if not _all_finite(y):
                 raise RetainError("targets contain NaN or inf")
             if y[:2].numel() != out.numel():
                 raise RetainError(
@@ -391,7 +391,7 @@ class Learner:
 
     @staticmethod
     def _check_finite(x: torch.Tensor) -> None:
-        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        if not _all_finite(x):
             raise RetainError("inputs contain NaN or inf")
 
     def evaluate(self, dataset: Dataset, task: int | None = None) -> float:
@@ -462,6 +462,15 @@ class Learner:
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {type(self.optimizer).__name__}, "
                 f"strategies={self.strategies!r})")
+
+
+def _all_finite(x: torch.Tensor) -> bool:
+    """No NaN or inf in ``x``. A sum is NaN or inf whenever an element is, and costs one pass
+    without the element-wise mask ``isfinite`` allocates; only a non-finite sum (a bad value,
+    or a sum that overflowed) needs the element-wise check."""
+    if not x.is_floating_point():
+        return True
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
 
 
 class StreamEvaluator:
