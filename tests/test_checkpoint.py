@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from retain import Learner, RetainError
+from retain.optim import HalfLifeLR, decaying_lr
 from retain.store import load_learner, open_checkpoint, save_learner
 from retain.store.checkpoint import MANIFEST, check_model, content_hash
 from retain.store.serialize import flatten, unflatten
@@ -252,6 +253,27 @@ def test_unrebuildable_scheduler_fails_at_save(tmp_path):
     with pytest.raises(RetainError, match="LambdaLR scheduler: its argument 'lr_lambda'"):
         save_learner(learner, tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_decaying_lr_is_saved_and_resumes_its_schedule(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    learner = Learner(model, opt, scheduler=decaying_lr(opt, half_life=2, min_factor=0.3),
+                      scheduler_interval="experience")
+    data = TensorDataset(torch.randn(20, 4), torch.randint(0, 2, (20,)))
+    for _ in range(3):
+        learner.learn(data, batch_size=5)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 1.5)
+    save_learner(learner, tmp_path / "c")
+    twin = nn.Linear(4, 2)
+    loaded = load_learner(tmp_path / "c", model=twin)
+    assert isinstance(loaded.scheduler, HalfLifeLR) and loaded.scheduler.half_life == 2
+    for resumed in (learner, loaded):
+        resumed.learn(data, batch_size=5)
+        resumed.learn(data, batch_size=5)
+        # 0.5 ** (5 / 2) = 0.18 is below the floor
+        assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.3)
 
 
 def test_existing_checkpoint_is_not_overwritten_unless_asked(saved):

@@ -47,13 +47,33 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float,
     return cls(params, lr=lr, **kwargs)
 
 
+class HalfLifeLR(torch.optim.lr_scheduler.LRScheduler):
+    """Halve the learning rate every ``half_life`` scheduler steps (e.g. days), never below
+    ``min_factor`` times the initial rate. A named class with plain arguments (not a
+    ``LambdaLR`` closure), so a learner using it can be saved and rebuilt from a checkpoint."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, half_life: float,
+                 min_factor: float = 0.0, last_epoch: int = -1):
+        if half_life <= 0:
+            raise RetainError(f"half_life must be > 0, got {half_life}")
+        if not 0.0 <= min_factor <= 1.0:
+            raise RetainError(f"min_factor must be in [0, 1], got {min_factor}")
+        self.half_life = float(half_life)
+        self.min_factor = float(min_factor)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        factor = max(self.min_factor, 0.5 ** (self.last_epoch / self.half_life))
+        return [base * factor for base in self.base_lrs]
+
+
+#: schedulers of retain's own that checkpoints may name (besides torch.optim.lr_scheduler)
+SCHEDULERS = {"HalfLifeLR": HalfLifeLR}
+
+
 def decaying_lr(optimizer: torch.optim.Optimizer, half_life: float,
-                min_factor: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
+                min_factor: float = 0.0) -> HalfLifeLR:
     """A scheduler that halves the learning rate every ``half_life`` scheduler steps (e.g.
     days), never below ``min_factor`` times the initial rate: SGD with a decaying learning rate
-    for a model updated every day."""
-    if half_life <= 0:
-        raise RetainError("half_life must be > 0")
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: max(min_factor, 0.5 ** (step / half_life))
-    )
+    for a model updated every day. It is saved with the learner's checkpoint."""
+    return HalfLifeLR(optimizer, half_life, min_factor)

@@ -3,7 +3,8 @@ names and arguments, so a checkpoint can be loaded without the code that made it
 
 A recipe is ``{"name": ..., "args": {...}}``. Names are looked up only in fixed namespaces
 (:data:`retain.models.MODELS`, ``torch.nn``, ``torch.optim``, ``torch.optim.lr_scheduler``,
-:data:`retain.strategies.STRATEGIES`): a manifest can never make us import arbitrary code.
+:data:`retain.optim.SCHEDULERS`, :data:`retain.strategies.STRATEGIES`): a manifest can never
+make us import arbitrary code.
 Arguments are read back from attributes named like the constructor's parameters (the
 scikit-learn convention), or recorded when :func:`build_model` builds the model.
 """
@@ -133,10 +134,10 @@ def rebuild_optimizer(spec: dict[str, Any], model: nn.Module) -> torch.optim.Opt
 def scheduler_spec(scheduler: Any) -> dict[str, Any] | None:
     if scheduler is None:
         return None
-    lr_scheduler = torch.optim.lr_scheduler
-    if getattr(lr_scheduler, type(scheduler).__name__, None) is not type(scheduler):
+    if _scheduler_class(type(scheduler).__name__) is not type(scheduler):
         raise RetainError(f"cannot save a learner with scheduler {_qualname(scheduler)}: only "
-                          "torch.optim.lr_scheduler schedulers can be rebuilt from a checkpoint")
+                          "torch.optim.lr_scheduler schedulers and retain.optim.HalfLifeLR "
+                          "can be rebuilt from a checkpoint")
     args, missing = constructor_args(scheduler, strict=False, skip=_SCHEDULER_SKIP)
     if missing:
         raise RetainError(
@@ -149,9 +150,19 @@ def scheduler_spec(scheduler: Any) -> dict[str, Any] | None:
 def rebuild_scheduler(spec: dict[str, Any] | None, optimizer: torch.optim.Optimizer) -> Any:
     if spec is None:
         return None
-    cls = _lookup(torch.optim.lr_scheduler, spec["name"], torch.optim.lr_scheduler.LRScheduler,
-                  "scheduler")
+    cls = _scheduler_class(spec["name"])
+    if cls is None:
+        raise RetainError(f"the checkpoint names an unknown scheduler {spec['name']!r} (looked "
+                          "in torch.optim.lr_scheduler and retain.optim.SCHEDULERS)")
     return cls(optimizer, **spec["args"])
+
+
+def _scheduler_class(name: str) -> type | None:
+    from retain.optim import SCHEDULERS
+
+    cls = SCHEDULERS.get(name, getattr(torch.optim.lr_scheduler, name, None))
+    base = torch.optim.lr_scheduler.LRScheduler
+    return cls if isinstance(cls, type) and issubclass(cls, base) else None
 
 
 # -- the learner -----------------------------------------------------------------------------
