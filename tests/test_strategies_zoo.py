@@ -440,3 +440,32 @@ def test_replay_type_methods_retain_more_than_naive(digits_stream):
     for strategy in (DERPlusPlus(capacity=200), ERACE(capacity=200), GDumb(capacity=200),
                      ICaRL(capacity=200)):
         assert final_accuracy(strategy) > naive + 0.3, strategy
+
+
+def test_replay_filled_after_each_experience_replays_past_experiences_only(digits_stream):
+    model = mlp()
+    replay = Replay(capacity=60, update="experience")
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[replay])
+    assert not replay.overrides("after_step") and replay.overrides("after_experience")
+    seen_during = []
+    original = replay.extend_batch
+
+    def spy(learner_, batch):
+        seen_during.append(replay.buffer.size)
+        original(learner_, batch)
+
+    learner._hooks["extend_batch"] = [spy]
+    learner.learn(digits_stream[0], batch_size=10)
+    assert set(seen_during) == {0}  # nothing replayed while learning the first experience
+    classes = [set(e.train.tensors[1].tolist()) for e in digits_stream]
+    first = set(replay.buffer.contents()["y"].tolist())
+    assert replay.buffer.size == 60 and first == classes[0]
+    learner.learn(digits_stream[1], batch_size=10)
+    labels = replay.buffer.contents()["y"]
+    assert replay.buffer.size == 60
+    # reservoir over both experiences' samples: both are in the memory
+    assert set(labels.tolist()) == classes[0] | classes[1]
+    assert Replay(capacity=5).overrides("after_step")
+    assert not Replay(capacity=5).overrides("after_experience")
+    with pytest.raises(RetainError, match="update must be"):
+        Replay(update="day")

@@ -10,6 +10,7 @@ from retain.strategies.base import Batch, Strategy
 
 if TYPE_CHECKING:
     from retain.learner import Learner
+    from retain.scenarios import Experience
 
 
 class Replay(Strategy):
@@ -24,15 +25,25 @@ class Replay(Strategy):
         batch_size: replayed rows per step (default: the incoming batch size).
         policy: ``reservoir`` (uniform over the stream) or ``class-balanced`` (CBRS).
         seed: seed of the memory's sampling.
+        update: ``step`` (default): the incoming rows are offered to the memory after each
+            step, so it also holds recent rows of the current experience (Buzzega et al.'s
+            ER, mammoth). ``experience``: the experience's samples are offered once it is
+            learned, so training replays past experiences only (Avalanche's ``Replay``,
+            Chaudhry et al. 2019); this suits daily updates where a day is one experience.
     """
 
     name = "replay"
 
     def __init__(self, capacity: int = 500, batch_size: int | None = None,
-                 policy: str = "reservoir", seed: int = 0):
+                 policy: str = "reservoir", seed: int = 0, update: str = "step"):
         if policy not in BUFFERS:
             raise RetainError(f"unknown buffer policy {policy!r}; choose one of {sorted(BUFFERS)}")
+        if update not in ("step", "experience"):
+            raise RetainError(f"update must be 'step' or 'experience', got {update!r}")
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
+        if update != "step":  # subclasses (DER, ER-ACE) insert at the step: never recorded
+            self.hyperparameters["update"] = update
+        self.update = update
         self.batch_size = batch_size
         self.buffer = make_buffer(policy, capacity, seed=seed)
         self._fields: tuple[str, ...] | None = None
@@ -45,6 +56,25 @@ class Replay(Strategy):
 
     def bind(self, learner: Learner) -> None:
         self.buffer.to(learner.device)
+
+    def overrides(self, hook: str) -> bool:
+        # only the hook that fills the memory in the chosen mode is called
+        if hook == "after_step" and self.update == "experience":
+            return False
+        if (hook == "after_experience" and self.update == "step"
+                and type(self).after_experience is Replay.after_experience):
+            return False
+        return super().overrides(hook)
+
+    def after_experience(self, learner: Learner, experience: Experience) -> None:
+        if self.update != "experience":
+            return
+        for x, y, task in learner.batches(experience.train):
+            if task is None:
+                self.buffer.add(x=x, y=y)
+            else:
+                self.buffer.add(x=x, y=y, task=task)
+        self._fields = tuple(self.buffer.fields) or None
 
     def after_step(self, learner: Learner, batch: Batch) -> None:
         if self._fields is None:
