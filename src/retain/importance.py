@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
@@ -62,34 +63,17 @@ def fisher_diagonal(
     loss_fn: nn.Module | None = None,
     output_map: OutputMap | None = None,
     generator: torch.Generator | None = None,
+    *,
+    closed_form: bool = True,
 ) -> list[torch.Tensor]:
     """Mean diagonal Fisher information over the samples in ``batches``, one tensor per
     trainable parameter (in ``model.parameters()`` order).
 
     ``output_map(out, task)`` post-processes outputs (task-incremental head masking). Uses the
     closed form for ``nn.Linear`` layers where it applies, ``torch.func`` otherwise (see the
-    module docstring); both give the same values.
+    module docstring); both give the same values. ``closed_form=False`` forces ``torch.func``
+    (the reference the closed form is tested against).
     """
-    return _fisher(model, batches, kind, task_type, loss_fn, output_map, generator,
-                   closed_form=True)
-
-
-def _fisher_vmap(
-    model: nn.Module,
-    batches: Batches,
-    kind: str = "exact",
-    task_type: str = "classification",
-    loss_fn: nn.Module | None = None,
-    output_map: OutputMap | None = None,
-    generator: torch.Generator | None = None,
-) -> list[torch.Tensor]:
-    """:func:`fisher_diagonal` through ``torch.func`` only (the reference for the closed form)."""
-    return _fisher(model, batches, kind, task_type, loss_fn, output_map, generator,
-                   closed_form=False)
-
-
-def _fisher(model, batches, kind, task_type, loss_fn, output_map, generator,
-            closed_form: bool) -> list[torch.Tensor]:
     if kind not in FISHER_KINDS:
         raise RetainError(f"unknown Fisher estimator {kind!r}; choose one of {FISHER_KINDS}")
     if kind == "sampled" and task_type != "classification":
@@ -137,6 +121,10 @@ def _fisher(model, batches, kind, task_type, loss_fn, output_map, generator,
     if count == 0:
         raise RetainError("cannot estimate the Fisher information from an empty experience")
     return [total[n] / count for n in names]
+
+
+#: :func:`fisher_diagonal` through ``torch.func`` only (tests and benchmarks compare with it)
+_fisher_vmap = partial(fisher_diagonal, closed_form=False)
 
 
 def _chunks(x, y, t, size: int) -> Iterator[tuple]:
