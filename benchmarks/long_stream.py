@@ -1,9 +1,14 @@
 """Section 3: cost stays flat over a long stream.
 
 Trains ``--experiences`` experiences (default 50) through Replay, DER++ and online EWC and
-reports, per strategy: the median time per step in the first and in the last experience,
+reports, per strategy: the median time per step in the first and in the last experiences,
 peak RSS after the first and after the last experience, and the replay memory's insertion and
 sampling time per sample with an empty-ish and a long-filled buffer.
+
+The per-experience times come from one pass down the stream, so a change in the machine's
+load during the stream shows up as growth. The verdict is therefore a side-by-side figure:
+copies of the learner as it was after experience 6 and as it is after the last one learn the
+same new experience, alternating, ``--repeats`` times (median of the paired ratios).
 
     python benchmarks/long_stream.py --experiences 50 --steps 200
 """
@@ -11,11 +16,12 @@ sampling time per sample with an empty-ish and a long-filled buffer.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
 import torch
-from timing import load_average, markdown_table, rss_mb
+from timing import compare, fmt_ratio, load_average, markdown_table, rss_mb
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -37,10 +43,11 @@ def experience(i: int, steps: int) -> TensorDataset:
                          torch.randint(0, CLASSES, (steps * BATCH,), generator=g))
 
 
-def stream_cost(strategy: str, experiences: int, steps: int) -> list[str]:
+def stream_cost(strategy: str, experiences: int, steps: int, repeats: int) -> list[str]:
     """Per-step time (``LearnStats.seconds / steps``, consolidation included): median of
     experiences 2-6 (the first with a full memory and a penalty) against the median of the
-    last five; RSS after the first and after the last experience."""
+    last five, and the two states side by side; RSS after the first and after the last
+    experience."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(FEATURES, 256), nn.ReLU(), nn.Linear(256, CLASSES))
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.01),
@@ -50,9 +57,22 @@ def stream_cost(strategy: str, experiences: int, steps: int) -> list[str]:
         stats = learner.learn(experience(i, steps), batch_size=BATCH)
         per_step.append(stats.seconds / stats.steps)
         rss.append(rss_mb())
+        if i == 5:
+            early_learner = copy.deepcopy(learner)
     early, late = statistics.median(per_step[1:6]), statistics.median(per_step[-5:])
+    probe = experience(10**6, steps)  # new to both
+
+    def step_time(state: Learner):
+        def run() -> float:
+            fresh = copy.deepcopy(state)  # outside the timed part; the state stays as it was
+            stats = fresh.learn(probe, batch_size=BATCH)
+            return stats.seconds / stats.steps
+        return run
+
+    paired = compare({"late": step_time(learner), "early": step_time(early_learner)}, repeats)
     return [strategy, str(experiences), f"{early * 1e6:.0f}", f"{late * 1e6:.0f}",
-            f"{late / early:.3f}", f"{rss[0]:.0f}", f"{rss[-1]:.0f}", f"{rss[-1] / rss[0]:.3f}"]
+            f"{late / early:.3f}", fmt_ratio(paired.ratio("late", "early")), paired.load,
+            f"{rss[0]:.0f}", f"{rss[-1]:.0f}", f"{rss[-1] / rss[0]:.3f}"]
 
 
 def buffer_cost(capacity: int, seen: int, rows: int = 64, trials: int = 200) -> tuple[float, float]:
@@ -76,12 +96,15 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiences", type=int, default=50)
     parser.add_argument("--steps", type=int, default=200, help="update steps per experience")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="alternating pairs of the early and the late learner")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     load_before = load_average()
-    rows = [stream_cost(s, args.experiences, args.steps) for s in STRATEGIES]
+    rows = [stream_cost(s, args.experiences, args.steps, args.repeats) for s in STRATEGIES]
     header = ["strategy", "experiences", "µs/step exp. 2-6", "µs/step last 5", "ratio",
-              "RSS MB after 1st", "after last", "ratio"]
+              "after last / after 6th, side by side (min-max)", "load", "RSS MB after 1st",
+              "after last", "ratio"]
     table = markdown_table(header, rows)
     buf_rows = []
     for seen in (10_000, 1_000_000, 100_000_000):

@@ -169,6 +169,12 @@ def test_reproduction_preset_covers_the_paper_table():
         reproduction_runs("buzzega2020", [0], ["cifar"])
     with pytest.raises(RetainError, match="unknown method"):
         reproduction_runs("buzzega2020", [0], None, ["DER/300"])
+    # a method whose name holds a comma is one --methods entry
+    from retain.cli.bench import split_methods
+
+    names = split_methods("SGD,oEWC (Fisher on 1,024 samples per task)")
+    assert names == ["SGD", "oEWC (Fisher on 1,024 samples per task)"]
+    assert len(reproduction_runs("buzzega2020", [0], ["perm-mnist"], names)) == 2
 
 
 def test_yaml_config_and_command_line_options_combine(tmp_path):

@@ -162,8 +162,9 @@ def _stiff_learner(lr, lambda_, optimizer="sgd"):
 
 def test_ewc_warns_when_sgd_cannot_follow_the_penalty():
     learner, data = _stiff_learner(lr=0.5, lambda_=1000.0)
-    with pytest.warns(RetainWarning, match="diverge; use lambda_ <"):
+    with pytest.warns(RetainWarning, match="diverge; use lambda_ <") as caught:
         learner.learn(data, batch_size=16)
+    assert caught[0].filename == __file__  # points at the user's learn() call
     strategy = learner.strategies[0]
     stiffest = float(torch.stack([a.max() for a in strategy.penalty.A]).max())
     assert 0.5 * 1000.0 * stiffest > 2

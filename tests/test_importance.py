@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from retain import importance
+from retain.errors import RetainError
 from retain.importance import _fisher_vmap, fisher_diagonal
 
 TASK_MASK = torch.tensor([[True, True, False, False], [False, False, True, True]])
@@ -66,6 +67,7 @@ def no_vmap(monkeypatch):
 CASES = [("exact", "classification", nn.CrossEntropyLoss()),
          ("sampled", "classification", nn.CrossEntropyLoss()),
          ("empirical", "classification", nn.CrossEntropyLoss()),
+         ("weighted-empirical", "classification", nn.CrossEntropyLoss()),
          ("exact", "regression", nn.MSELoss()),
          ("empirical", "regression", nn.MSELoss())]
 
@@ -82,6 +84,28 @@ def test_closed_form_matches_vmap(kind, task_type, loss_fn, masked):
                       closed_form_only=True, **kwargs)
     _assert_close(fast, ref)
     assert all(torch.isfinite(f).all() and (f >= 0).all() for f in fast)
+
+
+def test_weighted_empirical_fisher_weights_each_squared_gradient_by_p_y(no_vmap):
+    """mammoth's online-EWC estimate: p(y|x)·(∂ log p(y|x)/∂θ)², by a loop over samples."""
+    model = _mlp(3)
+    x, y, _ = _data(n=9, out=3)
+    expected = [torch.zeros_like(p) for p in model.parameters()]
+    for xi, yi in zip(x, y, strict=True):
+        model.zero_grad()
+        log_p = torch.log_softmax(model(xi[None]), dim=1)[0, yi]
+        log_p.backward()
+        for e, p in zip(expected, model.parameters(), strict=True):
+            e += log_p.exp().detach() * p.grad**2 / len(x)
+    got = fisher_diagonal(model, [(x, y, None)], kind="weighted-empirical",
+                          loss_fn=nn.CrossEntropyLoss())
+    _assert_close(got, expected)
+    plain = fisher_diagonal(model, [(x, y, None)], kind="empirical",
+                            loss_fn=nn.CrossEntropyLoss())
+    assert all((g <= p + 1e-7).all() for g, p in zip(got, plain, strict=True))  # p(y|x) <= 1
+    with pytest.raises(RetainError, match="classification only"):
+        fisher_diagonal(model, [(x, y.float(), None)], kind="weighted-empirical",
+                        task_type="regression", loss_fn=nn.MSELoss())
 
 
 def test_closed_form_matches_per_sample_loop_for_exact_fisher(no_vmap):
@@ -203,7 +227,7 @@ NOT_COVERED = {
 }
 
 
-@pytest.mark.parametrize("kind", ["exact", "empirical"])
+@pytest.mark.parametrize("kind", ["exact", "empirical", "weighted-empirical"])
 @pytest.mark.parametrize("make", NOT_COVERED.values(), ids=NOT_COVERED.keys())
 def test_models_the_closed_form_does_not_cover_fall_back_to_vmap(make, kind):
     model = make()

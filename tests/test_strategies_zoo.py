@@ -371,6 +371,33 @@ def test_icarl_can_mix_exemplars_in_at_the_training_set_rate(digits_stream):
     assert len(set(seen.tolist())) == len(seen)  # a shuffled pass, no repeats
 
 
+
+def test_icarl_bce_is_the_papers_sigmoid_loss_with_teacher_targets_on_old_classes(digits_stream):
+    model = mlp()
+    icarl = ICaRL(capacity=40, batch_size=0, loss="bce")
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[icarl])
+    assert learner._criterion is not None and not learner._hooks["loss_terms"]
+    x0, y0 = digits_stream[0].train.tensors
+    first = learner.update(x0[:10], y0[:10])  # no teacher yet: one-hot targets, seen classes
+    learner.learn(digits_stream[0], batch_size=10)
+    x, y = digits_stream[1].train.tensors
+    x, y = x[:10], y[:10]
+    with torch.no_grad():
+        out = model(x)
+        old = torch.sigmoid(icarl.teacher(x))
+    seen = sorted(set(y0.tolist()) | set(y.tolist()))
+    old_classes = sorted(set(y0.tolist()))
+    target = F.one_hot(y, 10).float()
+    target[:, old_classes] = old[:, old_classes]  # old units: the teacher, even for their rows
+    expected = F.binary_cross_entropy_with_logits(out[:, seen], target[:, seen])
+    assert learner.update(x, y) == pytest.approx(float(expected), rel=1e-6)
+    assert first > 0
+    # the teacher's targets keep the old classes alive where cross-entropy would erase them
+    assert not torch.equal(target[:, old_classes], torch.zeros(10, len(old_classes)))
+    with pytest.raises(RetainError, match="loss"):
+        ICaRL(capacity=40, loss="softmax")
+
+
 # -- EWC's Fisher options (retain.importance) -----------------------------------------------
 def test_empirical_fisher_matches_a_loop_over_samples():
     model = mlp(n_in=5, n_out=3)

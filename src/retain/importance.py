@@ -8,6 +8,10 @@ The estimators (all but the last need per-sample gradients; none loops over samp
 - ``sampled``: ``(∂ log p(ŷ|x)/∂θ)²`` with one label ``ŷ`` drawn from ``p(·|x)`` per sample
   (Monte-Carlo estimate of ``exact``; classification only).
 - ``empirical``: squared per-sample gradients of the loss at the observed label.
+- ``weighted-empirical``: ``p(y|x) (∂ log p(y|x)/∂θ)²`` at the observed label ``y``: the
+  empirical terms weighted by the model's probability of that label (mammoth's online-EWC
+  estimate; classification with a negative log-likelihood loss only). Confidently right
+  samples count fully, misclassified ones hardly at all.
 - ``batched-empirical``: squared mini-batch gradients (what many libraries do; cheaper,
   biased low by roughly the batch size).
 
@@ -48,7 +52,7 @@ from torch.func import functional_call, grad, jacrev, vmap
 
 from retain.errors import RetainError
 
-FISHER_KINDS = ("exact", "sampled", "empirical", "batched-empirical")
+FISHER_KINDS = ("exact", "sampled", "empirical", "weighted-empirical", "batched-empirical")
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
 OutputMap = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -76,9 +80,9 @@ def fisher_diagonal(
     """
     if kind not in FISHER_KINDS:
         raise RetainError(f"unknown Fisher estimator {kind!r}; choose one of {FISHER_KINDS}")
-    if kind == "sampled" and task_type != "classification":
-        raise RetainError("the 'sampled' Fisher is defined for classification only")
-    if kind in ("empirical", "batched-empirical") and loss_fn is None:
+    if kind in ("sampled", "weighted-empirical") and task_type != "classification":
+        raise RetainError(f"the {kind!r} Fisher is defined for classification only")
+    if kind in ("empirical", "weighted-empirical", "batched-empirical") and loss_fn is None:
         raise RetainError(f"the {kind!r} Fisher needs a loss_fn")
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
@@ -290,9 +294,13 @@ def _accumulate_linear_graph(model, layers, x, y, t, kind, task_type, loss_fn, o
         with torch.no_grad():
             drawn = torch.multinomial(torch.softmax(out, -1), 1, generator=generator)
         add(torch.log_softmax(out, dim=-1).gather(1, drawn).sum(), last=True)
-    else:  # empirical
+    else:  # empirical, weighted-empirical
         target = y if task_type == "classification" else y.reshape(out.shape)
-        add(_per_sample_losses(loss_fn, out, target).sum(), last=True)
+        weight = None
+        if kind == "weighted-empirical":
+            weight = torch.log_softmax(out.detach(), dim=-1).gather(1, y.unsqueeze(1)).exp()
+            weight = weight.squeeze(1)
+        add(_per_sample_losses(loss_fn, out, target).sum(), weight, last=True)
 
     for layer, d in zip(layers, squares, strict=True):
         if layer.weight is not None:
@@ -354,6 +362,13 @@ def _accumulate(output, params, x, y, t, kind, task_type, loss_fn, generator, to
             return loss_fn(out, target)
 
         grads = vmap(grad(sample_loss), in_dims=(None, 0, 0, t_dim))(params, x, y, t)
+        if kind == "weighted-empirical":
+            with torch.no_grad():
+                logits = vmap(lambda xi, ti: output(params, xi, ti), in_dims=(0, t_dim))(x, t)
+                weight = torch.log_softmax(logits, -1).gather(1, y.unsqueeze(1)).exp()
+            for n, g in grads.items():
+                total[n] += (weight.reshape((-1,) + (1,) * (g.dim() - 1)) * g.pow(2)).sum(dim=0)
+            return
     for n, g in grads.items():
         total[n] += g.pow(2).sum(dim=0)
 

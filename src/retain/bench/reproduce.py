@@ -78,11 +78,18 @@ def _cells() -> list[Cell]:
              0.01, init="default"),
         Cell(s, "oEWC (Fisher on 1,024 samples per task)", None, None,
              "online-ewc:lambda_=180,gamma=1.0,fisher=empirical", 0.03),
+        Cell(s, "iCaRL (sigmoid BCE as in the paper)", 200, None,
+             "icarl:capacity=200,batch_size=0,loss=bce", 0.1),
+        Cell(s, "iCaRL (sigmoid BCE as in the paper)", 500, None,
+             "icarl:capacity=500,batch_size=0,loss=bce", 0.1),
         Cell(p, "SGD", None, 40.70, "naive", 0.2),
         Cell(p, "oEWC", None, 75.79,
              "online-ewc:lambda_=1.4,gamma=1.0,fisher=empirical,fisher_samples=null", 0.1),
         Cell(p, "oEWC (Fisher on 1,024 samples per task)", None, None,
              "online-ewc:lambda_=1.4,gamma=1.0,fisher=empirical", 0.1),
+        Cell(p, "oEWC (Fisher weighted by p(y|x) as in mammoth)", None, None,
+             "online-ewc:lambda_=1.4,gamma=1.0,fisher=weighted-empirical,fisher_samples=null",
+             0.1),
         Cell(p, "SI", None, 65.86, "si:c=0.5,xi=1.0", 0.1),
         Cell(p, "ER", 200, 72.37, "replay:capacity=200,batch_size=128", 0.2),
         Cell(p, "ER", 500, 80.60, "replay:capacity=500,batch_size=128", 0.2),
@@ -112,6 +119,11 @@ def _cells() -> list[Cell]:
         Cell(r, "DER++", 500, 92.77, "derpp:capacity=500,alpha=0.5,beta=1.0,batch_size=128",
              0.2),
         Cell(r, "Joint", None, 95.76, "joint", 0.2),
+        # mammoth's A-GEM code offers each task's first mini-batch (128 rows) to a reservoir
+        Cell(r, "A-GEM (first batch of each task as in mammoth's code)", 200, None,
+             "agem:capacity=200,sample_size=128,per_experience=128", 0.1),
+        Cell(r, "A-GEM (first batch of each task as in mammoth's code)", 500, None,
+             "agem:capacity=500,sample_size=128,per_experience=128", 0.3),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,12 @@ from rich.table import Table
 
 from retain.cli.specs import parse_value
 from retain.errors import RetainError
+
+
+def split_methods(methods: str) -> list[str]:
+    """``--methods`` split at commas outside parentheses ("oEWC (Fisher on 1,024 ...)" is one
+    method)."""
+    return [m for m in re.split(r",(?![^(]*\))", methods) if m.strip()]
 
 # retain.bench is imported inside the functions: it imports retain.cli.specs, and importing
 # retain.cli registers this module, so a module-level import would be circular.
@@ -155,7 +162,7 @@ def register(app: typer.Typer) -> None:
 
             runs = reproduction_runs(reproduce, cfg.get("seeds", [0, 1, 2]),
                                      None if tables is None else tables.split(","),
-                                     None if methods is None else methods.split(","))
+                                     None if methods is None else split_methods(methods))
             title = f"retain bench --reproduce {reproduce}"
         else:
             runs = expand({k: v for k, v in cfg.items() if k not in ("workers",)})

@@ -21,7 +21,8 @@ def warn_if_unstable(penalty: QuadraticPenalty, lambda_: float, optimizer, name:
     """Warn when plain SGD cannot follow the penalty: along a weight with Fisher ``F`` the
     penalty alone moves ``θ − θ*`` by the factor ``1 − lr·λ·F`` per step, which overshoots
     and grows without bound once ``lr·λ·F > 2(1 + momentum)`` — training then diverges
-    (typically to chance accuracy) with no error. Adaptive optimizers rescale the step."""
+    (typically to chance accuracy) with no error. Adaptive optimizers rescale the step.
+    Called from ``after_experience``: the warning points at the caller of ``Learner.learn``."""
     if not isinstance(optimizer, torch.optim.SGD) or penalty.empty or lambda_ == 0:
         return
     stiffest = float(torch.stack([a.max() for a in penalty.A]).max())
@@ -33,7 +34,7 @@ def warn_if_unstable(penalty: QuadraticPenalty, lambda_: float, optimizer, name:
                 f"{stiffest:.3g} = {group['lr'] * lambda_ * stiffest:.3g} > {limit:g}: SGD "
                 f"overshoots along the stiffest weights and training will diverge; use "
                 f"lambda_ < {limit / (group['lr'] * stiffest):.3g} at this learning rate, a "
-                f"smaller learning rate, or Adam", RetainWarning, stacklevel=2)
+                f"smaller learning rate, or Adam", RetainWarning, stacklevel=4)
             return
 
 
@@ -47,8 +48,8 @@ class EWC(Strategy):
 
     Args:
         lambda_: strength of the penalty.
-        fisher: ``exact`` (default), ``sampled``, ``empirical`` or ``batched-empirical``
-            (see :mod:`retain.importance`).
+        fisher: ``exact`` (default), ``sampled``, ``empirical``, ``weighted-empirical``
+            (mammoth's) or ``batched-empirical`` (see :mod:`retain.importance`).
         fisher_samples: estimate the Fisher on a random subset of at most this many samples
             (the Fisher is an expectation: 1024 samples estimate it well at a fraction of the
             cost; the exact estimator needs one backward pass per class and sample). ``None``

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from retain.scenarios import Experience
 
 
+LOSSES = ("ce", "bce")
+
+
 def feature_extractor(model: nn.Module) -> nn.Module:
     """The representation iCaRL classifies with: ``model.features`` when the model has such a
     module, else an ``nn.Sequential`` model without its last layer."""
@@ -60,8 +63,12 @@ class ICaRL(Strategy):
     L2-normalised features (new classes) or truncated in herding order (old classes); the mean
     normalised feature of each class's exemplars is stored.
 
-    Training steps replay ``batch_size`` exemplars alongside the incoming rows (cross-entropy
-    on both) and add ``alpha ·`` sigmoid-BCE distillation of the teacher's old-class outputs.
+    Training steps replay ``batch_size`` exemplars alongside the incoming rows. With
+    ``loss="ce"`` (default) both get the learner's cross-entropy, plus ``alpha ·`` sigmoid-BCE
+    distillation of the teacher's old-class outputs. ``loss="bce"`` is the paper's loss
+    instead (and mammoth's): one sigmoid binary cross-entropy over every class seen so far,
+    whose targets are the one-hot label on the classes that are not old and the teacher's
+    sigmoid outputs on the old ones (``alpha`` is unused; needs a classification learner).
     ``batch_size=0`` follows the paper's training set instead (new data ∪ exemplars, each
     exemplar seen about once per epoch): every step appends exemplars at the rate
     ``memory size / experience size`` per incoming row, walking a shuffled order.
@@ -77,17 +84,21 @@ class ICaRL(Strategy):
         batch_size: exemplars replayed per step (default: the incoming batch size; 0: mixed
             in at the rate of the paper's training set).
         nme: classify with the nearest mean of exemplars.
+        loss: ``"ce"`` (cross-entropy + distillation) or ``"bce"`` (the paper's sigmoid loss).
         seed: seed of the replay sampling.
     """
 
     name = "icarl"
 
     def __init__(self, capacity: int = 500, alpha: float = 1.0, batch_size: int | None = None,
-                 nme: bool = True, seed: int = 0):
+                 nme: bool = True, loss: str = "ce", seed: int = 0):
         if not isinstance(capacity, int) or capacity < 1:
             raise RetainError(f"iCaRL capacity must be a positive integer, got {capacity!r}")
+        if loss not in LOSSES:
+            raise RetainError(f"unknown iCaRL loss {loss!r}; choose one of {LOSSES}")
         super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, nme=nme,
-                         seed=seed)
+                         loss=loss, seed=seed)
+        self.loss = loss
         self.capacity = capacity
         self.alpha = float(alpha)
         self.batch_size = batch_size
@@ -104,6 +115,19 @@ class ICaRL(Strategy):
         self._order = np.zeros(0, dtype=np.int64)
 
     # -- training --------------------------------------------------------------------------
+    def overrides(self, hook: str) -> bool:
+        # one loss or the other, chosen once: no per-step branch
+        if hook == "criterion":
+            return self.loss == "bce"
+        if hook == "loss_terms" and self.loss == "bce":
+            return False
+        return super().overrides(hook)
+
+    def bind(self, learner: Learner) -> None:
+        if self.loss == "bce" and learner.task_type != "classification":
+            raise RetainError("iCaRL's loss='bce' needs a classification learner")
+        self._bind_state(learner)
+
     def before_experience(self, learner: Learner, experience: Experience) -> None:
         if self.memory:  # the memory changed since the last pass: start a new one
             self._rate = self.memory["y"].shape[0] / max(len(experience.train), 1)
@@ -132,6 +156,21 @@ class ICaRL(Strategy):
                                           self.rng.permutation(self.memory["y"].shape[0])))
         chosen, self._order = self._order[:k], self._order[k:]
         return chosen
+
+    def criterion(self, learner: Learner, batch: Batch, out: torch.Tensor,
+                  y: torch.Tensor) -> torch.Tensor:
+        """The paper's loss (``loss="bce"``): sigmoid BCE over the classes seen so far, old
+        classes' targets from the teacher."""
+        target = F.one_hot(y, out.shape[1]).to(out.dtype)
+        if self.teacher is not None:
+            with torch.no_grad():
+                # the labelled rows come first in the batch (iCaRL appends labelled rows only)
+                old = torch.sigmoid(self.teacher(batch.x[: out.shape[0]]))
+            target.index_copy_(1, self.old_units, old.index_select(1, self.old_units))
+        # mean over the seen classes' units, as a mask (no host sync on their number)
+        seen = learner.seen_classes.to(out.dtype)
+        terms = F.binary_cross_entropy_with_logits(out, target, reduction="none")
+        return (terms * seen).sum() / (seen.sum() * out.shape[0])
 
     def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if self.teacher is None:
@@ -194,7 +233,7 @@ class ICaRL(Strategy):
         return self.mean_labels[torch.cdist(feats, self.class_means).argmin(1)]
 
     # -- state -----------------------------------------------------------------------------
-    def bind(self, learner: Learner) -> None:
+    def _bind_state(self, learner: Learner) -> None:
         device = learner.device
         self.memory = {k: v.to(device) for k, v in self.memory.items()}
         if self._teacher_state is not None:
