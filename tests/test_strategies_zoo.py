@@ -372,6 +372,21 @@ def test_icarl_can_mix_exemplars_in_at_the_training_set_rate(digits_stream):
 
 
 
+
+def test_icarl_without_normalisation_uses_raw_features_and_plain_means(digits_stream):
+    model = mlp()
+    icarl = ICaRL(capacity=40, normalize=False)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[icarl])
+    learner.learn(digits_stream[0], batch_size=10)
+    with torch.no_grad():
+        raw = model[:-1](icarl.memory["x"])
+    for c, mean in zip(icarl.mean_labels.tolist(), icarl.class_means, strict=True):
+        torch.testing.assert_close(mean, raw[icarl.memory["y"] == c].mean(0))
+    x = digits_stream[0].test.tensors[0]
+    with torch.no_grad():
+        expected = icarl.mean_labels[torch.cdist(model[:-1](x), icarl.class_means).argmin(1)]
+    assert torch.equal(learner.predict(x), expected)
+
 def test_icarl_bce_is_the_papers_sigmoid_loss_with_teacher_targets_on_old_classes(digits_stream):
     model = mlp()
     icarl = ICaRL(capacity=40, batch_size=0, loss="bce")
@@ -494,5 +509,16 @@ def test_replay_filled_after_each_experience_replays_past_experiences_only(digit
     assert set(labels.tolist()) == classes[0] | classes[1]
     assert Replay(capacity=5).overrides("after_step")
     assert not Replay(capacity=5).overrides("after_experience")
+    # an experience sorted by label still leaves a uniform sample of it in the memory (the
+    # reservoir is uniform over one pass whatever its order)
+    x, y = digits_stream[0].train.tensors
+    order = y.argsort(stable=True)
+    ordered = torch.utils.data.TensorDataset(x[order], y[order])
+    sorted_replay = Replay(capacity=40, update="experience")
+    model = mlp()
+    Learner(model, torch.optim.SGD(model.parameters(), lr=0.05),
+            strategies=[sorted_replay]).learn(ordered, batch_size=10)
+    counts = torch.bincount(sorted_replay.buffer.contents()["y"], minlength=10)
+    assert (counts[sorted(classes[0])] >= 10).all()  # both classes, not the first 40 rows
     with pytest.raises(RetainError, match="update must be"):
         Replay(update="day")

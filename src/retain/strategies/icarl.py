@@ -85,20 +85,23 @@ class ICaRL(Strategy):
             in at the rate of the paper's training set).
         nme: classify with the nearest mean of exemplars.
         loss: ``"ce"`` (cross-entropy + distillation) or ``"bce"`` (the paper's sigmoid loss).
+        normalize: L2-normalise features for herding and the class means (the paper); ``False``
+            uses raw features and plain means (mammoth).
         seed: seed of the replay sampling.
     """
 
     name = "icarl"
 
     def __init__(self, capacity: int = 500, alpha: float = 1.0, batch_size: int | None = None,
-                 nme: bool = True, loss: str = "ce", seed: int = 0):
+                 nme: bool = True, loss: str = "ce", normalize: bool = True, seed: int = 0):
         if not isinstance(capacity, int) or capacity < 1:
             raise RetainError(f"iCaRL capacity must be a positive integer, got {capacity!r}")
         if loss not in LOSSES:
             raise RetainError(f"unknown iCaRL loss {loss!r}; choose one of {LOSSES}")
         super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, nme=nme,
-                         loss=loss, seed=seed)
+                         loss=loss, normalize=normalize, seed=seed)
         self.loss = loss
+        self.normalize = bool(normalize)
         self.capacity = capacity
         self.alpha = float(alpha)
         self.batch_size = batch_size
@@ -202,7 +205,8 @@ class ICaRL(Strategy):
         self.update_means(learner)
 
     def features(self, learner: Learner, x: torch.Tensor) -> torch.Tensor:
-        """L2-normalised features of ``x`` (evaluation mode, no gradients)."""
+        """Features of ``x``, L2-normalised unless ``normalize=False`` (evaluation mode, no
+        gradients)."""
         extractor = feature_extractor(learner.model)
         was_training = learner.model.training
         learner.model.eval()
@@ -212,15 +216,21 @@ class ICaRL(Strategy):
                 parts = [extractor(x[i : i + size]).flatten(1) for i in range(0, len(x), size)]
         finally:
             learner.model.train(was_training)
-        return F.normalize(torch.cat(parts), dim=1)
+        feats = torch.cat(parts)
+        return F.normalize(feats, dim=1) if self.normalize else feats
 
     def update_means(self, learner: Learner) -> None:
-        """Recompute each class's normalised mean exemplar feature with the current model."""
+        """Recompute each class's mean exemplar feature with the current model (normalised
+        unless ``normalize=False``)."""
         feats = self.features(learner, self.memory["x"])
         labels, inverse = self.memory["y"].unique(return_inverse=True)
         sums = torch.zeros(len(labels), feats.shape[1], device=feats.device)
         sums.index_add_(0, inverse, feats)
-        self.class_means = F.normalize(sums, dim=1)
+        if self.normalize:
+            self.class_means = F.normalize(sums, dim=1)
+        else:
+            counts = torch.bincount(inverse, minlength=len(labels)).unsqueeze(1)
+            self.class_means = sums / counts
         self.mean_labels = labels
 
     # -- prediction ------------------------------------------------------------------------
