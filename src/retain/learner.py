@@ -155,7 +155,7 @@ class Learner:
             hook(self, batch)
         if self.scheduler is not None and self.scheduler_interval == "step":
             self.scheduler.step()
-        return loss.detach()
+        return loss  # callers detach the one they report: no op per step
 
     def _mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
         if self._task_mask is None or task is None:
@@ -183,7 +183,7 @@ class Learner:
         self._note_classes(y)
         loss = self._step(x, y, t)
         self.samples_seen += x.shape[0]
-        return float(loss)
+        return float(loss.detach())
 
     # -- experiences -----------------------------------------------------------------------
     def learn(self, data: Dataset | Experience, epochs: int = 1, batch_size: int = 32,
@@ -212,7 +212,7 @@ class Learner:
             hook(self, experience)
         self.experiences_seen += 1
         self.samples_seen += n * epochs
-        return LearnStats(n * epochs, steps, time.perf_counter() - start, float(loss))
+        return LearnStats(n * epochs, steps, time.perf_counter() - start, float(loss.detach()))
 
     def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
             progress: Any = None) -> RunResult:
