@@ -166,9 +166,12 @@ class ICaRL(Strategy):
         classes' targets from the teacher."""
         target = F.one_hot(y, out.shape[1]).to(out.dtype)
         if self.teacher is not None:
+            # the labelled rows' inputs: the first rows, unless a strategy appended labelled
+            # rows after unlabelled ones (then ``batch.labelled`` indexes them)
+            x = (batch.x[: out.shape[0]] if batch.labelled is None
+                 else batch.x.index_select(0, batch.labelled))
             with torch.no_grad():
-                # the labelled rows come first in the batch (iCaRL appends labelled rows only)
-                old = torch.sigmoid(self.teacher(batch.x[: out.shape[0]]))
+                old = torch.sigmoid(self.teacher(x))
             target.index_copy_(1, self.old_units, old.index_select(1, self.old_units))
         # mean over the seen classes' units, as a mask (no host sync on their number)
         seen = learner.seen_classes.to(out.dtype)
