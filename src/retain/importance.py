@@ -296,10 +296,7 @@ def _accumulate_linear_graph(model, layers, x, y, t, kind, task_type, loss_fn, o
         add(torch.log_softmax(out, dim=-1).gather(1, drawn).sum(), last=True)
     else:  # empirical, weighted-empirical
         target = y if task_type == "classification" else y.reshape(out.shape)
-        weight = None
-        if kind == "weighted-empirical":
-            weight = torch.log_softmax(out.detach(), dim=-1).gather(1, y.unsqueeze(1)).exp()
-            weight = weight.squeeze(1)
+        weight = _label_probability(out.detach(), y) if kind == "weighted-empirical" else None
         add(_per_sample_losses(loss_fn, out, target).sum(), weight, last=True)
 
     for layer, d in zip(layers, squares, strict=True):
@@ -308,6 +305,11 @@ def _accumulate_linear_graph(model, layers, x, y, t, kind, task_type, loss_fn, o
         if layer.bias is not None:
             total[layer.bias] += d.sum(dim=0)
     return True
+
+
+def _label_probability(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``p(y_n | x_n)`` per sample: the weights of the ``weighted-empirical`` Fisher."""
+    return torch.log_softmax(logits, dim=-1).gather(1, y.unsqueeze(1)).squeeze(1).exp()
 
 
 def _per_sample_losses(loss_fn, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -362,15 +364,16 @@ def _accumulate(output, params, x, y, t, kind, task_type, loss_fn, generator, to
             return loss_fn(out, target)
 
         grads = vmap(grad(sample_loss), in_dims=(None, 0, 0, t_dim))(params, x, y, t)
-        if kind == "weighted-empirical":
-            with torch.no_grad():
-                logits = vmap(lambda xi, ti: output(params, xi, ti), in_dims=(0, t_dim))(x, t)
-                weight = torch.log_softmax(logits, -1).gather(1, y.unsqueeze(1)).exp()
-            for n, g in grads.items():
-                total[n] += (weight.reshape((-1,) + (1,) * (g.dim() - 1)) * g.pow(2)).sum(dim=0)
-            return
+    weight = None
+    if kind == "weighted-empirical":
+        with torch.no_grad():
+            logits = vmap(lambda xi, ti: output(params, xi, ti), in_dims=(0, t_dim))(x, t)
+            weight = _label_probability(logits, y)
     for n, g in grads.items():
-        total[n] += g.pow(2).sum(dim=0)
+        sq = g.pow(2)
+        if weight is not None:
+            sq = weight.reshape((-1,) + (1,) * (g.dim() - 1)) * sq
+        total[n] += sq.sum(dim=0)
 
 
 def _batched_empirical(model, batches, loss_fn, output_map, task_type, total) -> int:
