@@ -3,7 +3,12 @@ import pytest
 import torch
 from scipy import stats
 
-from retain.buffers import ClassBalancedBuffer, ReplayBuffer, make_buffer
+from retain.buffers import (
+    ClassBalancedBuffer,
+    ExperienceBalancedBuffer,
+    ReplayBuffer,
+    make_buffer,
+)
 from retain.errors import RetainError
 
 
@@ -72,6 +77,75 @@ def test_class_balanced_state_round_trip():
     _stream(a, 40)
     _stream(b, 40)
     assert torch.equal(a.contents()["y"], b.contents()["y"])
+
+
+def _experiences(buffer, sizes, batch=7, first=0):
+    """Offer experiences of the given sizes; row ids encode (experience, position)."""
+    for e, n in enumerate(sizes, start=first):
+        buffer.new_experience()
+        for start in range(0, n, batch):
+            ids = torch.arange(start, min(n, start + batch)) + 10_000 * e
+            buffer.add(x=ids.float().unsqueeze(1), y=torch.full_like(ids, e))
+
+
+def test_experience_balanced_gives_every_experience_an_equal_share():
+    buffer = ExperienceBalancedBuffer(100, seed=0)
+    _experiences(buffer, [5000, 300, 40, 2000])  # very unequal experiences
+    counts = torch.bincount(buffer.contents()["y"], minlength=4).tolist()
+    assert counts == [25, 25, 25, 25]
+    _experiences(buffer, [1000, 1000, 1000], first=4)  # 7 experiences: 14, ..., 15, 15
+    counts = torch.bincount(buffer.contents()["y"], minlength=7).tolist()
+    assert counts == [14, 14, 14, 14, 14, 15, 15] and len(buffer) == 100
+    x = buffer.contents()["x"].squeeze(1).long()
+    assert len(torch.unique(x)) == 100  # no row kept twice
+    for slots, e in zip(buffer.share_slots, range(7), strict=True):  # bookkeeping agrees
+        assert torch.all(buffer.fields["y"][slots] == e)
+
+
+def test_experience_balanced_slides_when_experiences_outnumber_the_capacity():
+    buffer = ExperienceBalancedBuffer(5, seed=0)
+    _experiences(buffer, [20] * 8)
+    assert sorted(buffer.contents()["y"].tolist()) == [3, 4, 5, 6, 7]  # the newest five
+
+
+def test_experience_balanced_keeps_a_short_experience_whole_and_leaves_its_spare_slots():
+    buffer = ExperienceBalancedBuffer(100, seed=0)
+    _experiences(buffer, [1000, 10])
+    assert torch.bincount(buffer.contents()["y"]).tolist() == [50, 10]
+
+
+def test_experience_balanced_share_is_a_uniform_sample_of_its_experience():
+    """Chi-square: after shrinking twice, each position of the first experience is kept
+    equally often."""
+    n, trials = 500, 400
+    counts = np.zeros(n)
+    for seed in range(trials):
+        buffer = ExperienceBalancedBuffer(60, seed=seed)
+        _experiences(buffer, [n, 200, 200])
+        x = buffer.contents()["x"].squeeze(1).long()
+        counts[x[x < 10_000].numpy()] += 1
+    assert counts.sum() == trials * 20
+    groups = counts.reshape(10, -1).sum(1)
+    assert stats.chisquare(groups, np.full(10, trials * 2)).pvalue > 0.01
+
+
+def test_experience_balanced_without_boundaries_is_a_reservoir():
+    a, b = ExperienceBalancedBuffer(30, seed=3), ReplayBuffer(30, seed=3)
+    _stream(a, 500)
+    _stream(b, 500)
+    assert len(a) == 30 and len(torch.unique(a.contents()["x"])) == 30
+    assert a.seen == b.seen == 500
+
+
+def test_experience_balanced_state_round_trip():
+    a = ExperienceBalancedBuffer(40, seed=1)
+    _experiences(a, [300, 100])
+    b = ExperienceBalancedBuffer(40, seed=8)
+    b.load_state_dict(a.state_dict())
+    _experiences(a, [50, 70], first=2)
+    _experiences(b, [50, 70], first=2)
+    assert torch.equal(a.contents()["x"], b.contents()["x"])
+    assert torch.equal(a.sample(16)["x"], b.sample(16)["x"])
 
 
 def test_errors_name_the_problem():

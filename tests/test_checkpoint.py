@@ -125,6 +125,25 @@ def test_online_ewc_class_balanced_replay_and_sgd_groups_round_trip(tmp_path):
     assert digest(loaded) == digest(learner)
 
 
+def test_experience_balanced_replay_resumes_exactly(tmp_path):
+    def fresh():
+        torch.manual_seed(2)
+        model = build_model("mlp", in_features=20, out_features=3, hidden=(8,))
+        return Learner(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                       strategies=[Replay(capacity=12, policy="experience-balanced")])
+
+    learner = fresh()
+    learner.learn(_data(1), batch_size=8)
+    save_learner(learner, tmp_path / "c")
+    loaded = load_learner(tmp_path / "c")
+    for each in (learner, loaded):  # a new experience shrinks the first one's share
+        each.learn(_data(2), batch_size=8)
+    assert digest(loaded) == digest(learner)
+    buffer = learner.strategies[0].buffer
+    assert [len(s) for s in buffer.share_slots] == [6, 6]
+    assert torch.equal(loaded.strategies[0].buffer.contents()["x"], buffer.contents()["x"])
+
+
 def test_flatten_keeps_structure_and_refuses_objects():
     tensors: dict = {}
     state = {"a": (1, 2.5, None), "b": {0: torch.ones(2), 1: [torch.zeros(1)]},

@@ -387,6 +387,26 @@ def test_icarl_without_normalisation_uses_raw_features_and_plain_means(digits_st
         expected = icarl.mean_labels[torch.cdist(model[:-1](x), icarl.class_means).argmin(1)]
     assert torch.equal(learner.predict(x), expected)
 
+def test_icarl_mean_batch_folds_batch_means_pairwise_in_herding_order(digits_stream):
+    model = mlp()
+    icarl = ICaRL(capacity=40, normalize=False, mean_batch=3)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[icarl])
+    learner.learn(digits_stream[0], batch_size=10)
+    with torch.no_grad():
+        raw = model[:-1](icarl.memory["x"])
+    folded_differs = False
+    for c, mean in zip(icarl.mean_labels.tolist(), icarl.class_means, strict=True):
+        rows = raw[icarl.memory["y"] == c]  # herding order
+        expected = rows[:3].mean(0)
+        for start in range(3, len(rows), 3):
+            expected = (expected + rows[start : start + 3].mean(0)) / 2
+        torch.testing.assert_close(mean, expected)
+        folded_differs |= not torch.allclose(mean, rows.mean(0))
+    assert folded_differs  # with more than two batches it is not the plain mean
+    with pytest.raises(RetainError, match="mean_batch"):
+        ICaRL(mean_batch=-1)
+
+
 def test_icarl_bce_is_the_papers_sigmoid_loss_with_teacher_targets_on_old_classes(digits_stream):
     model = mlp()
     icarl = ICaRL(capacity=40, batch_size=0, loss="bce")

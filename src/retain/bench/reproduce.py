@@ -32,6 +32,7 @@ class Cell:
     strategy: str
     lr: float
     init: str = "xavier"  # mammoth's MLP initialisation
+    scenario: str | None = None  # another scenario than the table's (an ablation's data)
 
 
 def _cells() -> list[Cell]:
@@ -87,6 +88,11 @@ def _cells() -> list[Cell]:
              "icarl:capacity=200,batch_size=0,loss=bce,normalize=false", 0.1),
         Cell(s, "iCaRL (sigmoid BCE and raw features as in mammoth)", 500, None,
              "icarl:capacity=500,batch_size=0,loss=bce,normalize=false", 0.1),
+        # mammoth's class means: batch means of 10 exemplars folded as m <- (m + b) / 2
+        Cell(s, "iCaRL (class means folded by batch as in mammoth's code)", 200, None,
+             "icarl:capacity=200,batch_size=0,loss=bce,normalize=false,mean_batch=10", 0.1),
+        Cell(s, "iCaRL (class means folded by batch as in mammoth's code)", 500, None,
+             "icarl:capacity=500,batch_size=0,loss=bce,normalize=false,mean_batch=10", 0.1),
         Cell(p, "SGD", None, 40.70, "naive", 0.2),
         Cell(p, "oEWC", None, 75.79,
              "online-ewc:lambda_=1.4,gamma=1.0,fisher=empirical,fisher_samples=null", 0.1),
@@ -129,6 +135,14 @@ def _cells() -> list[Cell]:
              "agem:capacity=200,sample_size=128,per_experience=128", 0.1),
         Cell(r, "A-GEM (first batch of each task as in mammoth's code)", 500, None,
              "agem:capacity=500,sample_size=128,per_experience=128", 0.3),
+        # mammoth rotates PIL images with torchvision's default, nearest-neighbour pixels
+        Cell(r, "SGD (nearest-neighbour rotation as in mammoth)", None, None, "naive", 0.2,
+             scenario="rotated-mnist-nearest"),
+        Cell(r, "SI (nearest-neighbour rotation as in mammoth)", None, None, "si:c=1.0,xi=1.0",
+             0.1, scenario="rotated-mnist-nearest"),
+        Cell(r, "A-GEM (nearest-neighbour rotation as in mammoth)", 200, None,
+             "agem:capacity=200,sample_size=128,per_experience=10", 0.1,
+             scenario="rotated-mnist-nearest"),
     ]
 
 
@@ -146,7 +160,7 @@ def reproduction_runs(preset: str, seeds: list[int], tables: list[str] | None = 
 def cell_runs(cell: Cell, seeds: list[int]) -> list[dict[str, Any]]:
     scenario, batch_size, experiences = SCENARIOS[cell.table]
     return expand({"runs": [{"strategy": cell.strategy, "lr": cell.lr}], "init": cell.init,
-                   "scenario": scenario, "batch_size": batch_size,
+                   "scenario": cell.scenario or scenario, "batch_size": batch_size,
                    "experiences": experiences, "epochs": 1, "seeds": seeds})
 
 

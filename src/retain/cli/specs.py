@@ -24,10 +24,14 @@ SCENARIOS = {
     "task-split-mnist": "task-incremental MNIST (task label given, multi-head by masking)",
     "permuted-mnist": "domain-incremental MNIST, a pixel permutation per experience",
     "rotated-mnist": "domain-incremental MNIST, a rotation per experience",
+    "rotated-mnist-nearest": "rotated-mnist with nearest-neighbour pixels (mammoth's PIL "
+                             "rotation) instead of bilinear",
     "split-digits": "class-incremental scikit-learn digits (fast)",
     "task-split-digits": "task-incremental scikit-learn digits (fast)",
 }
-_DEFAULT_EXPERIENCES = {"permuted-mnist": 10, "rotated-mnist": 10}
+_DEFAULT_EXPERIENCES = {"permuted-mnist": 10, "rotated-mnist": 10, "rotated-mnist-nearest": 10}
+_MNIST_SCENARIOS = ("split-mnist", "task-split-mnist", "permuted-mnist", "rotated-mnist",
+                    "rotated-mnist-nearest")
 
 
 def build_scenario(name: str, seed: int = 0, n_experiences: int | None = None,
@@ -35,7 +39,7 @@ def build_scenario(name: str, seed: int = 0, n_experiences: int | None = None,
     """A stream by scenario name, or from a data file (``.npz``/``.csv``/``.parquet``), which is
     split class-incrementally."""
     n = n_experiences or _DEFAULT_EXPERIENCES.get(name, 5)
-    if name in ("split-mnist", "task-split-mnist", "permuted-mnist", "rotated-mnist"):
+    if name in _MNIST_SCENARIOS:
         train, test = datasets.mnist(fetch=fetch)
     elif name in ("split-digits", "task-split-digits"):
         train, test = datasets.digits(seed=seed)
@@ -55,7 +59,8 @@ def build_scenario(name: str, seed: int = 0, n_experiences: int | None = None,
         return scenarios.class_incremental(train, test, n_experiences=n, seed=seed)
     if name == "permuted-mnist":
         return scenarios.permuted(train, test, n_experiences=n, seed=seed)
-    return scenarios.rotated(train, test, n_experiences=n, seed=seed)
+    return scenarios.rotated(train, test, n_experiences=n, seed=seed,
+                             interpolation="nearest" if name.endswith("-nearest") else "bilinear")
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,15 @@ def permuted(train: Dataset, test: Dataset, n_experiences: int = 10, seed: int =
 
 def rotated(
     train: Dataset, test: Dataset, n_experiences: int = 10, seed: int = 0,
-    angles: list[float] | None = None,
+    angles: list[float] | None = None, interpolation: str = "bilinear",
 ) -> Stream:
     """Each experience rotates the images by its own angle (degrees; default: drawn uniformly
     from [0, 180) per experience with ``seed``, as in Buzzega et al. 2020's Rotated MNIST).
-    Inputs must be images ``[N, C, H, W]``."""
+    Inputs must be images ``[N, C, H, W]``. ``interpolation="nearest"`` keeps every pixel
+    value as it was (what torchvision's PIL ``rotate`` does by default, so mammoth's Rotated
+    MNIST); ``"bilinear"`` smooths the strokes."""
     _check_n(n_experiences)
+    _check_interpolation(interpolation)
     train_t, test_t = materialize(train), materialize(test)
     if train_t[0].dim() != 4:
         raise RetainError(
@@ -59,16 +62,19 @@ def rotated(
     experiences = []
     for i, angle in enumerate(angles):
         def transform(x, angle=angle):
-            return rotate(x, angle)
+            return rotate(x, angle, interpolation=interpolation)
 
         experiences.append(Experience(_lazy(train_t, transform), _lazy(test_t, transform),
                                       index=i, name=f"rotation {angle:.1f}°"))
     return Stream(experiences, name="rotated", n_classes=_n_classes(train_t),
-                  info={"angles": list(angles)})
+                  info={"angles": list(angles), "interpolation": interpolation})
 
 
-def rotate(images: torch.Tensor, degrees: float, chunk: int = 8192) -> torch.Tensor:
-    """Rotate a batch of images about their centre (bilinear, zero fill)."""
+def rotate(images: torch.Tensor, degrees: float, chunk: int = 8192,
+           interpolation: str = "bilinear") -> torch.Tensor:
+    """Rotate a batch of images about their centre (zero fill; ``interpolation`` is
+    ``"bilinear"`` or ``"nearest"``)."""
+    _check_interpolation(interpolation)
     theta = math.radians(degrees)
     c, s = math.cos(theta), math.sin(theta)
     matrix = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=images.dtype)
@@ -77,8 +83,15 @@ def rotate(images: torch.Tensor, degrees: float, chunk: int = 8192) -> torch.Ten
         part = images[start : start + chunk]
         grid = F.affine_grid(matrix.expand(part.shape[0], 2, 3), list(part.shape),
                              align_corners=False)
-        out[start : start + chunk] = F.grid_sample(part, grid, align_corners=False)
+        out[start : start + chunk] = F.grid_sample(part, grid, mode=interpolation,
+                                                   align_corners=False)
     return out
+
+
+def _check_interpolation(interpolation: str) -> None:
+    if interpolation not in ("bilinear", "nearest"):
+        raise RetainError(
+            f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
 
 
 def _check_n(n: int) -> None:

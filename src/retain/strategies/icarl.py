@@ -87,19 +87,28 @@ class ICaRL(Strategy):
         loss: ``"ce"`` (cross-entropy + distillation) or ``"bce"`` (the paper's sigmoid loss).
         normalize: L2-normalise features for herding and the class means (the paper); ``False``
             uses raw features and plain means (mammoth).
+        mean_batch: 0 (default) computes each class mean exactly. ``k > 0`` reproduces
+            mammoth's code instead: the class's exemplars, in herding order, are averaged in
+            batches of ``k`` and the batch means folded as ``m ← (m + batch mean) / 2``, so
+            later (less representative) exemplars weigh more once a class has more than two
+            batches. For reproducing published numbers only.
         seed: seed of the replay sampling.
     """
 
     name = "icarl"
 
     def __init__(self, capacity: int = 500, alpha: float = 1.0, batch_size: int | None = None,
-                 nme: bool = True, loss: str = "ce", normalize: bool = True, seed: int = 0):
+                 nme: bool = True, loss: str = "ce", normalize: bool = True, mean_batch: int = 0,
+                 seed: int = 0):
         if not isinstance(capacity, int) or capacity < 1:
             raise RetainError(f"iCaRL capacity must be a positive integer, got {capacity!r}")
         if loss not in LOSSES:
             raise RetainError(f"unknown iCaRL loss {loss!r}; choose one of {LOSSES}")
+        if not isinstance(mean_batch, int) or mean_batch < 0:
+            raise RetainError(f"iCaRL mean_batch must be an integer >= 0, got {mean_batch!r}")
         super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, nme=nme,
-                         loss=loss, normalize=normalize, seed=seed)
+                         loss=loss, normalize=normalize, mean_batch=mean_batch, seed=seed)
+        self.mean_batch = mean_batch
         self.loss = loss
         self.normalize = bool(normalize)
         self.capacity = capacity
@@ -227,14 +236,23 @@ class ICaRL(Strategy):
         unless ``normalize=False``)."""
         feats = self.features(learner, self.memory["x"])
         labels, inverse = self.memory["y"].unique(return_inverse=True)
-        sums = torch.zeros(len(labels), feats.shape[1], device=feats.device)
-        sums.index_add_(0, inverse, feats)
-        if self.normalize:
-            self.class_means = F.normalize(sums, dim=1)
+        if self.mean_batch:
+            means = torch.stack([self._halving_mean(feats[inverse == i])
+                                 for i in range(len(labels))])
         else:
+            sums = torch.zeros(len(labels), feats.shape[1], device=feats.device)
+            sums.index_add_(0, inverse, feats)
             counts = torch.bincount(inverse, minlength=len(labels)).unsqueeze(1)
-            self.class_means = sums / counts
+            means = sums / counts
+        self.class_means = F.normalize(means, dim=1) if self.normalize else means
         self.mean_labels = labels
+
+    def _halving_mean(self, feats: torch.Tensor) -> torch.Tensor:
+        """Mammoth's class mean: batch means of ``mean_batch`` rows folded pairwise."""
+        mean = None
+        for part in feats.split(self.mean_batch):
+            mean = part.mean(0) if mean is None else (mean + part.mean(0)) / 2
+        return mean
 
     # -- prediction ------------------------------------------------------------------------
     def classify(self, learner: Learner, x: torch.Tensor) -> torch.Tensor | None:

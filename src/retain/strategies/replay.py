@@ -23,7 +23,8 @@ class Replay(Strategy):
     Args:
         capacity: number of samples the memory holds.
         batch_size: replayed rows per step (default: the incoming batch size).
-        policy: ``reservoir`` (uniform over the stream) or ``class-balanced`` (CBRS).
+        policy: ``reservoir`` (uniform over the stream), ``class-balanced`` (CBRS) or
+            ``experience-balanced`` (an equal share per experience, as Avalanche's default).
         seed: seed of the memory's sampling.
         update: ``step`` (default): the incoming rows are offered to the memory after each
             step, so it also holds recent rows of the current experience (Buzzega et al.'s
@@ -57,6 +58,10 @@ class Replay(Strategy):
     def bind(self, learner: Learner) -> None:
         self.buffer.to(learner.device)
 
+    def before_experience(self, learner: Learner, experience: Experience) -> None:
+        if self.update == "step":  # the experience's rows start arriving now
+            self.buffer.new_experience()
+
     def overrides(self, hook: str) -> bool:
         # only the hook that fills the memory in the chosen mode is called
         if hook == "after_step" and self.update == "experience":
@@ -69,6 +74,7 @@ class Replay(Strategy):
     def after_experience(self, learner: Learner, experience: Experience) -> None:
         if self.update != "experience":
             return
+        self.buffer.new_experience()
         for x, y, task in learner.batches(experience.train):
             if task is None:
                 self.buffer.add(x=x, y=y)
