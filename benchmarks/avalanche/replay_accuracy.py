@@ -10,7 +10,10 @@ differences:
 - ``reservoir``: the same loop, always 128 memory rows (Avalanche's ``batch_size_mem``);
 - ``balanced``: Avalanche's ``ExperienceBalancedBuffer`` (``capacity // k`` random rows of each
   of the ``k`` past experiences), memory rows drawn independently;
-- ``balanced-cycle``: the same memory read in shuffled passes, as Avalanche's replay loader.
+- ``balanced-cycle``: the same memory read in shuffled passes, as Avalanche's replay loader;
+- ``retain-balanced``: retain's ``Replay(capacity=1000, batch_size=128, update="experience",
+  policy="experience-balanced")``, the library doing what ``balanced`` does by hand (its own
+  random draws, so equal in distribution, not to the bit).
 
 Needs the peers harness (its synthetic data and model)::
 
@@ -33,7 +36,8 @@ from retain.buffers import ReplayBuffer
 from retain.strategies import Replay
 
 CAPACITY, BATCH = 1000, 128
-VARIANTS = ("balanced-cycle", "balanced", "reservoir", "plain-retain", "retain")
+VARIANTS = ("balanced-cycle", "balanced", "retain-balanced", "reservoir", "plain-retain",
+            "retain")
 
 
 def run(variant: str, seed: int, data, cfg) -> tuple[float, float]:
@@ -43,9 +47,11 @@ def run(variant: str, seed: int, data, cfg) -> tuple[float, float]:
     common.seed_everything(seed + 1)
     opt = common.make_optimizer(model.parameters(), cfg)
     generator = torch.Generator().manual_seed(seed + 1)  # the learner's data order
-    if variant == "retain":
-        learner = Learner(model, opt, strategies=[Replay(CAPACITY, update="experience")],
-                          seed=seed + 1)
+    if variant.startswith("retain"):
+        replay = (Replay(CAPACITY, update="experience") if variant == "retain" else
+                  Replay(CAPACITY, batch_size=BATCH, update="experience",
+                         policy="experience-balanced", seed=seed))
+        learner = Learner(model, opt, strategies=[replay], seed=seed + 1)
         for x, y in data.train:
             learner.learn(TensorDataset(x, y), batch_size=BATCH)
     else:
