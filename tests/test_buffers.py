@@ -148,6 +148,16 @@ def test_experience_balanced_state_round_trip():
     assert torch.equal(a.sample(16)["x"], b.sample(16)["x"])
 
 
+def test_sampling_without_replacement_draws_distinct_rows():
+    buffer = ReplayBuffer(50, seed=0)
+    _stream(buffer, 30)
+    rows = buffer.sample(128, replace=False)["x"].squeeze(1)
+    assert sorted(rows.tolist()) == list(range(30))  # the whole memory, once each
+    _stream(buffer, 500)
+    rows = buffer.sample(20, replace=False)["x"].squeeze(1)
+    assert len(rows) == 20 and len(set(rows.tolist())) == 20
+
+
 def test_errors_name_the_problem():
     with pytest.raises(RetainError, match="positive"):
         ReplayBuffer(0)

@@ -122,6 +122,21 @@ def test_agem_fills_memory_after_each_experience(digits_stream):
     assert labels & set(digits_stream[0].classes) and labels & set(digits_stream[1].classes)
 
 
+def test_agem_without_replacement_uses_the_exact_memory_gradient_when_memory_is_small(
+        digits_stream):
+    model = mlp()
+    agem = AGEM(capacity=30, sample_size=128, replace=False)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[agem])
+    learner.learn(digits_stream[0], batch_size=10)
+    mem = agem.memory.contents()
+    expected = torch.autograd.grad(F.cross_entropy(model(mem["x"]), mem["y"]),
+                                   list(model.parameters()))
+    for got, want in zip(agem.reference_gradient(learner), expected, strict=True):
+        torch.testing.assert_close(got, want)  # all 30 rows, each once, in any order
+    assert AGEM(replace=False).hyperparameters["replace"] is False
+    assert "replace" not in AGEM().hyperparameters  # default runs keep their names
+
+
 # -- DER / DER++ ---------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", [DER, DERPlusPlus])
 def test_der_stores_logits_from_insertion_time(cls):

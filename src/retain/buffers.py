@@ -86,15 +86,21 @@ class ReplayBuffer:
             )
 
     # -- sampling --------------------------------------------------------------------------
-    def sample_indices(self, k: int) -> torch.Tensor:
-        """``k`` slots drawn uniformly (with replacement) from the filled part."""
+    def sample_indices(self, k: int, replace: bool = True) -> torch.Tensor:
+        """``k`` slots drawn uniformly from the filled part; ``replace=False`` draws
+        ``min(k, len(self))`` distinct slots instead (a random subset of the memory)."""
         if self.size == 0:
             raise RetainError("cannot sample from an empty replay buffer")
-        return torch.from_numpy(self.rng.integers(0, self.size, k)).to(self.device)
+        if replace:
+            drawn = self.rng.integers(0, self.size, k)
+        else:
+            drawn = self.rng.choice(self.size, min(k, self.size), replace=False)
+        return torch.from_numpy(drawn).to(self.device)
 
-    def sample(self, k: int, fields: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
-        """A batch of ``k`` stored rows, one tensor per field."""
-        idx = self.sample_indices(k)
+    def sample(self, k: int, fields: tuple[str, ...] | None = None,
+               replace: bool = True) -> dict[str, torch.Tensor]:
+        """A batch of ``k`` stored rows, one tensor per field (see :meth:`sample_indices`)."""
+        idx = self.sample_indices(k, replace)
         names = fields if fields is not None else tuple(self.fields)
         return {name: self.fields[name].index_select(0, idx) for name in names}
 

@@ -68,6 +68,11 @@ def _cells() -> list[Cell]:
              0.1),
         Cell(s, "A-GEM (memory always full)", 500, None, "agem:capacity=500,sample_size=128",
              0.1),
+        # mammoth draws min(128, memory size) distinct memory rows for the reference gradient
+        Cell(s, "A-GEM (reference batch without replacement as in mammoth)", 200, None,
+             "agem:capacity=200,sample_size=128,per_experience=40,replace=false", 0.1),
+        Cell(s, "A-GEM (reference batch without replacement as in mammoth)", 500, None,
+             "agem:capacity=500,sample_size=128,per_experience=100,replace=false", 0.1),
         Cell(s, "A-GEM (10 per task as in mammoth's code)", 200, None,
              "agem:capacity=200,sample_size=128,per_experience=10", 0.1),
         Cell(s, "A-GEM (10 per task as in mammoth's code)", 500, None,
@@ -143,6 +148,8 @@ def _cells() -> list[Cell]:
         Cell(r, "A-GEM (nearest-neighbour rotation as in mammoth)", 200, None,
              "agem:capacity=200,sample_size=128,per_experience=10", 0.1,
              scenario="rotated-mnist-nearest"),
+        Cell(r, "A-GEM (reference batch without replacement as in mammoth)", 200, None,
+             "agem:capacity=200,sample_size=128,per_experience=10,replace=false", 0.1),
     ]
 
 

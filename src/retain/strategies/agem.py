@@ -51,15 +51,21 @@ class AGEM(Strategy):
         capacity: number of samples in the episodic memory.
         sample_size: memory rows per reference gradient.
         per_experience: samples of each experience offered to the memory.
+        replace: draw the reference batch with replacement (default). ``False`` draws
+            ``min(sample_size, memory size)`` distinct rows, as mammoth does: while the memory
+            is smaller than ``sample_size`` the reference is then the exact memory gradient.
         seed: seed of the memory's sampling.
     """
 
     name = "agem"
 
     def __init__(self, capacity: int = 500, sample_size: int = 256,
-                 per_experience: int | None = None, seed: int = 0):
+                 per_experience: int | None = None, replace: bool = True, seed: int = 0):
         super().__init__(capacity=capacity, sample_size=sample_size,
                          per_experience=per_experience, seed=seed)
+        if not replace:  # recorded only when not the default: older runs keep their names
+            self.hyperparameters["replace"] = False
+        self.replace = bool(replace)
         self.sample_size = sample_size
         self.per_experience = per_experience
         self.memory = ReplayBuffer(capacity, seed=seed)
@@ -71,7 +77,7 @@ class AGEM(Strategy):
 
     def reference_gradient(self, learner: Learner) -> list[torch.Tensor]:
         """Gradient of the learner's loss on a batch drawn from the memory."""
-        mem = self.memory.sample(self.sample_size)
+        mem = self.memory.sample(self.sample_size, replace=self.replace)
         out = learner.model(mem["x"])
         if learner.output_map is not None:
             out = learner.output_map(out, mem.get("task"))
