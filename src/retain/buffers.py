@@ -73,11 +73,7 @@ class ReplayBuffer:
         slots = np.where(positions < self.capacity, positions, drawn)
         keep = slots < self.capacity
         self.size = min(self.capacity, self.seen)
-        source, slots = np.nonzero(keep)[0], slots[keep]
-        # later rows overwrite earlier ones that drew the same slot (sequential semantics)
-        _, last = np.unique(slots[::-1], return_index=True)
-        chosen = len(slots) - 1 - last
-        return source[chosen], slots[chosen]
+        return _last_writes(np.nonzero(keep)[0], slots[keep])
 
     def _allocate(self, rows: dict[str, torch.Tensor]) -> None:
         for name, value in rows.items():
@@ -277,10 +273,7 @@ class ExperienceBalancedBuffer(ReplayBuffer):
         source = np.concatenate((np.arange(fill), fill + np.nonzero(keep)[0]))
         slots = np.concatenate((np.arange(first_free, first_free + fill),
                                 np.asarray(own, dtype=np.int64)[drawn[keep]]))
-        # later rows overwrite earlier ones that drew the same slot (sequential semantics)
-        _, last = np.unique(slots[::-1], return_index=True)
-        chosen = len(slots) - 1 - last
-        return source[chosen], slots[chosen]
+        return _last_writes(source, slots)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -293,6 +286,14 @@ class ExperienceBalancedBuffer(ReplayBuffer):
         # slot order matters for exact resume: shrinking picks victims by list position
         self.share_slots = [[int(i) for i in s] for s in state["share_slots"]]
         self.share_seen = [int(n) for n in state["share_seen"]]
+
+
+def _last_writes(source: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep, for each slot, the last row that drew it: later rows overwrite earlier ones, as
+    if the rows were inserted one at a time."""
+    _, last = np.unique(slots[::-1], return_index=True)
+    chosen = len(slots) - 1 - last
+    return source[chosen], slots[chosen]
 
 
 def _pop_random(slots: list[int], rng: np.random.Generator) -> int:
