@@ -68,7 +68,7 @@ def _train(run: dict[str, Any]) -> RunResult:
     learner = Learner(model, make_optimizer(run["optimizer"], model.parameters(), lr=run["lr"]),
                       strategies=strategies, seed=run["seed"])
     if JOINT in names:
-        return _joint(learner, stream, run)
+        return train_joint(learner, stream, run)
     return learner.run(stream, epochs=run["epochs"], batch_size=run["batch_size"])
 
 
@@ -88,7 +88,7 @@ def _seeded(name: str, params: dict[str, Any], seed: int) -> dict[str, Any]:
     return {"seed": seed, **params} if accepts else params
 
 
-def _joint(learner, stream, run: dict[str, Any]) -> RunResult:
+def train_joint(learner, stream, run: dict[str, Any]) -> RunResult:
     """Upper bound: one pass over the union of all experiences, then test on each."""
     evaluator = StreamEvaluator(learner, [e.test for e in stream],
                                 [e.task_label for e in stream])

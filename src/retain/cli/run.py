@@ -58,9 +58,9 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
                               strategies=strats, seed=seed)
             task = bar.add_task(f"{label:>12}", total=len(stream))
             if label == JOINT_LABEL:
-                from retain.bench.runner import _joint  # the bench's upper bound, reused
+                from retain.bench.runner import train_joint  # the bench's upper bound, reused
 
-                results[label] = _joint(learner, stream, {"epochs": epochs,
+                results[label] = train_joint(learner, stream, {"epochs": epochs,
                                                           "batch_size": batch_size})
                 bar.update(task, completed=len(stream))
                 continue

@@ -82,7 +82,7 @@ def _features(x: np.ndarray, what: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-def _labels(
+def encode_labels(
     y: np.ndarray, what: str, classes: Sequence[str] | None = None
 ) -> tuple[torch.Tensor, list[str] | None]:
     """Integer labels -> int64, text -> int64 via a sorted vocabulary, real -> float32."""
@@ -147,7 +147,7 @@ def from_arrays(
     """
     xa, ya = _to_numpy(x, "x"), _to_numpy(y, "y")
     xt = _reshape(_features(xa, "x"), shape, "x")
-    yt, vocab = _labels(ya, "y", classes)
+    yt, vocab = encode_labels(ya, "y", classes)
     if len(xt) != len(yt):
         raise RetainError(f"x has {len(xt)} samples but y has {len(yt)}; they must match.")
     if len(xt) == 0:
@@ -173,7 +173,8 @@ def as_dataset(obj: Any) -> Dataset:
 # --------------------------------------------------------------------------- files
 
 
-def _suffix(path: Path) -> str:
+def file_suffix(path: Path) -> str:
+    """The data-file suffix of ``path`` (``.csv.gz`` counts as one), lower case."""
     name = path.name.lower()
     for s in SUFFIXES:
         if name.endswith(s):
@@ -202,7 +203,7 @@ def load(
         raise DataNotFoundError(f"data file not found: {p}")
     if p.is_dir():
         raise RetainError(f"{p} is a folder; pass a .npz, .csv or .parquet file.")
-    suffix = _suffix(p)
+    suffix = file_suffix(p)
     if suffix not in SUFFIXES:
         raise RetainError(
             f"unknown file type {suffix or '(none)'!r} for {p.name}; "
@@ -239,7 +240,7 @@ def _load_npz(p: Path, shape: Sequence[int] | None) -> tuple[TensorDataset, Tens
     for part in ("train", "test"):
         xk, yk = f"X_{part}", f"y_{part}"
         x = _reshape(_features(arrays[xk], f"{p.name}[{xk!r}]"), shape, f"{p.name}[{xk!r}]")
-        y, vocab = _labels(arrays[yk], f"{p.name}[{yk!r}]", classes)
+        y, vocab = encode_labels(arrays[yk], f"{p.name}[{yk!r}]", classes)
         if len(x) != len(y):
             raise RetainError(
                 f"{p.name}: {xk} has {len(x)} samples but {yk} has {len(y)}; they must match."
@@ -250,7 +251,8 @@ def _load_npz(p: Path, shape: Sequence[int] | None) -> tuple[TensorDataset, Tens
     return out[0], out[1]
 
 
-def _read_table(p: Path, suffix: str):  # -> pd.DataFrame
+def read_table_file(p: Path, suffix: str):  # -> pd.DataFrame
+    """A CSV or Parquet file as a DataFrame; an empty or unreadable file is a RetainError."""
     import pandas as pd
 
     try:
@@ -277,7 +279,7 @@ def _load_table(
 ) -> tuple[TensorDataset, TensorDataset]:
     import pandas as pd
 
-    df = _read_table(p, suffix)
+    df = read_table_file(p, suffix)
     df.columns = [str(c) for c in df.columns]
     if len(df) == 0:
         raise RetainError(f"{p} has a header but no data rows.")
@@ -331,7 +333,7 @@ def _load_table(
         yarr = ycol.to_numpy()
     else:
         yarr = ycol.astype(str).to_numpy(dtype=object)
-    y, classes = _labels(yarr, f"{p.name}: label column {label_col!r}")
+    y, classes = encode_labels(yarr, f"{p.name}: label column {label_col!r}")
     xt = _reshape(torch.from_numpy(x.astype(np.float32)), shape, f"{p.name} features")
 
     if has_split:
@@ -348,12 +350,12 @@ def _load_table(
             if len(idx) == 0:
                 raise RetainError(f"{p.name}: column {SPLIT_COL!r} has no {name!r} rows.")
     else:
-        tr, te = _split_indices(y, test_size, seed, p.name)
+        tr, te = split_indices(y, test_size, seed, p.name)
     trt, tet = torch.from_numpy(tr), torch.from_numpy(te)
     return _dataset(xt[trt], y[trt], classes), _dataset(xt[tet], y[tet], classes)
 
 
-def _split_indices(
+def split_indices(
     y: torch.Tensor, test_size: float, seed: int, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random split, stratified by class when every class can be split."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from retain.datasets.files import TABLE_SUFFIXES, _read_table, _suffix
+from retain.datasets.files import TABLE_SUFFIXES, file_suffix, read_table_file
 from retain.errors import DataNotFoundError, RetainError
 
 FILLS = ("interpolate", "ffill")
@@ -113,12 +113,12 @@ def read_series(
     p = Path(path).expanduser()
     if not p.exists():
         raise DataNotFoundError(f"data file not found: {p}")
-    suffix = _suffix(p)
+    suffix = file_suffix(p)
     if p.is_dir() or suffix not in TABLE_SUFFIXES:
         raise RetainError(f"{p} is not a CSV or Parquet file ({', '.join(TABLE_SUFFIXES)})")
     if p.stat().st_size == 0:
         raise RetainError(f"{p} is empty (0 bytes).")
-    table = _read_table(p, suffix)
+    table = read_table_file(p, suffix)
     return from_frame(table, time_col, target_col, covariates, known_future, freq, fill,
                       source=p.name)
 
@@ -149,11 +149,11 @@ def from_frame(
         raise RetainError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
     if len(table) < 2:
         raise RetainError(f"{source} has {len(table)} row(s); a series needs at least 2")
-    times = _parse_times(table[time_col], time_col)
+    times = parse_times(table[time_col], time_col)
     _check_order(times, time_col)
     offset = _frequency(times, freq, time_col)
     values = pd.DataFrame(
-        {c: _numbers(table[c], c) for c in (target_col, *covariates)}, index=times
+        {c: parse_numbers(table[c], c) for c in (target_col, *covariates)}, index=times
     )
     grid = pd.date_range(times[0], times[-1], freq=offset, name="time")
     _check_grid(times, grid, offset, time_col, fill)
@@ -175,7 +175,8 @@ def _check_columns(table: pd.DataFrame, needed: Sequence[str], source: str) -> N
         raise RetainError(f"column(s) {sorted(repeated)} named twice (time, target, covariates)")
 
 
-def _parse_times(column: pd.Series, name: str) -> pd.DatetimeIndex:
+def parse_times(column: pd.Series, name: str) -> pd.DatetimeIndex:
+    """Timestamps of a column; numbers or unparseable rows are a RetainError naming them."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         raise RetainError(f"time column {name!r} holds numbers, not timestamps")
     parsed = pd.to_datetime(column, errors="coerce")
@@ -239,7 +240,8 @@ def _check_grid(times, grid, offset, name: str, fill: str | None) -> None:
         )
 
 
-def _numbers(column: pd.Series, name: str) -> np.ndarray:
+def parse_numbers(column: pd.Series, name: str) -> np.ndarray:
+    """A numeric column as float64; text that is not a number is a RetainError naming the rows."""
     values = pd.to_numeric(column, errors="coerce")
     bad = np.flatnonzero(values.isna().to_numpy() & column.notna().to_numpy())
     if len(bad):

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from retain.data import materialize
-from retain.datasets.files import _split_indices, from_arrays
+from retain.datasets.files import from_arrays, split_indices
 from retain.errors import RetainError
 from retain.scenarios.experience import Experience, Stream
 
@@ -197,7 +197,7 @@ def _split_groups(x, y, keys, groups, test_fraction: float, seed: int):
     train_rows, test_rows = [], []
     for g in groups:
         rows = np.flatnonzero(keys == g)
-        a, b = _split_indices(y[rows], test_fraction, seed, f"group {g!r}")
+        a, b = split_indices(y[rows], test_fraction, seed, f"group {g!r}")
         train_rows.append(rows[a])
         test_rows.append(rows[b])
     return [(x[r], y[r], keys[r]) for r in map(np.concatenate, (train_rows, test_rows))]

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retain.datasets.files import TABLE_SUFFIXES, _labels, _read_table, _suffix
+from retain.datasets.files import TABLE_SUFFIXES, encode_labels, file_suffix, read_table_file
 from retain.errors import DataNotFoundError, RetainError
-from retain.forecasting.data import _numbers, _parse_times
+from retain.forecasting.data import parse_numbers, parse_times
 from retain.forecasting.scaling import Scaler
 
 TASKS = ("classification", "regression")
@@ -59,7 +59,7 @@ class Schema:
             raise RetainError(f"task must be one of {TASKS}, got {task!r}")
         if task == "regression":
             return cls(tuple(features), label, task, 1, time, None, ignored)
-        y, classes = _labels(_label_values(column), f"{source}: label column {label!r}")
+        y, classes = encode_labels(_label_values(column), f"{source}: label column {label!r}")
         if int(y.min()) < 0:
             raise RetainError(f"{source}: label column {label!r} holds negative class ids")
         n_outputs = len(classes) if classes else int(y.max()) + 1
@@ -141,11 +141,11 @@ def read_frame(data: Data) -> tuple[pd.DataFrame, str]:
         path = Path(data).expanduser()
         if not path.is_file():
             raise DataNotFoundError(f"data file not found: {path}")
-        suffix = _suffix(path)
+        suffix = file_suffix(path)
         if suffix not in TABLE_SUFFIXES:
             raise RetainError(f"{path.name} is not a CSV or Parquet file "
                               f"({', '.join(TABLE_SUFFIXES)})")
-        frame, source = _read_table(path, suffix), path.name
+        frame, source = read_table_file(path, suffix), path.name
     if len(frame) == 0:
         raise RetainError(f"{source} has no rows")
     frame = frame.rename(columns=str)
@@ -166,7 +166,7 @@ def read_table(data: Data, schema: Schema, need_label: bool = True) -> Table:
                           f"{list(schema.features)} -> {schema.label!r}")
     times = None
     if schema.time and schema.time in frame.columns:
-        times = _parse_times(frame[schema.time], schema.time)
+        times = parse_times(frame[schema.time], schema.time)
     y = None
     if schema.label in frame.columns:
         y = _targets(frame[schema.label], schema, source)
@@ -174,7 +174,7 @@ def read_table(data: Data, schema: Schema, need_label: bool = True) -> Table:
 
 
 def _features(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> np.ndarray:
-    x = np.stack([_numbers(frame[c], c) for c in columns], axis=1)
+    x = np.stack([parse_numbers(frame[c], c) for c in columns], axis=1)
     bad = [c for c, ok in zip(columns, np.isfinite(x).all(axis=0), strict=True) if not ok]
     if bad:
         raise RetainError(f"{source}: feature column(s) {bad} hold missing, NaN or inf values; "
@@ -185,11 +185,11 @@ def _features(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> np.
 def _targets(column: pd.Series, schema: Schema, source: str) -> np.ndarray:
     what = f"{source}: label column {schema.label!r}"
     if schema.task == "regression":
-        y = _numbers(column, schema.label)
+        y = parse_numbers(column, schema.label)
         if not np.isfinite(y).all():
             raise RetainError(f"{what} has missing, NaN or inf values")
         return y.astype(np.float32)
-    y, _ = _labels(_label_values(column), what, schema.classes)
+    y, _ = encode_labels(_label_values(column), what, schema.classes)
     if schema.classes is None and (int(y.min()) < 0 or int(y.max()) >= schema.n_outputs):
         raise RetainError(f"{what} holds class ids outside 0..{schema.n_outputs - 1}, the "
                           "classes the store was created with")
