@@ -174,7 +174,7 @@ def test_reproduction_preset_covers_the_paper_table():
 
     names = split_methods("SGD,oEWC (Fisher on 1,024 samples per task)")
     assert names == ["SGD", "oEWC (Fisher on 1,024 samples per task)"]
-    assert len(reproduction_runs("buzzega2020", [0], ["perm-mnist"], names)) == 2
+    assert len(reproduction_runs("buzzega2020", [0], ["rot-mnist"], names)) == 2
 
 
 def test_yaml_config_and_command_line_options_combine(tmp_path):
