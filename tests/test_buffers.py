@@ -158,6 +158,13 @@ def test_sampling_without_replacement_draws_distinct_rows():
     assert len(rows) == 20 and len(set(rows.tolist())) == 20
 
 
+def test_a_memory_of_another_policy_is_refused():
+    a = ReplayBuffer(20)
+    _stream(a, 50)
+    with pytest.raises(RetainError, match="policy differs.*'reservoir'.*'experience-balanced'"):
+        ExperienceBalancedBuffer(20).load_state_dict(a.state_dict())
+
+
 def test_errors_name_the_problem():
     with pytest.raises(RetainError, match="positive"):
         ReplayBuffer(0)

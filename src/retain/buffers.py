@@ -116,6 +116,11 @@ class ReplayBuffer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("policy", self.policy) != self.policy:
+            raise RetainError(
+                f"buffer policy differs: checkpoint has {state['policy']!r}, "
+                f"this buffer is {self.policy!r}"
+            )
         if state["capacity"] != self.capacity:
             raise RetainError(
                 f"buffer capacity differs: checkpoint has {state['capacity']}, "
