@@ -150,8 +150,6 @@ def _cells() -> list[Cell]:
         Cell(r, "A-GEM (first batch of each task as in mammoth's code)", 500, None,
              "agem:capacity=500,sample_size=128,per_experience=128", 0.3),
         # mammoth rotates PIL images with torchvision's default, nearest-neighbour pixels
-        Cell(r, "SGD (nearest-neighbour rotation as in mammoth)", None, None, "naive", 0.2,
-             scenario="rotated-mnist-nearest"),
         Cell(r, "SI (nearest-neighbour rotation as in mammoth)", None, None, "si:c=1.0,xi=1.0",
              0.1, scenario="rotated-mnist-nearest"),
         Cell(r, "A-GEM (nearest-neighbour rotation as in mammoth)", 200, None,
