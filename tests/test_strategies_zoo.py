@@ -174,6 +174,44 @@ def test_der_loss_is_ce_on_new_rows_plus_alpha_mse_on_memory():
     assert float(seen["loss"]) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_der_update_experience_stores_the_final_models_logits_after_the_experience(
+        digits_stream):
+    model = mlp()
+    der = DERPlusPlus(capacity=40, batch_size=8, update="experience")
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[der])
+    learner.learn(digits_stream[0], batch_size=10)
+    stored = der.buffer.contents()
+    assert len(der.buffer) == 40 and set(stored["y"].tolist()) <= set(digits_stream[0].classes)
+    model.eval()
+    with torch.no_grad():  # the logits of the model as it ended the experience
+        torch.testing.assert_close(stored["logits"], model(stored["x"]))
+    assert der.hyperparameters["update"] == "experience"
+
+
+def test_derpp_shared_sample_puts_both_terms_on_the_same_memory_rows():
+    model = mlp(n_in=6, n_out=4)
+    der = DERPlusPlus(capacity=4, alpha=0.7, beta=0.3, batch_size=4, independent=False)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.0), strategies=[der])
+    mem_x, mem_y = torch.randn(4, 6), torch.randint(0, 4, (4,))
+    learner.update(mem_x, mem_y)  # fills the memory (lr 0: model unchanged)
+    mem = der.buffer.contents()
+    seen = {}
+    learner.strategies.append(_Probe(seen))
+    learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)
+    x, y = torch.randn(3, 6), torch.randint(0, 4, (3,))
+    learner.update(x, y)
+    assert der._label_rows == der._logit_rows  # one memory sample, one set of rows
+    rows = der._logit_targets
+    with torch.no_grad():  # Avalanche's DER loss, on whichever 4 rows were drawn
+        idx = [int((mem["logits"] == r).all(1).nonzero()[0]) for r in rows]
+        expected = (F.cross_entropy(model(x), y)
+                    + 0.7 * F.mse_loss(model(mem["x"][idx]), rows)
+                    + 0.3 * F.cross_entropy(model(mem["x"][idx]), mem["y"][idx]))
+    assert float(seen["loss"]) == pytest.approx(float(expected), rel=1e-5)
+    assert DERPlusPlus(independent=False).hyperparameters["independent"] is False
+    assert "independent" not in DERPlusPlus().hyperparameters
+
+
 class _Probe(Naive):
     """Records the loss the other strategies produced."""
 

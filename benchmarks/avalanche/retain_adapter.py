@@ -16,9 +16,13 @@ Hyper-parameters come from the harness's config, mapped to retain's names:
   share per experience, as Avalanche's default ``ExperienceBalancedBuffer`` does (a
   reservoir is equal in expectation, but ``replay_accuracy.py`` measures the balanced memory
   1.7 points better on the throughput workload).
-- LwF: same alpha and temperature. DER: retain's DER++ with the same alpha/beta. Not the same
-  algorithm: retain stores logits when a sample is inserted, during training (the paper's
-  DER); Avalanche fills a class-balanced memory after each experience with the final logits.
+- LwF: same alpha and temperature. DER: retain's DER++ with the same alpha/beta, run the way
+  Avalanche's ``DER`` runs it: the memory is filled after each experience with the logits of
+  the model as it ends the experience (``update="experience"``), kept class-balanced, and one
+  memory sample serves both terms (``independent=False``). Retain's default is the paper's
+  DER++ (logits stored at insertion, two memory samples). Still different: Avalanche gives
+  each class a reservoir share and cycles through the memory in shuffled passes; retain's
+  class-balanced memory is CBRS and draws memory rows independently.
 """
 
 import torch
@@ -47,7 +51,8 @@ def _strategy(name: str, params: dict, batch_size: int):
         return LwF(alpha=params["alpha"], temperature=params["temperature"])
     if name == "der":
         return DERPlusPlus(capacity=params["mem_size"], alpha=params["alpha"],
-                           beta=params["beta"])
+                           beta=params["beta"], batch_size=batch_size, policy="class-balanced",
+                           update="experience", independent=False)
     raise ValueError(f"retain column has no strategy {name!r}")
 
 

@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from retain.strategies.base import Batch
 from retain.strategies.replay import Replay
 
 if TYPE_CHECKING:
     from retain.learner import Learner
+    from retain.scenarios import Experience
 
 
 class DER(Replay):
@@ -29,17 +31,23 @@ class DER(Replay):
         alpha: weight of the logit-matching term.
         batch_size: memory rows per step (default: the incoming batch size).
         policy, seed: as in :class:`~retain.strategies.Replay`.
+        update: ``step`` (default, the paper): rows and their logits enter the memory at the
+            step that sees them. ``experience``: once an experience is learned, its rows are
+            offered with the logits of the model as it ends the experience (evaluation mode),
+            as Avalanche's ``DER`` does; only past experiences are then replayed.
     """
 
     name = "der"
 
     def __init__(self, capacity: int = 500, alpha: float = 0.3, batch_size: int | None = None,
-                 policy: str = "reservoir", seed: int = 0):
-        super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
+                 policy: str = "reservoir", seed: int = 0, update: str = "step"):
+        super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed,
+                         update=update)
         self.hyperparameters["alpha"] = alpha
         self.alpha = float(alpha)
         self._logit_rows: slice | None = None
         self._logit_targets: torch.Tensor | None = None
+        self._memory_labels: torch.Tensor | None = None
 
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
         self._logit_rows = None
@@ -47,6 +55,7 @@ class DER(Replay):
             return
         mem = self.buffer.sample(self.batch_size or batch.n_new)
         self._logit_targets = mem["logits"]
+        self._memory_labels = mem["y"]
         start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
         self._logit_rows = slice(start, start + mem["x"].shape[0])
 
@@ -61,23 +70,47 @@ class DER(Replay):
             rows["task"] = batch.new_task
         self.buffer.add(**rows)
 
+    def after_experience(self, learner: Learner, experience: Experience) -> None:
+        if self.update != "experience":
+            return
+        self.buffer.new_experience()
+        model: nn.Module = learner.model
+        was_training = model.training
+        model.eval()
+        try:
+            for x, y, task in learner.batches(experience.train):
+                with torch.no_grad():  # not inference_mode: the logits become loss targets
+                    rows = {"x": x, "y": y, "logits": model(x)}
+                if task is not None:
+                    rows["task"] = task
+                self.buffer.add(**rows)
+        finally:
+            model.train(was_training)
+
 
 class DERPlusPlus(DER):
     """DER++: DER plus ``beta ·`` the learner's criterion (cross-entropy for a classifier) on
     a second, independent memory sample, as a separate mean.
 
     Args:
-        capacity, alpha, batch_size, policy, seed: as in :class:`DER`.
+        capacity, alpha, batch_size, policy, seed, update: as in :class:`DER`.
         beta: weight of the criterion term on replayed labels.
+        independent: draw the labels' memory rows independently of the logits' (default,
+            the paper's Algorithm 2). ``False`` uses the same rows for both terms, as
+            Avalanche's ``DER`` does: ``batch_size`` fewer rows in every forward pass.
     """
 
     name = "derpp"  # not "der++": "+" composes strategies on the command line
 
     def __init__(self, capacity: int = 500, alpha: float = 0.1, beta: float = 0.5,
-                 batch_size: int | None = None, policy: str = "reservoir", seed: int = 0):
+                 batch_size: int | None = None, policy: str = "reservoir", seed: int = 0,
+                 update: str = "step", independent: bool = True):
         super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, policy=policy,
-                         seed=seed)
+                         seed=seed, update=update)
         self.hyperparameters["beta"] = beta
+        if not independent:  # recorded only when not the default: older runs keep their names
+            self.hyperparameters["independent"] = False
+        self.independent = bool(independent)
         self.beta = float(beta)
         self._label_rows: slice | None = None
         self._labels: torch.Tensor | None = None
@@ -85,6 +118,9 @@ class DERPlusPlus(DER):
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
         super().extend_batch(learner, batch)
         if self._logit_rows is None:
+            return
+        if not self.independent:  # both terms on the logits' rows
+            self._labels, self._label_rows = self._memory_labels, self._logit_rows
             return
         mem = self.buffer.sample(self.batch_size or batch.n_new)
         self._labels = mem["y"]
