@@ -6,14 +6,12 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from retain.strategies.base import Batch
 from retain.strategies.replay import Replay
 
 if TYPE_CHECKING:
     from retain.learner import Learner
-    from retain.scenarios import Experience
 
 
 class DER(Replay):
@@ -70,20 +68,16 @@ class DER(Replay):
             rows["task"] = batch.new_task
         self.buffer.add(**rows)
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
-        if self.update != "experience":
-            return
-        self.buffer.new_experience()
-        model: nn.Module = learner.model
+    def experience_rows(self, learner: Learner, rows: dict[str, torch.Tensor]
+                        ) -> dict[str, torch.Tensor]:
+        """With ``update="experience"``: the rows and the logits of the model as it ends the
+        experience (evaluation mode)."""
+        model = learner.model
         was_training = model.training
         model.eval()
         try:
-            for x, y, task in learner.batches(experience.train):
-                with torch.no_grad():  # not inference_mode: the logits become loss targets
-                    rows = {"x": x, "y": y, "logits": model(x)}
-                if task is not None:
-                    rows["task"] = task
-                self.buffer.add(**rows)
+            with torch.no_grad():  # not inference_mode: the logits become loss targets
+                return {**rows, "logits": model(rows["x"])}
         finally:
             model.train(was_training)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from retain.buffers import BUFFERS, make_buffer
 from retain.errors import RetainError
 from retain.strategies.base import Batch, Strategy
@@ -76,11 +78,15 @@ class Replay(Strategy):
             return
         self.buffer.new_experience()
         for x, y, task in learner.batches(experience.train):
-            if task is None:
-                self.buffer.add(x=x, y=y)
-            else:
-                self.buffer.add(x=x, y=y, task=task)
+            rows = {"x": x, "y": y} if task is None else {"x": x, "y": y, "task": task}
+            self.buffer.add(**self.experience_rows(learner, rows))
         self._fields = tuple(self.buffer.fields) or None
+
+    def experience_rows(self, learner: Learner, rows: dict[str, torch.Tensor]
+                        ) -> dict[str, torch.Tensor]:
+        """The fields stored for a batch of a learned experience (``update="experience"``);
+        DER adds the model's logits."""
+        return rows
 
     def after_step(self, learner: Learner, batch: Batch) -> None:
         if self._fields is None:
