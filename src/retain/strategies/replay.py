@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from retain.buffers import BUFFERS, make_buffer
 from retain.errors import RetainError
 from retain.strategies.base import Batch, Strategy
 
 if TYPE_CHECKING:
+    import torch
+
     from retain.learner import Learner
     from retain.scenarios import Experience
 
