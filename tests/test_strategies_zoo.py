@@ -460,6 +460,42 @@ def test_icarl_mean_batch_folds_batch_means_pairwise_in_herding_order(digits_str
         ICaRL(mean_batch=-1)
 
 
+def test_icarl_replay_cast_uint8_replays_black_images_but_keeps_the_true_memory(digits_stream,
+                                                                              monkeypatch):
+    from retain.strategies.base import Batch
+
+    model = mlp()
+    icarl = ICaRL(capacity=40, batch_size=0, replay_cast_uint8=True)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), strategies=[icarl])
+    learner.learn(digits_stream[0], batch_size=10)
+    x = icarl.memory["x"]
+    assert ((x > 0) & (x < 1)).any()  # true exemplars: grey levels in (0, 1)
+    cast = icarl._replay["x"]
+    assert torch.equal(cast, torch.floor(x) / 255)  # uint8 of [0, 1] floats: 0, or 1 at 1.0
+    assert cast.max() <= 1 / 255 and torch.equal(icarl._replay["y"], icarl.memory["y"])
+    appended = []
+    original = Batch.append
+    def spy(self, *rows):
+        appended.append(rows[0])
+        return original(self, *rows)
+    monkeypatch.setattr(Batch, "append", spy)
+    learner.learn(digits_stream[1], batch_size=10)
+    monkeypatch.undo()
+    replayed = torch.cat(appended)
+    assert len(replayed) > 0 and replayed.max() <= 1 / 255
+    # the state round trip rebuilds the replayed rows from the saved (true) memory
+    other = ICaRL(capacity=40, batch_size=0, replay_cast_uint8=True)
+    other.load_state_dict(icarl.state_dict())
+    assert torch.equal(other.memory["x"], icarl.memory["x"])
+    assert torch.equal(other._replay["x"], torch.floor(icarl.memory["x"]) / 255)
+    plain = ICaRL(capacity=40, batch_size=0)  # the setting travels with the state
+    plain.load_state_dict(icarl.state_dict())
+    assert plain.replay_cast_uint8 and torch.equal(plain._replay["x"], other._replay["x"])
+    plain.replay_cast_uint8 = False
+    plain._refresh_replay()
+    assert plain._replay["x"] is plain.memory["x"]
+
+
 def test_icarl_bce_is_the_papers_sigmoid_loss_with_teacher_targets_on_old_classes(digits_stream):
     model = mlp()
     icarl = ICaRL(capacity=40, batch_size=0, loss="bce")

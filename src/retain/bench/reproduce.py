@@ -104,6 +104,12 @@ def _cells() -> list[Cell]:
              "icarl:capacity=200,batch_size=0,loss=bce,normalize=false,mean_batch=10", 0.1),
         Cell(s, "iCaRL (class means folded by batch as in mammoth's code)", 500, None,
              "icarl:capacity=500,batch_size=0,loss=bce,normalize=false,mean_batch=10", 0.1),
+        # mammoth's 2020-21 iCaRL appended the exemplars to MNIST's uint8 training tensor
+        # with .type(torch.uint8) and no x255: the replayed exemplars are black images
+        Cell(s, "iCaRL (exemplars replayed as mammoth's uint8 cast: black images)", 200, None,
+             "icarl:capacity=200,batch_size=0,loss=bce,replay_cast_uint8=true", 0.1),
+        Cell(s, "iCaRL (exemplars replayed as mammoth's uint8 cast: black images)", 500, None,
+             "icarl:capacity=500,batch_size=0,loss=bce,replay_cast_uint8=true", 0.1),
         Cell(p, "SGD", None, 40.70, "naive", 0.2),
         # λ re-selected for our Fisher by a grid on seed 0 (1.4, 4, 10, 30, 100), as the paper
         # selected its own by grid search: mammoth's λ (0.7, i.e. 1.4) gives 71.0

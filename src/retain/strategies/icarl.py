@@ -92,6 +92,11 @@ class ICaRL(Strategy):
             batches of ``k`` and the batch means folded as ``m ← (m + batch mean) / 2``, so
             later (less representative) exemplars weigh more once a class has more than two
             batches. For reproducing published numbers only.
+        replay_cast_uint8: replay the exemplars the way mammoth's 2020-21 iCaRL merged them
+            into MNIST's ``uint8`` training tensor: the ``[0, 1]`` pixel values cast to
+            ``uint8`` without scaling, so a replayed exemplar is ``⌊x⌋ / 255`` (a black image
+            with its label). Herding, the class means and the stored memory keep the true
+            exemplars. For reproducing published numbers only.
         seed: seed of the replay sampling.
     """
 
@@ -99,7 +104,7 @@ class ICaRL(Strategy):
 
     def __init__(self, capacity: int = 500, alpha: float = 1.0, batch_size: int | None = None,
                  nme: bool = True, loss: str = "ce", normalize: bool = True, mean_batch: int = 0,
-                 seed: int = 0):
+                 replay_cast_uint8: bool = False, seed: int = 0):
         if not isinstance(capacity, int) or capacity < 1:
             raise RetainError(f"iCaRL capacity must be a positive integer, got {capacity!r}")
         if loss not in LOSSES:
@@ -107,8 +112,10 @@ class ICaRL(Strategy):
         if not isinstance(mean_batch, int) or mean_batch < 0:
             raise RetainError(f"iCaRL mean_batch must be an integer >= 0, got {mean_batch!r}")
         super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, nme=nme,
-                         loss=loss, normalize=normalize, mean_batch=mean_batch, seed=seed)
+                         loss=loss, normalize=normalize, mean_batch=mean_batch,
+                         replay_cast_uint8=replay_cast_uint8, seed=seed)
         self.mean_batch = mean_batch
+        self.replay_cast_uint8 = bool(replay_cast_uint8)
         self.loss = loss
         self.normalize = bool(normalize)
         self.capacity = capacity
@@ -117,6 +124,7 @@ class ICaRL(Strategy):
         self.nme = bool(nme)
         self.rng = np.random.default_rng(seed)
         self.memory: dict[str, torch.Tensor] = {}
+        self._replay: dict[str, torch.Tensor] = {}  # the rows training appends (= memory)
         self.class_means: torch.Tensor | None = None
         self.mean_labels: torch.Tensor | None = None
         self.teacher: nn.Module | None = None
@@ -154,7 +162,7 @@ class ICaRL(Strategy):
         if len(idx) == 0:
             return
         idx = idx.to(learner.device)
-        batch.append(*(self.memory[k].index_select(0, idx) if k in self.memory else None
+        batch.append(*(self._replay[k].index_select(0, idx) if k in self._replay else None
                        for k in ("x", "y", "task")))
 
     def _mixed(self, n_new: int) -> np.ndarray:
@@ -215,6 +223,15 @@ class ICaRL(Strategy):
         self.teacher = frozen_copy(learner.model)
         self.old_units = torch.nonzero(learner.seen_classes).squeeze(1)
         self.update_means(learner)
+        self._refresh_replay()
+
+    def _refresh_replay(self) -> None:
+        """The rows training replays: the memory, or its uint8-cast images
+        (``replay_cast_uint8``), computed once per memory, not per step."""
+        self._replay = dict(self.memory)
+        if self.replay_cast_uint8 and self.memory:
+            x = self.memory["x"]
+            self._replay["x"] = x.clamp(0, 255).trunc() / 255
 
     def features(self, learner: Learner, x: torch.Tensor) -> torch.Tensor:
         """Features of ``x``, L2-normalised unless ``normalize=False`` (evaluation mode, no
@@ -275,6 +292,7 @@ class ICaRL(Strategy):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, value.to(device))
+        self._refresh_replay()
 
     def state_dict(self) -> dict[str, Any]:
         state = {**super().state_dict(), "memory": dict(self.memory),
@@ -287,6 +305,7 @@ class ICaRL(Strategy):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.memory = {k: v.clone() for k, v in state["memory"].items()}
+        self._refresh_replay()
         self.rng.bit_generator.state = state["rng"]
         self.teacher = None
         self._teacher_state = state.get("teacher")
