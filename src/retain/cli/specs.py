@@ -16,6 +16,7 @@ from torch import nn
 from retain import datasets, scenarios
 from retain.errors import RetainError
 from retain.metrics import RunResult
+from retain.models import MLP
 from retain.scenarios import Stream
 from retain.strategies import Strategy, make_strategy
 
@@ -117,14 +118,10 @@ def all_scenarios() -> list[str]:
 
 def mlp(input_shape: tuple[int, ...], n_classes: int, hidden: tuple[int, ...] = (100, 100),
         ) -> nn.Sequential:
-    """The continual-learning benchmark MLP (Flatten, Linear+ReLU per hidden layer, Linear)."""
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = math.prod(input_shape)
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    layers.append(nn.Linear(width, n_classes))
-    return nn.Sequential(*layers)
+    """The continual-learning benchmark MLP (Flatten, Linear+ReLU per hidden layer, Linear):
+    :class:`retain.models.MLP`'s layers as a plain ``nn.Sequential``, whose last layer iCaRL
+    and the checkpoints of earlier versions (keys ``1.weight``, ...) expect."""
+    return MLP(math.prod(input_shape), n_classes, hidden).layers
 
 
 def stream_shape(stream: Stream) -> tuple[tuple[int, ...], int]:
