@@ -19,7 +19,7 @@ from retain.forecasting.data import synthetic
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("forecast")
     result = CliRunner().invoke(app, ["forecast", "--quick", "--threads", "1", "--out",
-                                      str(out), "--json", "--plot-days", "2014-01-16"])
+                                      str(out), "--json", "--plot-days", "2014-01-30"])
     assert result.exit_code == 0, result.output
     return out, result
 
@@ -27,22 +27,27 @@ def quick_run(tmp_path_factory):
 def test_quick_run_writes_the_report_and_prints_json(quick_run):
     out, result = quick_run
     summary = json.loads(result.stdout)
-    assert summary["days"] == 5 and summary["first_day"].startswith("2014-01-15")
+    assert summary["days"] == 5 and summary["first_day"].startswith("2014-01-29")
+    assert list(summary["approaches"]) == sorted(
+        summary["approaches"], key=lambda n: summary["approaches"][n]["mae"])  # ranked
     assert set(summary["approaches"]) == {
-        "frozen", "seasonal-naive", "incremental-sgd", "incremental-adam", "replay",
-        "replay-stratified", "online-ewc", "retrain"}
-    for name in ("frozen", "seasonal-naive"):
-        assert summary["approaches"][name]["update_samples"] == 0
-    assert summary["approaches"]["retrain"]["daily_retrain_extrapolated"]["samples"] > 0
-    assert summary["acceptance"]["best_incremental"] in summary["approaches"]
+        "seasonal-naive", "mstl", "gbm", "replay", "hybrid", "hybrid-retrain"}
+    assert summary["approaches"]["seasonal-naive"]["update_samples"] == 0
+    assert summary["approaches"]["hybrid-retrain"]["daily_retrain_extrapolated"][
+        "samples"] > 0
+    assert summary["acceptance"]["best_incremental"] in ("replay", "hybrid")
+    assert "mae_gain_over_mstl" in summary["acceptance"]
+    assert set(summary["approaches"]["hybrid"]["intervals"]) == {"days", "80", "95"}
     saved = json.loads((out / "results.json").read_text())
     assert saved["summary"]["approaches"].keys() == summary["approaches"].keys()
-    assert len(saved["daily_mae"]["frozen"]) == 5
-    assert saved["config"]["pretrain_days"] == 14
+    assert len(saved["daily_mae"]["seasonal-naive"]) == 5
+    assert saved["config"]["pretrain_days"] == 28
+    assert saved["summary"]["approaches"]["hybrid"]["chosen"]["base_window_steps"] == 21 * 48
     for name in ("forecast_days.png", "daily_mae.png", "compute.png", "forecasts.csv"):
         assert (out / name).stat().st_size > 1000
     page = (out / "index.html").read_text()
     assert "<img src='daily_mae.png'" in page and "MAE per month" in page
+    assert "Settings chosen on the pre-training period" in page
     assert "5 forecast days" in result.stderr  # the table goes to stderr, JSON to stdout
 
 
@@ -66,8 +71,8 @@ def test_a_users_csv_runs_through_the_same_command(tmp_path):
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "results.json").read_text())
     assert saved["config"]["series"] == "load.csv"
-    assert list(saved["summary"]["approaches"]) == ["seasonal-naive", "incremental-adam",
-                                                     "retrain"]
+    assert set(saved["summary"]["approaches"]) == {"seasonal-naive", "incremental-adam",
+                                                    "retrain"}
     forecasts = np.loadtxt(out / "forecasts.csv", delimiter=",", skiprows=1,
                            usecols=(1, 2, 3, 4))
     assert forecasts.shape == (3 * 24, 4)
@@ -110,5 +115,5 @@ def test_validate_forecasts_only_days_inside_the_pretraining_period(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["days"] == 3
-    assert summary["first_day"].startswith("2014-01-12")  # pre-training is 14 days
-    assert summary["last_day"].startswith("2014-01-14")
+    assert summary["first_day"].startswith("2014-01-26")  # pre-training is 28 days
+    assert summary["last_day"].startswith("2014-01-28")

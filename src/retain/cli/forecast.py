@@ -17,22 +17,17 @@ from retain.errors import RetainError
 
 err = Console(stderr=True)
 
-DEFAULT_APPROACHES = ("frozen,seasonal-naive,incremental-sgd,incremental-adam,replay,"
-                      "replay-stratified,online-ewc,retrain")
-
-
 def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _load(data: str, csv: Path | None, time_col: str | None, target_col: str | None,
           covariates: str, known_future: str, freq: str | None, fill: str | None):
-    from retain.forecasting.data import elecdemand, read_series
+    from retain.forecasting.bundled import load
+    from retain.forecasting.data import read_series
 
     if csv is None:
-        if data != "elecdemand":
-            raise RetainError(f"unknown dataset {data!r}: use --data elecdemand or --csv FILE")
-        return elecdemand()
+        return load(data)
     if not time_col or not target_col:
         raise RetainError("--csv needs --time-col and --target-col")
     return read_series(csv, time_col, target_col, _names(covariates), _names(known_future),
@@ -63,7 +58,9 @@ def _plot_days(text: str | None, times) -> list[int] | None:
 def register(app: typer.Typer) -> None:
     @app.command("forecast")
     def forecast(
-        data: Annotated[str, typer.Option(help="bundled series (elecdemand)")] = "elecdemand",
+        data: Annotated[str, typer.Option(
+            help="bundled series: elecdemand, calls, weather-jfk|lga|ewr, "
+                 "synthetic-level|trend|profile")] = "elecdemand",
         csv: Annotated[Path | None, typer.Option(
             "--csv", "--file", help="your own series: a CSV or Parquet file")] = None,
         time_col: Annotated[str | None, typer.Option(help="timestamp column of --csv")] = None,
@@ -77,10 +74,11 @@ def register(app: typer.Typer) -> None:
         fill: Annotated[str | None, typer.Option(help="fill gaps and missing values: "
                                                  "interpolate or ffill")] = None,
         model: Annotated[str, typer.Option(help="cnn, mlp or gru")] = "cnn",
-        approaches: Annotated[str, typer.Option(
-            help="comma-separated; also available: incremental-adam-drift (Adam whose "
-                 "learning rate is raised for a week after a drift alarm)")] =
-        DEFAULT_APPROACHES,
+        approaches: Annotated[str | None, typer.Option(
+            help="comma-separated (default: seasonal-naive,mstl,gbm,replay,hybrid,"
+                 "hybrid-retrain); also available: frozen, incremental-sgd, "
+                 "incremental-adam, replay-stratified, online-ewc, retrain, "
+                 "incremental-adam-drift")] = None,
         lookback: Annotated[int | None, typer.Option(help="input steps (default: a week)")] =
         None,
         horizon: Annotated[int | None, typer.Option(help="forecast steps (default: a day)")] =
@@ -125,12 +123,14 @@ def register(app: typer.Typer) -> None:
         series = _load(data, csv, time_col, target_col, covariates, known_future, freq, fill)
         detectors = () if drift.strip() == "none" else _names(drift)
         base = Experiment.quick() if quick else Experiment()
-        changes = {"model": model, "approaches": _names(approaches), "stride": stride,
+        changes = {"model": model, "stride": stride,
                    "validate_days": validate, "detectors": detectors, "seed": seed}
         for name, value in (("lookback", lookback), ("horizon", horizon), ("days", days),
                             ("pretrain_days", pretrain_days)):
             if value is not None:
                 changes[name] = value
+        if approaches:
+            changes["approaches"] = _names(approaches)
         if retrain_every is not None:
             changes["hyper"] = {**base.hyper, "retrain_every": retrain_every}
         experiment = replace(base, **changes)
@@ -156,7 +156,10 @@ def register(app: typer.Typer) -> None:
         config = {**experiment.to_dict(), "series": csv.name if csv else data,
                   "target": series.target, "freq": series.freq, "threads": torch.get_num_threads()}
         write_report(out, run, summary, config, chosen_days)
-        best = (summary["acceptance"] or {}).get("best_incremental")
+        # the best network of the standard family, which load_forecaster can rebuild
+        networks = [n for n, a in summary["approaches"].items()
+                    if a["kind"] == "incremental" and a["family"] == "cnn"]
+        best = networks[0] if networks else None
         if best is not None and run.runs[best].model is not None:
             save_forecaster(out / "model", run.runs[best].model, experiment.model,
                             experiment.model_options, planned.spec, inputs.scaler, inputs.lead,

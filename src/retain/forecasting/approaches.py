@@ -18,6 +18,7 @@ from torch import nn
 
 from retain.drift import LRBoost
 from retain.errors import RetainError
+from retain.forecasting.features import Inputs
 from retain.forecasting.windows import WindowSet
 from retain.learner import Learner, LearnStats
 from retain.strategies import Replay, Strategy
@@ -52,13 +53,24 @@ class Approach:
     """The protocol's view of an approach: forecast from the past, then learn the new day."""
 
     name = "approach"
-    #: "baseline", "incremental" or "retrain": how the report groups it
+    #: "baseline", "statistical", "incremental" or "retrain": how the report groups it
     kind = "baseline"
+    #: approaches of one family share a model; an incremental approach is compared with
+    #: the retrain approach of its family
+    family = "cnn"
     #: said next to the results, e.g. how a cost was estimated
     note = ""
 
+    def prepare(self, inputs: Inputs, pretrain: int, period: int) -> None:
+        """Receive the whole input tensors once, before :meth:`start`. An approach that
+        keeps them must read only rows before the origin when it forecasts and rows before
+        the last :meth:`observe` when it updates; the leak test checks that it does."""
+
     def start(self, model: nn.Module) -> None:
         """Receive the pre-trained model (copy it before changing it)."""
+
+    def observe(self, revealed: int) -> None:
+        """Rows ``[0, revealed)`` are now known; called just before :meth:`update`."""
 
     def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
         """The scaled forecast [H] from the input window ``x`` [1, C, L] and the scaled
@@ -207,6 +219,15 @@ class Settings:
     retrain_every: int = 7
     boost_factor: float = 3.0
     boost_days: int = 7
+    #: candidate trailing windows (days) of mstl and of the hybrid's base, chosen on the
+    #: last ``validate_days`` of the pre-training period
+    windows_days: tuple[int, ...] = (28, 56)
+    validate_days: int = 14
+    gbm_every: int = 7
+    hybrid_lookback_days: int = 2
+    hybrid_lrs: tuple[float, ...] = (1e-4, 3e-4, 1e-3)
+    hybrid_losses: tuple[str, ...] = ("l1", "mse")
+    hybrid_epochs: int = 5
     seed: int = 0
 
 
@@ -241,6 +262,34 @@ def _online_ewc(s: Settings) -> Incremental:
         s.ewc_lambda, gamma=s.ewc_gamma, fisher=s.fisher, fisher_samples=s.fisher_samples)])
 
 
+def _seasons(s: Settings) -> tuple[int, ...]:
+    from retain.forecasting.statistical import seasonal_periods
+
+    return seasonal_periods(s.period, s.season)
+
+
+def _mstl(s: Settings) -> Approach:
+    from retain.forecasting.statistical import MSTLApproach
+
+    return MSTLApproach(_seasons(s), s.horizon, [d * s.period for d in s.windows_days],
+                        validate_days=s.validate_days, period=s.period)
+
+
+def _gbm(s: Settings) -> Approach:
+    from retain.forecasting.statistical import GradientBoostedLags
+
+    return GradientBoostedLags(_seasons(s), s.horizon, s.gbm_every, s.seed)
+
+
+def _hybrid(s: Settings, retrain_every: int | None = None) -> Approach:
+    from retain.forecasting.hybrid import Hybrid
+
+    return Hybrid(_seasons(s), s.horizon, s.period, s.hybrid_lookback_days * s.period,
+                  [d * s.period for d in s.windows_days], s.hybrid_lrs, s.hybrid_losses,
+                  s.validate_days, replace(s.recipe, epochs=s.hybrid_epochs), s.epochs,
+                  s.batch_size, s.replay_capacity, retrain_every=retrain_every, seed=s.seed)
+
+
 APPROACHES: dict[str, Callable[[Settings], Approach]] = {
     "frozen": lambda s: Frozen(),
     "seasonal-naive": lambda s: SeasonalNaive(s.season, s.horizon),
@@ -251,6 +300,10 @@ APPROACHES: dict[str, Callable[[Settings], Approach]] = {
     "replay-stratified": _stratified,
     "online-ewc": _online_ewc,
     "retrain": lambda s: Retrain(s.build, s.recipe, s.retrain_every, s.seed),
+    "mstl": _mstl,
+    "gbm": _gbm,
+    "hybrid": _hybrid,
+    "hybrid-retrain": lambda s: _hybrid(s, s.retrain_every),
     "incremental-adam-drift": lambda s: _incremental(
         "incremental-adam-drift", s, boost=LRBoost(s.boost_factor, s.boost_days)),
 }

@@ -36,9 +36,26 @@ class Series:
     covariates: tuple[str, ...] = ()
     known_future: tuple[str, ...] = ()
     freq: str = "30min"
+    #: a session calendar (business hours): every present day holds the same
+    #: ``session_steps`` steps and the days between sessions are absent; a "day" is then
+    #: one session and a "week" ``week_sessions`` sessions (see :func:`sessions_of`)
+    session_steps: int | None = None
+    week_sessions: int = 5
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def extended_index(self, extra: int) -> pd.DatetimeIndex:
+        """The index and ``extra`` steps after it (the next sessions' times for a session
+        calendar: the next weekdays, at the same times of day)."""
+        index = self.frame.index
+        if self.session_steps is None:
+            return pd.date_range(index[0], periods=len(index) + extra, freq=self.freq)
+        times = index[-self.session_steps:] - index[-self.session_steps:].normalize()
+        days = pd.bdate_range(index[-1].normalize() + pd.Timedelta("1D"),
+                              periods=-(-extra // self.session_steps))
+        future = pd.DatetimeIndex([d + t for d in days for t in times])[:extra]
+        return index.append(future)
 
     @property
     def step(self) -> pd.Timedelta:
@@ -51,6 +68,13 @@ class Series:
 
     def steps_in(self, span: str) -> int:
         """Whole steps in ``span`` (e.g. ``"1D"``), or an error when it is not a multiple."""
+        if self.session_steps is not None:
+            days = pd.Timedelta(span) / pd.Timedelta("1D")
+            if days == 1:
+                return self.session_steps
+            if days == 7:
+                return self.session_steps * self.week_sessions
+            raise RetainError(f"a session calendar has days (sessions) and weeks, not {span}")
         n = pd.Timedelta(span) / self.step
         if n < 1 or n != int(n):
             raise RetainError(f"{span} is not a whole number of {self.freq} steps")
@@ -155,6 +179,11 @@ def from_frame(
     values = pd.DataFrame(
         {c: parse_numbers(table[c], c) for c in (target_col, *covariates)}, index=times
     )
+    session = sessions_of(times, offset)
+    if session is not None:
+        _check_missing(values, None)
+        return Series(values.rename_axis("time"), target_col, covariates, known_future,
+                      offset.freqstr, *session)
     grid = pd.date_range(times[0], times[-1], freq=offset, name="time")
     _check_grid(times, grid, offset, time_col, fill)
     if fill is not None:
@@ -163,6 +192,30 @@ def from_frame(
     _check_missing(values, fill)
     return Series(values.rename_axis("time"), target_col, covariates, known_future,
                   offset.freqstr)
+
+
+def sessions_of(times: pd.DatetimeIndex, offset) -> tuple[int, int] | None:
+    """``(steps per session, sessions per week)`` when ``times`` form a business-hours
+    calendar: each present day holds the same regular run of steps, shorter than a day, and
+    only whole days are missing between them (weekends, holidays). Such a series is
+    windowed as a sequence of sessions: the night and the weekend are not steps. Otherwise
+    ``None`` (a regular grid, checked as usual)."""
+    try:
+        step = pd.to_timedelta(offset)
+    except ValueError:
+        return None
+    days = times.normalize()
+    if step >= pd.Timedelta("1D") or days.nunique() < 2:
+        return None
+    counts = pd.Series(days).value_counts()
+    if counts.nunique() != 1 or counts.iloc[0] * step >= pd.Timedelta("1D"):
+        return None
+    n = int(counts.iloc[0])
+    clock = np.asarray(times - days).reshape(-1, n)
+    if (clock != clock[0]).any() or (np.diff(clock[0]) != np.timedelta64(step)).any():
+        return None
+    weeks = pd.Series(days.unique()).dt.to_period("W").value_counts()
+    return n, int(weeks.median())
 
 
 def _check_columns(table: pd.DataFrame, needed: Sequence[str], source: str) -> None:
@@ -210,8 +263,7 @@ def _frequency(times: pd.DatetimeIndex, freq: str | None, name: str) -> pd.DateO
     except ValueError:
         raise RetainError(f"unknown frequency {freq!r}; use a pandas alias like 30min, h, D") \
             from None
-    with pd.option_context("future.infer_freq_returns_offset", True):
-        inferred = pd.infer_freq(times) if len(times) >= 3 else None
+    inferred = pd.infer_freq(times) if len(times) >= 3 else None
     if inferred is not None:
         return pd.tseries.frequencies.to_offset(inferred)
     steps, counts = np.unique(np.diff(times.to_numpy()), return_counts=True)

@@ -19,8 +19,9 @@ from retain.forecasting.protocol import DailyRun, Progress, Schedule, run_daily
 from retain.forecasting.windows import WindowSpec
 from retain.models.forecasting import FORECASTERS
 
-DEFAULT_APPROACHES = ("frozen", "seasonal-naive", "incremental-sgd", "incremental-adam",
-                      "replay", "replay-stratified", "online-ewc", "retrain")
+#: the contenders a practitioner would compare, retain's previous best (replay) and the
+#: hybrid with its daily-retraining reference; every other approach is one --approaches away
+DEFAULT_APPROACHES = ("seasonal-naive", "mstl", "gbm", "replay", "hybrid", "hybrid-retrain")
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,11 @@ class Experiment:
     @classmethod
     def quick(cls, **changes: Any) -> Experiment:
         """Small enough for tests and a first look: seconds, not minutes."""
-        base = cls(lookback=96, pretrain_days=14, days=5, model_options={"width": 8},
-                   recipe=Recipe(epochs=1), hyper={"epochs": 1, "retrain_every": 2})
+        base = cls(lookback=96, pretrain_days=28, days=5, model_options={"width": 8},
+                   recipe=Recipe(epochs=1),
+                   hyper={"epochs": 1, "retrain_every": 2, "validate_days": 7,
+                          "windows_days": (21,), "hybrid_lrs": (3e-4,),
+                          "hybrid_losses": ("l1",), "hybrid_epochs": 1})
         return replace(base, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,7 +88,30 @@ def plan(series: Series, experiment: Experiment) -> Plan:
                       experiment.horizon or period, experiment.stride)
     schedule = Schedule(spec, pretrain, period, experiment.days)
     schedule.origins(len(series))  # fails on a too-short series before any work
-    return Plan(series, spec, schedule, series.steps_in(experiment.season))
+    season = series.steps_in(experiment.season)
+    _check_history(experiment, pretrain, period, season, spec.horizon)
+    return Plan(series, spec, schedule, season)
+
+
+def _check_history(experiment: Experiment, pretrain: int, period: int, season: int,
+                   horizon: int) -> None:
+    """The statistical models and the hybrid need whole seasonal cycles and a validation
+    slice inside the pre-training period: say how much, before any work."""
+    from retain.forecasting.statistical import history_needed, seasonal_periods
+
+    hyper = {**{f: getattr(Settings, f) for f in ("validate_days", "hybrid_lookback_days")},
+             **experiment.hyper}
+    seasons = seasonal_periods(period, season)
+    for name in experiment.approaches:
+        need = history_needed(name, seasons, period, horizon, hyper["validate_days"],
+                              hyper["hybrid_lookback_days"] * period)
+        if need > pretrain:
+            raise RetainError(
+                f"{name} needs {need} steps ({-(-need // period)} days) of pre-training: two "
+                f"cycles of its {max(seasons, default=1)}-step season and "
+                f"{hyper['validate_days']} validation days; this run pre-trains on "
+                f"{pretrain} steps. Use --pretrain-days {-(-need // period)} or more (the "
+                f"series must also be that much longer), or leave {name} out of --approaches")
 
 
 def run_experiment(series: Series, experiment: Experiment,

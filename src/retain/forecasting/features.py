@@ -69,7 +69,7 @@ def make_inputs(series: Series, train_end: int, horizon: int,
     n = len(frame)
     # one extra horizon of rows: the calendar is known there, the data are NaN (and never
     # used, because no complete window reaches past the end)
-    index = pd.date_range(frame.index[0], periods=n + horizon, freq=series.freq)
+    index = series.extended_index(horizon)
     table = frame[[series.target, *series.covariates]].reindex(index)
     table = table.assign(**calendar(index, cycles))
     names = list(table.columns)

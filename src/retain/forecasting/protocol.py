@@ -18,7 +18,7 @@ import torch
 
 from retain.drift import DriftMonitor
 from retain.errors import RetainError
-from retain.forecasting.approaches import Approach, Recipe, Retrain, train_from_scratch
+from retain.forecasting.approaches import Approach, Recipe, train_from_scratch
 from retain.forecasting.data import Series
 from retain.forecasting.features import Inputs
 from retain.forecasting.windows import Windows, WindowSpec
@@ -63,6 +63,10 @@ class ApproachRun:
     #: for retrain every k > 1 days: per-day (seconds, samples) of retraining daily
     daily_retrain: tuple[np.ndarray, np.ndarray] | None = None
     model: torch.nn.Module | None = None  # the final model, for approaches that have one
+    family: str = "cnn"
+    #: settings the approach chose on the pre-training period, and its validation scores
+    chosen: dict | None = None
+    validation: list[dict] | None = None
 
 
 @dataclass
@@ -113,7 +117,8 @@ class _Track:
         return ApproachRun(
             a.name, scaler.inverse_target(self.forecasts).numpy().astype(np.float64),
             self.seconds, self.samples, a.kind, self.monitor.alarms if self.monitor else [],
-            a.note, _extrapolated(a, self.seconds, self.samples), getattr(a, "model", None))
+            a.note, _extrapolated(a, self.seconds, self.samples), getattr(a, "model", None),
+            a.family, getattr(a, "chosen", None), getattr(a, "validation", None))
 
 
 def run_daily(
@@ -139,6 +144,7 @@ def run_daily(
                                       seed)
     tracks = [_Track(a, n_days, H, detectors) for a in approaches]
     for track in tracks:
+        track.approach.prepare(inputs, schedule.pretrain, schedule.period)
         track.approach.start(model)
     trained_until = np.zeros(n_days, dtype=np.int64)
     handed_out = schedule.pretrain
@@ -154,6 +160,7 @@ def run_daily(
             new, history = windows.completed(origin, revealed), windows.completed(0, revealed)
             handed_out = max(handed_out, new.target_end, history.target_end)
             for track in tracks:
+                track.approach.observe(revealed)
                 done = track.approach.update(new, history)
                 track.seconds[day], track.samples[day] = done.seconds, done.samples
         if progress is not None:
@@ -168,7 +175,7 @@ def run_daily(
 
 def _extrapolated(approach: Approach, seconds: np.ndarray, samples: np.ndarray):
     """Daily-retrain cost from the retrains that ran: exact samples, measured s/sample."""
-    if not isinstance(approach, Retrain) or approach.every == 1:
+    if approach.kind != "retrain" or getattr(approach, "every", 1) == 1:
         return None
     would = np.zeros(len(samples), dtype=np.int64)
     would[: len(approach.daily_samples)] = approach.daily_samples

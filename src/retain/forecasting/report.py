@@ -16,15 +16,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from retain.forecasting.intervals import summarize_intervals  # noqa: E402
 from retain.forecasting.metrics import daily_mae, errors, errors_by_month  # noqa: E402
 from retain.forecasting.protocol import DailyRun  # noqa: E402
 from retain.report.html import Section, write_html  # noqa: E402
 
 
-def reference_cost(run: DailyRun) -> tuple[float, int] | None:
-    """Update seconds and samples of retraining from scratch every day (extrapolated when
-    the run retrained less often), or ``None`` without a retrain approach."""
-    retrain = next((r for r in run.runs.values() if r.kind == "retrain"), None)
+def _retrain_of(run: DailyRun, family: str):
+    """The retrain approach of ``family`` (daily retraining of that model), if any."""
+    return next((r for r in run.runs.values() if r.kind == "retrain" and r.family == family),
+                None)
+
+
+def reference_cost(run: DailyRun, family: str = "cnn") -> tuple[float, int] | None:
+    """Update seconds and samples of retraining ``family``'s model from scratch every day
+    (extrapolated when the run retrained less often), or ``None`` without such a run."""
+    retrain = _retrain_of(run, family)
     if retrain is None:
         return None
     seconds, samples = retrain.daily_retrain or (retrain.seconds, retrain.samples)
@@ -32,17 +39,22 @@ def reference_cost(run: DailyRun) -> tuple[float, int] | None:
 
 
 def summarize(run: DailyRun) -> dict[str, Any]:
-    """Errors overall and per month, update compute and its ratio to daily retraining."""
+    """Errors overall and per month, interval coverage, update compute and its ratio to
+    daily retraining, every approach ranked by MAE."""
     times = run.target_times()
-    reference = reference_cost(run)
     approaches = {}
     for name, r in run.runs.items():
+        reference = reference_cost(run, r.family)
         seconds, samples = float(r.seconds.sum()), int(r.samples.sum())
         entry: dict[str, Any] = {
             "kind": r.kind,
+            "family": r.family,
             **errors(run.actual, r.forecasts),
             "by_month": errors_by_month(run.actual, r.forecasts, times),
+            "intervals": summarize_intervals(run.actual, r.forecasts, run.origin_rows,
+                                             run.actual.shape[1]),
             "update_seconds": seconds,
+            "update_seconds_per_day": seconds / max(1, len(run.origins) - 1),
             "update_samples": samples,
             "retrain_over_this_seconds": _ratio(reference, 0, seconds),
             "retrain_over_this_samples": _ratio(reference, 1, samples),
@@ -53,14 +65,19 @@ def summarize(run: DailyRun) -> dict[str, Any]:
             entry["daily_retrain_extrapolated"] = {
                 "seconds": float(r.daily_retrain[0].sum()),
                 "samples": int(r.daily_retrain[1].sum())}
-        if r.note:
-            entry["note"] = r.note
+        for key in ("note", "chosen", "validation"):
+            if getattr(r, key):
+                entry[key] = getattr(r, key)
         approaches[name] = entry
     fresh = fresh_retrain_days(run)
     if fresh is not None:
         for name, r in run.runs.items():
             approaches[name]["mae_on_fresh_retrain_days"] = errors(
                 run.actual[fresh], r.forecasts[fresh])["mae"]
+    ranked = sorted(approaches, key=lambda n: approaches[n]["mae"])
+    for rank, name in enumerate(ranked, 1):
+        approaches[name]["rank"] = rank
+    reference = reference_cost(run)
     return {
         "first_day": str(run.origins[0]), "last_day": str(run.origins[-1]),
         "fresh_retrain_days": None if fresh is None else [str(run.origins[d].date())
@@ -69,7 +86,8 @@ def summarize(run: DailyRun) -> dict[str, Any]:
         "pretrain": {"seconds": run.pretrain_seconds, "samples": run.pretrain_samples},
         "daily_retrain_reference": None if reference is None else
         {"seconds": reference[0], "samples": reference[1]},
-        "approaches": approaches,
+        "approaches": {n: approaches[n] for n in ranked},
+        "winner": ranked[0],
         "acceptance": acceptance(approaches),
     }
 
@@ -79,8 +97,8 @@ def fresh_retrain_days(run: DailyRun) -> np.ndarray | None:
     days. On these days the forecasts are exactly those of retraining every day (same data,
     recipe and seed), so comparing all approaches on them measures daily retraining's
     accuracy without paying for it."""
-    retrain = next((r for r in run.runs.values() if r.kind == "retrain"), None)
-    if retrain is None or retrain.daily_retrain is None:
+    retrain = next((r for r in run.runs.values() if r.daily_retrain is not None), None)
+    if retrain is None:
         return None
     return np.concatenate(([0], np.flatnonzero(retrain.samples[:-1] > 0) + 1))
 
@@ -90,25 +108,32 @@ def _ratio(reference: tuple[float, int] | None, i: int, cost: float) -> float | 
 
 
 def acceptance(approaches: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """The best incremental approach against retraining and the baselines."""
+    """The best daily-updated approach against the statistical contenders, the baselines
+    and daily retraining of its own model."""
     incremental = {n: a for n, a in approaches.items() if a["kind"] == "incremental"}
-    retrain = next((a for a in approaches.values() if a["kind"] == "retrain"), None)
     if not incremental:
         return None
     best = min(incremental, key=lambda n: incremental[n]["mae"])
-    mae = incremental[best]["mae"]
-    out: dict[str, Any] = {"best_incremental": best, "mae": mae}
-    for name in ("frozen", "seasonal-naive"):
+    mine = incremental[best]
+    out: dict[str, Any] = {"best_incremental": best, "mae": mine["mae"]}
+    fresh = "mae_on_fresh_retrain_days"
+    for name in ("mstl", "gbm", "seasonal-naive", "frozen"):
         if name in approaches:
-            out[f"mae_gain_over_{name}"] = 1 - mae / approaches[name]["mae"]
+            out[f"mae_gain_over_{name}"] = 1 - mine["mae"] / approaches[name]["mae"]
+            if fresh in mine:
+                out[f"fresh_days_mae_gain_over_{name}"] = (
+                    1 - mine[fresh] / approaches[name][fresh])
+    if "mstl" in approaches and mine["update_seconds"] > 0:
+        out["mstl_refit_over_this_seconds"] = (approaches["mstl"]["update_seconds"]
+                                               / mine["update_seconds"])
+    retrain = next((a for a in approaches.values() if a["kind"] == "retrain"
+                    and a["family"] == mine["family"]), None)
     if retrain is not None:
-        out["mae_vs_retrain"] = mae / retrain["mae"] - 1
-        if "mae_on_fresh_retrain_days" in retrain:
-            out["mae_vs_daily_retrain_on_fresh_days"] = (
-                incremental[best]["mae_on_fresh_retrain_days"]
-                / retrain["mae_on_fresh_retrain_days"] - 1)
-        out["compute_ratio_seconds"] = incremental[best]["retrain_over_this_seconds"]
-        out["compute_ratio_samples"] = incremental[best]["retrain_over_this_samples"]
+        out["mae_vs_retrain"] = mine["mae"] / retrain["mae"] - 1
+        if fresh in retrain:
+            out["mae_vs_daily_retrain_on_fresh_days"] = mine[fresh] / retrain[fresh] - 1
+        out["compute_ratio_seconds"] = mine["retrain_over_this_seconds"]
+        out["compute_ratio_samples"] = mine["retrain_over_this_samples"]
     return out
 
 
@@ -204,10 +229,11 @@ def write_report(out: Path, run: DailyRun, summary: dict[str, Any], config: dict
 
 
 def _shown(run: DailyRun, summary: dict[str, Any]) -> list[str]:
-    """The approaches worth a line in the per-day plot: baselines, the best incremental one,
-    retrain."""
+    """The approaches worth a line in the per-day plot: baselines, statistical contenders
+    and the best incremental one."""
     best = (summary["acceptance"] or {}).get("best_incremental")
-    return [n for n, r in run.runs.items() if r.kind != "incremental" or n == best]
+    return [n for n, r in run.runs.items()
+            if r.kind in ("baseline", "statistical") or n == best][:6]
 
 
 def _sections(run: DailyRun, summary: dict[str, Any], config: dict[str, Any]) -> list[Section]:
@@ -221,6 +247,9 @@ def _sections(run: DailyRun, summary: dict[str, Any], config: dict[str, Any]) ->
                 f"to {summary['last_day']}; every forecast is issued before its day is "
                 f"learned. {TABLE_NOTE} " + " ".join(notes), header=header, rows=table),
         Section("Best incremental approach", text=acceptance_text(summary["acceptance"])),
+        Section("Settings chosen on the pre-training period", preformatted=json.dumps(
+            {n: {"chosen": a.get("chosen"), "validation": a.get("validation")}
+             for n, a in summary["approaches"].items() if "chosen" in a}, indent=2)),
         Section("MAE per month", header=["approach", *months], rows=by_month),
         Section("Forecast against actual on chosen days", images=["forecast_days.png"]),
         Section("Daily MAE over the stream", images=["daily_mae.png"]),
@@ -229,28 +258,31 @@ def _sections(run: DailyRun, summary: dict[str, Any], config: dict[str, Any]) ->
     ]
 
 
-TABLE_NOTE = ("MAE fresh: MAE on the days forecast by a just-retrained model, i.e. what "
-              "retraining every day would score there. update s / samples: wall seconds and "
-              "training rows of all updates after pre-training. retrain/this: daily "
-              "retraining's update seconds over this approach's. alarms: drift alarms on the "
-              "approach's daily error.")
+TABLE_NOTE = ("Ranked by MAE. MAE fresh: MAE on the days forecast by a just-retrained "
+              "model, i.e. what retraining every day would score there. cover 80/95: share "
+              "of actual values inside the conformal intervals. update s/day: wall seconds "
+              "of the updates (refits for statistical models) per day. retrain/this: daily "
+              "retraining's update seconds over this approach's (same model family). "
+              "alarms: drift alarms on the approach's daily error.")
 
 
 def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of the summary table (HTML and terminal)."""
+    """Header and rows of the summary table (HTML and terminal), best MAE first."""
     fresh = summary.get("fresh_retrain_days")
-    header = ["approach", "MAE", "RMSE", "MAPE%", "update s", "samples", "retrain/this",
-              "alarms"]
+    header = ["#", "approach", "kind", "MAE", "RMSE", "MAPE%", "cover 80", "cover 95",
+              "update s/day", "samples", "retrain/this", "alarms"]
     if fresh:
-        header.insert(4, "MAE fresh")
+        header.insert(6, "MAE fresh")
     rows = []
     for name, a in summary["approaches"].items():
         ratio = a["retrain_over_this_seconds"]
-        row = [name, a["mae"], a["rmse"], round(a["mape"], 2), round(a["update_seconds"], 1),
-               a["update_samples"], "-" if ratio is None else f"{ratio:.0f}x",
-               len(a["drift_alarms"])]
+        cover = [a["intervals"][level]["coverage"] for level in ("80", "95")]
+        row = [a["rank"], name, a["kind"], a["mae"], a["rmse"], round(a["mape"], 2),
+               *(f"{c:.0%}" if c == c else "-" for c in cover),
+               round(a["update_seconds_per_day"], 3), a["update_samples"],
+               "-" if ratio is None else f"{ratio:.0f}x", len(a["drift_alarms"])]
         if fresh:
-            row.insert(4, a["mae_on_fresh_retrain_days"])
+            row.insert(6, a["mae_on_fresh_retrain_days"])
         rows.append(row)
     return header, rows
 
@@ -258,18 +290,25 @@ def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 def acceptance_text(acc: dict[str, Any] | None) -> str:
     if not acc:
         return "no incremental approach in this run"
-    parts = [f"{acc['best_incremental']}: MAE {acc['mae']:.4f}"]
+    parts = [f"best daily-updated approach {acc['best_incremental']}: MAE {acc['mae']:.4f}"]
+    for name in ("mstl", "seasonal-naive", "gbm", "frozen"):
+        key = f"mae_gain_over_{name}"
+        if key in acc:
+            text = f"{acc[key]:+.1%} lower MAE than {name}"
+            if f"fresh_days_{key}" in acc:
+                text += f" ({acc[f'fresh_days_{key}']:+.1%} on the fresh-retrain days)"
+            parts.append(text)
+    if "mstl_refit_over_this_seconds" in acc:
+        parts.append(f"{acc['mstl_refit_over_this_seconds']:.1f}x less update time than "
+                     f"mstl's daily refits")
     if "mae_vs_retrain" in acc:
-        parts.append(f"{acc['mae_vs_retrain']:+.1%} MAE against retraining from scratch")
+        parts.append(f"{acc['mae_vs_retrain']:+.1%} MAE against retraining its model")
     if "mae_vs_daily_retrain_on_fresh_days" in acc:
         parts.append(f"{acc['mae_vs_daily_retrain_on_fresh_days']:+.1%} on the days a fresh "
                      f"retrain forecast (= daily retraining)")
     if acc.get("compute_ratio_seconds"):
         parts.append(f"{acc['compute_ratio_seconds']:.0f}x less update time than daily "
                      f"retraining ({acc['compute_ratio_samples']:.0f}x fewer samples)")
-    for name in ("frozen", "seasonal-naive"):
-        if f"mae_gain_over_{name}" in acc:
-            parts.append(f"{acc[f'mae_gain_over_{name}']:.1%} lower MAE than {name}")
     return "; ".join(parts)
 
 

@@ -1,0 +1,321 @@
+"""A statistical base that is cheap to refresh every day, and a network that learns its errors.
+
+In the spirit of Smyl's ES-RNN (M4's winner): the seasonal structure and the level come from
+a statistical model, and the network only learns what that model gets wrong, from the recent
+history, the calendar, the covariates and the base's own recent errors.
+
+- **Base** (:class:`SeasonalBase`): statsforecast's ``mstl`` decomposition over the day and
+  the week, refreshed at the start of every day on a trailing window, with statsmodels' STL
+  interpolation steps (``jump``) so a refresh costs a fraction of a full MSTL fit; AutoETS
+  on the deseasonalised series, its parameters refit every ``ets_every`` days and applied in
+  between with ``forward`` (no optimisation). A forecast from any origin uses only rows
+  before it: the seasonal profile of the last refresh at or before the origin, extrapolated,
+  and the deseasonalised history up to the origin.
+- **Correction** (:class:`BaseCorrection`): a small CNN over the last ``lookback`` steps of
+  every channel plus two more: the base forecast over the horizon and the base's error over
+  the last day. Trained once on the pre-training period, then updated incrementally every
+  day with replay, like the other incremental approaches.
+- **Chosen by validation**: which trailing window, whether the correction is used at all,
+  its loss and learning rate are chosen in :meth:`Hybrid.start` by running the candidates
+  test-then-train over the last ``validate_days`` of the pre-training period, never on a
+  forecast day. The choice is reported (``Hybrid.chosen``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from retain.errors import RetainError
+from retain.forecasting.approaches import NO_WORK, Approach, Recipe
+from retain.forecasting.features import Inputs
+from retain.forecasting.statistical import check_history, history_needed, require_statsforecast
+from retain.forecasting.windows import WindowSet
+from retain.learner import Learner, LearnStats
+from retain.models.forecasting import ForecastCNN
+from retain.strategies import Replay
+
+
+class SeasonalBase:
+    """Base forecasts [H] from any origin of ``target``, refreshed once per ``period``.
+
+    Refreshes happen at rows ``anchor + k * period`` (the forecast origins); an origin uses
+    the last refresh at or before it, so it sees nothing at or after itself.
+    """
+
+    def __init__(self, target: np.ndarray, seasons: Sequence[int], horizon: int, period: int,
+                 anchor: int, window: int, jump: int = 10, ets_every: int = 7):
+        self.target, self.seasons, self.horizon = target, tuple(seasons), horizon
+        self.period, self.anchor, self.window = period, anchor % period, window
+        self.jump, self.ets_every = jump, ets_every
+        self.first = self.anchor + period * -(-(2 * max(self.seasons) + 1 - self.anchor)
+                                              // period)  # first refresh with two cycles
+        self._fits: dict[int, tuple] = {}
+        self._forecasts: dict[int, np.ndarray] = {}
+        self._ets = None
+        self._refreshes = 0
+
+    def _refresh(self, r: int) -> tuple:
+        if r in self._fits:
+            return self._fits[r]
+        models = require_statsforecast()
+        from statsforecast.mstl import mstl
+
+        start = max(0, r - self.window)
+        y = self.target[start:r]
+        check_history(len(y), self.seasons, "the hybrid's base window")
+        kw = {f"{k}_jump": self.jump for k in ("seasonal", "trend", "low_pass")}
+        parts = mstl(y, list(self.seasons), stl_kwargs=kw if self.jump > 1 else {})
+        columns = [c for c in parts.columns if c.startswith("seasonal")]
+        seasonal = parts[columns].to_numpy().sum(axis=1)
+        profiles = [(parts[c].to_numpy()[-s:], s) for c, s in zip(columns, self.seasons,
+                                                                   strict=True)]
+        if self._ets is None or self._refreshes % self.ets_every == 0:
+            self._ets = models.AutoETS(model="ZZN").fit(y - seasonal)
+        self._refreshes += 1
+        self._fits[r] = fit = (start, y - seasonal, profiles, self._ets)
+        return fit
+
+    def _seasonal(self, profiles, steps: np.ndarray) -> np.ndarray:
+        return sum(p[steps % s] for p, s in profiles)
+
+    def at(self, origin: int) -> np.ndarray:
+        """The base forecast for rows ``[origin, origin + H)`` from rows before ``origin``."""
+        if origin in self._forecasts:
+            return self._forecasts[origin]
+        r = self.anchor + (origin - self.anchor) // self.period * self.period
+        if r < self.first:
+            raise RetainError(f"no base forecast before row {self.first} (two seasonal "
+                              f"cycles); asked for origin {origin}")
+        start, deseasonal, profiles, ets = self._refresh(r)
+        k = origin - r
+        recent = self.target[r:origin] - self._seasonal(profiles, np.arange(k))
+        history = np.concatenate((deseasonal, recent))[-self.window:]
+        level = np.asarray(ets.forward(y=history, h=self.horizon)["mean"])
+        out = level + self._seasonal(profiles, k + np.arange(self.horizon))
+        self._forecasts[origin] = out
+        return out
+
+
+class BaseCorrection(nn.Module):
+    """Correction [N, H] of the base forecast from windows [N, C, L] whose last two channels
+    are the base forecast (over the last H positions) and the base's last-day error: a CNN
+    body plus a linear map of that error, the part of it that persists."""
+
+    def __init__(self, in_channels: int, lookback: int, horizon: int, width: int = 16):
+        super().__init__()
+        self.cnn = ForecastCNN(in_channels, lookback, horizon, width=width)
+        self.error = nn.Linear(lookback, horizon)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cnn.residual(x) + self.error(x[:, -1])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting of the hybrid; ``lr=None`` is the base alone."""
+
+    window: int
+    lr: float | None = None
+    loss: str = "l1"
+
+    def describe(self) -> dict:
+        return {"base_window_steps": self.window, "correction": self.lr is not None,
+                **({"update_lr": self.lr, "loss": self.loss} if self.lr is not None else {})}
+
+
+LOSSES = {"l1": nn.L1Loss, "mse": nn.MSELoss}
+
+
+class Hybrid(Approach):
+    """The base plus an incrementally updated correction network (see the module doc).
+
+    Args:
+        seasons: seasonal periods in steps.
+        horizon, period: forecast steps, and steps between origins.
+        lookback: steps of history the correction sees.
+        windows: candidate trailing windows of the base, in steps.
+        lrs, losses: candidate update learning rates and losses of the correction.
+        validate_days: days at the end of the pre-training period the candidates are
+            compared on (0: take the first candidate with a correction).
+        retrain_every: ``None`` updates the correction incrementally; ``k`` retrains it from
+            scratch every ``k`` days instead (the daily-retraining reference).
+    """
+
+    kind = "incremental"
+    family = "hybrid"
+
+    def __init__(self, seasons: Sequence[int], horizon: int, period: int, lookback: int,
+                 windows: Sequence[int], lrs: Sequence[float] = (1e-4, 3e-4, 1e-3),
+                 losses: Sequence[str] = ("l1", "mse"), validate_days: int = 14,
+                 recipe: Recipe = Recipe(epochs=5), epochs: int = 2, batch_size: int = 16,
+                 replay_capacity: int = 2000, jump: int = 10, width: int = 16,
+                 retrain_every: int | None = None, seed: int = 0):
+        if not seasons:
+            raise RetainError("the hybrid needs a seasonal period longer than one step")
+        unknown = [loss for loss in losses if loss not in LOSSES]
+        if unknown:
+            raise RetainError(f"unknown loss(es) {unknown}; choose from {list(LOSSES)}")
+        self.seasons, self.horizon, self.period = tuple(seasons), horizon, period
+        self.lookback, self.windows = lookback, tuple(windows)
+        self.lrs, self.losses, self.validate_days = tuple(lrs), tuple(losses), validate_days
+        self.recipe, self.epochs, self.batch_size = recipe, epochs, batch_size
+        self.replay_capacity, self.jump, self.width = replay_capacity, jump, width
+        self.retrain_every, self.seed = retrain_every, seed
+        self.name = "hybrid" if retrain_every is None else "hybrid-retrain"
+        if retrain_every is not None:
+            self.kind = "retrain"
+            self.every = retrain_every
+            self.daily_samples: list[int] = []
+        self.chosen: dict = {}
+        self.validation: list[dict] = []
+
+    # -- data ---------------------------------------------------------------------------
+    def prepare(self, inputs: Inputs, pretrain: int, period: int) -> None:
+        self.inputs, self.pretrain = inputs, pretrain
+        self.target = inputs.target.double().numpy()
+
+    def _window(self, base: SeasonalBase, origin: int) -> torch.Tensor:
+        L, H, P = self.lookback, self.horizon, self.period
+        x = torch.zeros(self.inputs.features.shape[1] + 2, L)
+        x[:-2] = self.inputs.features[origin - L:origin].t()
+        x[-2, L - min(H, L):] = torch.from_numpy(base.at(origin)[:min(H, L)]).float()
+        m = min(H, P, L)
+        if origin - P >= base.first:
+            x[-1, L - P:L - P + m] = torch.from_numpy(
+                self.target[origin - P:origin - P + m] - base.at(origin - P)[:m]).float()
+        return x
+
+    def _examples(self, base: SeasonalBase, origins: range) -> TensorDataset:
+        origins = [o for o in origins if o - self.period >= base.first and o >= self.lookback]
+        if not origins:
+            return TensorDataset(torch.zeros(0, self.inputs.features.shape[1] + 2,
+                                             self.lookback), torch.zeros(0, self.horizon))
+        x = torch.stack([self._window(base, o) for o in origins])
+        y = torch.stack([torch.from_numpy(self.target[o:o + self.horizon] - base.at(o))
+                         for o in origins]).float()
+        return TensorDataset(x, y)
+
+    def _origins(self, stop: int) -> range:
+        """Origins of every window whose target ends before row ``stop``."""
+        return range(0, stop - self.horizon + 1)
+
+    # -- model --------------------------------------------------------------------------
+    def _fresh(self, data: TensorDataset, c: Candidate) -> Learner:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = BaseCorrection(self.inputs.features.shape[1] + 2, self.lookback,
+                                   self.horizon, self.width)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.recipe.lr)
+        learner = Learner(model, optimizer, loss=LOSSES[c.loss](), seed=self.seed)
+        if len(data):
+            learner.learn(data, epochs=self.recipe.epochs, batch_size=self.recipe.batch_size)
+        updater = Learner(model, torch.optim.Adam(model.parameters(), lr=c.lr),
+                          loss=LOSSES[c.loss](), seed=self.seed,
+                          strategies=[Replay(self.replay_capacity, seed=self.seed)])
+        if len(data):  # the memory starts with the pre-training windows
+            x, y = data.tensors
+            updater.strategies[0].buffer.add(x=x, y=y)
+        return updater
+
+    def _predict(self, learner: Learner | None, base: SeasonalBase, origin: int) -> np.ndarray:
+        out = base.at(origin)
+        if learner is None:
+            return out
+        learner.model.eval()
+        with torch.inference_mode():
+            correction = learner.model(self._window(base, origin)[None])[0]
+        return out + correction.double().numpy()
+
+    def _base(self, window: int) -> SeasonalBase:
+        return SeasonalBase(self.target, self.seasons, self.horizon, self.period,
+                            self.pretrain, window, self.jump)
+
+    def _score(self, c: Candidate, base: SeasonalBase, end: int) -> float:
+        """MAE of ``c`` test-then-train over the last ``validate_days`` before ``end``."""
+        first = end - self.validate_days * self.period
+        learner = None if c.lr is None else self._fresh(
+            self._examples(base, self._origins(first)), c)
+        errors = []
+        for origin in range(first, end - self.horizon + 1, self.period):
+            forecast = self._predict(learner, base, origin)
+            errors.append(np.abs(forecast - self.target[origin:origin + self.horizon]).mean())
+            if learner is not None:
+                learner.learn(self._examples(base, range(origin - self.horizon + 1, min(
+                    origin + self.period, end) - self.horizon + 1)), epochs=self.epochs,
+                    batch_size=self.batch_size)
+        return float(np.mean(errors))
+
+    def _choose(self) -> Candidate:
+        windows = [w for w in self.windows if w <= self.pretrain] or [self.windows[0]]
+        if self.validate_days <= 0:
+            return Candidate(windows[-1], self.lrs[0], self.losses[0])
+        end = self.pretrain
+        need = history_needed("hybrid", self.seasons, self.period, self.horizon,
+                              self.validate_days, self.lookback)
+        if end < need:
+            raise RetainError(f"the hybrid needs {need} pre-training steps (two seasonal "
+                              f"cycles and {self.validate_days} validation days), got {end}")
+        scores = []
+        for w in windows:
+            c = Candidate(w)
+            scores.append((self._score(c, self._base(w), end), c))
+        best_window = min(scores, key=lambda s: s[0])[1].window
+        base = self._base(best_window)
+        for loss in self.losses:
+            for lr in self.lrs:
+                c = Candidate(best_window, lr, loss)
+                scores.append((self._score(c, base, end), c))
+        self.validation = [{**c.describe(), "validation_mae": score} for score, c in scores]
+        return min(scores, key=lambda s: s[0])[1]
+
+    # -- the protocol's calls -------------------------------------------------------------
+    def start(self, model: nn.Module) -> None:
+        self.candidate = self._choose()
+        self.chosen = self.candidate.describe()
+        self.base = self._base(self.candidate.window)
+        self.note = "chosen on the pre-training period: " + ", ".join(
+            f"{k}={v}" for k, v in self.chosen.items())
+        self.learner = None
+        self._revealed = self.pretrain
+        if self.candidate.lr is not None:
+            self.learner = self._fresh(self._examples(self.base, self._origins(
+                self.pretrain)), self.candidate)
+        self.model = None if self.learner is None else self.learner.model
+
+    def observe(self, revealed: int) -> None:
+        self._revealed = revealed
+
+    def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self._predict(self.learner, self.base, len(past))).float()
+
+    def update(self, new: WindowSet, history: WindowSet) -> LearnStats:
+        start = time.perf_counter()
+        self.base.at(self._revealed)  # tomorrow's refresh belongs to today's update cost
+        if self.learner is None:
+            return replace(NO_WORK, seconds=time.perf_counter() - start)
+        if self.retrain_every is not None:
+            return self._retrain(start)
+        data = self._examples(self.base, new.origins)
+        stats = self.learner.learn(data, epochs=self.epochs, batch_size=self.batch_size)
+        return replace(stats, samples=stats.samples * 2, seconds=time.perf_counter() - start)
+
+    def _retrain(self, start: float) -> LearnStats:
+        data = self._examples(self.base, self._origins(self._revealed))
+        self.daily_samples.append(len(data) * self.recipe.epochs)
+        if len(self.daily_samples) % self.every:
+            return replace(NO_WORK, seconds=time.perf_counter() - start)
+        self.learner = self._fresh(data, self.candidate)
+        self.model = self.learner.model
+        return LearnStats(samples=len(data) * self.recipe.epochs, steps=0,
+                          seconds=time.perf_counter() - start, last_loss=float("nan"))
+
+    def on_drift(self) -> None:
+        pass
+

@@ -1,0 +1,79 @@
+"""Prediction intervals for any approach, from its own recent out-of-sample errors.
+
+Split-conformal on a rolling window: the interval for day ``d`` at horizon step ``h`` is the
+forecast plus or minus the finite-sample conformal quantile of the approach's absolute errors
+on the last ``window_days`` days whose values were all revealed before day ``d``'s origin, at
+steps ``h - pool .. h + pool`` (neighbouring steps pooled, so 56 days give a few hundred
+errors per step). Because only past days' errors are used, an interval is as leak-free as
+the forecast it surrounds; days with fewer than ``min_days`` such errors get none.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> actual = rng.normal(size=(60, 4)); forecast = np.zeros((60, 4))
+>>> bounds = conformal_intervals(actual, forecast, np.arange(60) * 4, horizon=4)
+>>> round(coverage(actual, *bounds[80]), 2), round(coverage(actual, *bounds[95]), 2)
+(0.77, 0.93)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from retain.errors import RetainError
+
+LEVELS = (80, 95)
+
+
+def conformal_intervals(actual: np.ndarray, forecast: np.ndarray, origin_rows: np.ndarray,
+                        horizon: int, levels: Sequence[int] = LEVELS, window_days: int = 56,
+                        min_days: int = 7, pool: int = 2
+                        ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``{level: (lower, upper)}``, each [days, H]; NaN on days without enough history."""
+    actual, forecast = np.asarray(actual, float), np.asarray(forecast, float)
+    if actual.shape != forecast.shape or actual.ndim != 2:
+        raise RetainError(f"actual {actual.shape} and forecast {forecast.shape} must both be "
+                          f"[days, horizon]")
+    if any(not 0 < level < 100 for level in levels):
+        raise RetainError(f"interval levels must lie strictly between 0 and 100, got {levels}")
+    errors = np.abs(forecast - actual)
+    days, steps = errors.shape
+    revealed_at = np.asarray(origin_rows) + horizon  # day j is known from this row on
+    width = {level: np.full((days, steps), np.nan) for level in levels}
+    for d in range(days):
+        known = np.flatnonzero(revealed_at[:d] <= origin_rows[d])[-window_days:]
+        if len(known) < min_days:
+            continue
+        past = errors[known]
+        for h in range(steps):
+            sample = past[:, max(0, h - pool):h + pool + 1].ravel()
+            n = len(sample)
+            ordered = np.sort(sample)
+            for level in levels:  # the k-th smallest, k = ceil((n + 1) level)
+                k = min(n, math.ceil((n + 1) * level / 100))
+                width[level][d, h] = ordered[k - 1]
+    return {level: (forecast - w, forecast + w) for level, w in width.items()}
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of actual values inside ``[lower, upper]``, over the days that have bounds."""
+    defined = ~np.isnan(lower)
+    if not defined.any():
+        return float("nan")
+    inside = (actual >= lower) & (actual <= upper)
+    return float(inside[defined].mean())
+
+
+def summarize_intervals(actual: np.ndarray, forecast: np.ndarray, origin_rows: np.ndarray,
+                        horizon: int, levels: Sequence[int] = LEVELS) -> dict:
+    """Coverage and mean width per level, and the days they were measured on."""
+    bounds = conformal_intervals(actual, forecast, origin_rows, horizon, levels)
+    first = bounds[levels[0]][0]
+    out: dict = {"days": int((~np.isnan(first[:, 0])).sum())}
+    for level, (lower, upper) in bounds.items():
+        out[str(level)] = {"coverage": coverage(actual, lower, upper),
+                           "mean_width": float(np.nanmean(upper - lower))
+                           if out["days"] else float("nan")}
+    return out

@@ -1,0 +1,196 @@
+"""The statistical contenders a practitioner reaches for first, run under the same protocol.
+
+``mstl`` is statsforecast's MSTL (LOESS decomposition over the day and the week, AutoETS on
+what is left), refit every day on a trailing window; ``gbm`` is scikit-learn's histogram
+gradient boosting on seasonal lags and the calendar, refit every week. Neither is written
+here: this module only feeds them the data the protocol has revealed and times their refits,
+which count as their update cost exactly as a network's training steps do.
+
+Both work in the scaled units of :class:`~retain.forecasting.features.Inputs` (a linear map
+of the target, which neither model's forecast depends on).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from retain.errors import RetainError
+from retain.forecasting.approaches import NO_WORK, Approach
+from retain.forecasting.features import Inputs
+from retain.forecasting.windows import WindowSet
+from retain.learner import LearnStats
+
+
+def require_statsforecast():
+    """statsforecast's models, or an error naming the extra that installs them."""
+    try:
+        import statsforecast.models as models
+    except ImportError:
+        raise RetainError("the mstl and hybrid approaches need statsforecast: "
+                          "pip install 'retain[forecast]'") from None
+    return models
+
+
+def seasonal_periods(period: int, season: int) -> tuple[int, ...]:
+    """The seasonal cycles in steps (a day and a week for sub-daily data, a week for daily
+    data): cycles of one step are no cycle."""
+    return tuple(sorted({p for p in (period, season) if p > 1}))
+
+
+def check_history(rows: int, seasons: Sequence[int], what: str) -> None:
+    """MSTL needs two whole cycles of its longest season."""
+    need = 2 * max(seasons, default=1) + 1
+    if rows < need:
+        raise RetainError(
+            f"{what} has {rows} steps, but a seasonal decomposition needs at least two whole "
+            f"cycles of its longest season ({need} steps, {need / max(1, min(seasons)):.0f} "
+            f"periods); use a longer pre-training period (--pretrain-days)")
+
+
+def history_needed(approach: str, seasons: Sequence[int], period: int, horizon: int,
+                   validate_days: int, lookback: int) -> int:
+    """Pre-training steps ``approach`` needs: two cycles of the longest season before its
+    validation days (mstl, hybrid: the hybrid also a day of base errors and its lookback),
+    or a week of rows past the longest lag (gbm); 0 for the others."""
+    cycles = 2 * max(seasons, default=1) + 1
+    if approach == "mstl":
+        return cycles + validate_days * period
+    if approach in ("hybrid", "hybrid-retrain"):
+        return -(-cycles // period) * period + lookback + (validate_days + 1) * period
+    if approach == "gbm":
+        return max(s * math.ceil(horizon / s) for s in seasons) + 7 * period
+    return 0
+
+
+def _work(seconds: float, rows: int) -> LearnStats:
+    return LearnStats(samples=rows, steps=1, seconds=seconds, last_loss=float("nan"))
+
+
+class StatisticalApproach(Approach):
+    """Shared plumbing: the revealed target, and a refit every ``every`` days."""
+
+    kind = "statistical"
+
+    def __init__(self, every: int = 1):
+        if every < 1:
+            raise RetainError(f"refit interval must be >= 1 day, got {every}")
+        self.every = every
+        self._days = 0
+        self.inputs: Inputs | None = None
+        self.revealed = 0
+
+    def prepare(self, inputs: Inputs, pretrain: int, period: int) -> None:
+        self.inputs, self.revealed, self.period = inputs, pretrain, period
+
+    def start(self, model: torch.nn.Module) -> None:
+        self.refit()
+
+    def observe(self, revealed: int) -> None:
+        self.revealed = revealed
+
+    def update(self, new: WindowSet, history: WindowSet) -> LearnStats:
+        self._days += 1
+        if self._days % self.every:
+            return NO_WORK
+        start = time.perf_counter()
+        rows = self.refit()
+        return _work(time.perf_counter() - start, rows)
+
+    def refit(self) -> int:
+        """Fit on the revealed rows; returns the rows used."""
+        raise NotImplementedError
+
+
+class MSTLApproach(StatisticalApproach):
+    """statsforecast ``MSTL(season_length=seasons)`` with an AutoETS trend, refit daily on
+    a trailing window; the window is chosen among ``windows`` (steps) by forecasting the
+    last ``validate_days`` of the pre-training period, as a practitioner would."""
+
+    name = "mstl"
+
+    def __init__(self, seasons: Sequence[int], horizon: int, windows: Sequence[int],
+                 validate_days: int = 14, period: int = 1, every: int = 1):
+        super().__init__(every)
+        if not seasons:
+            raise RetainError("mstl needs a seasonal period longer than one step")
+        self.seasons, self.horizon, self.windows = tuple(seasons), horizon, tuple(windows)
+        self.validate_days, self.period = validate_days, period
+        self.validation: list[dict] = []
+
+    def _fit(self, end: int, window: int):
+        models = require_statsforecast()
+        y = self.inputs.target[max(0, end - window):end]
+        check_history(len(y), self.seasons, "mstl's trailing window")
+        return models.MSTL(season_length=list(self.seasons),
+                           trend_forecaster=models.AutoETS(model="ZZN")).fit(
+                               y.double().numpy())
+
+    def start(self, model: torch.nn.Module) -> None:
+        fits = [w for w in self.windows if w <= self.revealed] or [self.windows[0]]
+        self.window = fits[-1]
+        first = self.revealed - self.validate_days * self.period
+        if len(fits) > 1 and self.validate_days > 0:
+            target = self.inputs.target.double().numpy()
+            for w in fits:
+                errors = [np.abs(np.asarray(self._fit(o, w).predict(h=self.horizon)["mean"])
+                                 - target[o:o + self.horizon]).mean()
+                          for o in range(first, self.revealed - self.horizon + 1, self.period)]
+                self.validation.append({"window_steps": w, "validation_mae": float(
+                    np.mean(errors))})
+            self.window = min(self.validation, key=lambda v: v["validation_mae"])[
+                "window_steps"]
+        self.chosen = {"window_steps": self.window}
+        self.note = (f"trailing window {self.window} steps (chosen on the pre-training "
+                     f"period), refit every {self.every} day(s)")
+        self.refit()
+
+    def refit(self) -> int:
+        self.model = self._fit(self.revealed, self.window)
+        return min(self.window, self.revealed)
+
+    def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+        mean = self.model.predict(h=self.horizon)["mean"]
+        return torch.as_tensor(np.asarray(mean), dtype=torch.float32)
+
+
+class GradientBoostedLags(StatisticalApproach):
+    """scikit-learn ``HistGradientBoostingRegressor`` on the target one season back (for
+    each season, as far back as the horizon requires) and the known-future channels
+    (calendar, declared covariates) at the target time; one model for every horizon step,
+    refit weekly on every revealed row."""
+
+    name = "gbm"
+
+    def __init__(self, seasons: Sequence[int], horizon: int, every: int = 7, seed: int = 0):
+        super().__init__(every)
+        self.horizon, self.seed = horizon, seed
+        # lags reaching past the origin for every step of the horizon
+        self.lags = tuple(s * math.ceil(horizon / s) for s in seasons) or (horizon,)
+        self.note = f"lags {list(self.lags)} + calendar, refit every {every} day(s)"
+
+    def _rows(self, times: np.ndarray) -> np.ndarray:
+        target = self.inputs.target.numpy()
+        lead = self.inputs.features[:, list(np.flatnonzero(self.inputs.lead))].numpy()
+        columns = [target[times - lag] for lag in self.lags]
+        return np.column_stack([*columns, lead[times - self.horizon]])
+
+    def refit(self) -> int:
+        try:
+            from sklearn.ensemble import HistGradientBoostingRegressor
+        except ImportError:
+            raise RetainError("the gbm approach needs scikit-learn: "
+                              "pip install 'retain[forecast]'") from None
+        times = np.arange(max(max(self.lags), self.horizon), self.revealed)
+        self.model = HistGradientBoostingRegressor(max_iter=200, random_state=self.seed)
+        self.model.fit(self._rows(times), self.inputs.target.numpy()[times])
+        return len(times)
+
+    def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+        origin = len(past)
+        times = np.arange(origin, origin + self.horizon)
+        return torch.as_tensor(self.model.predict(self._rows(times)), dtype=torch.float32)

@@ -1,0 +1,161 @@
+"""Statistical contenders, the hybrid, prediction intervals and session calendars."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retain.errors import RetainError
+from retain.forecasting.bundled import calls, nyc_weather, synthetic_change
+from retain.forecasting.data import from_frame, synthetic
+from retain.forecasting.experiment import Experiment, plan, run_experiment
+from retain.forecasting.intervals import conformal_intervals, coverage
+from retain.forecasting.report import summarize
+
+H, L, PRETRAIN_DAYS, DAYS = 24, 48, 26, 4
+SERIES = synthetic(days=PRETRAIN_DAYS + DAYS + 1, freq="1h")
+NEW = ("mstl", "gbm", "hybrid", "hybrid-retrain")
+QUICK = Experiment.quick(
+    lookback=L, pretrain_days=PRETRAIN_DAYS, days=DAYS,
+    approaches=("seasonal-naive", *NEW), detectors=(),
+    hyper={"epochs": 1, "retrain_every": 2, "validate_days": 7, "windows_days": (15, 20),
+           "hybrid_lrs": (3e-4,), "hybrid_losses": ("l1",), "hybrid_epochs": 1,
+           "gbm_every": 2})
+FORECAST_DAY = 1
+
+
+@pytest.fixture(scope="module")
+def runs():
+    run_a, inputs = run_experiment(SERIES, QUICK)
+    origin = int(run_a.origin_rows[FORECAST_DAY])
+    frame = SERIES.frame.copy()
+    noise = np.random.default_rng(1).normal(5, 3, frame.shape)
+    for j, column in enumerate(frame.columns):
+        start = origin + H if column in SERIES.known_future else origin
+        frame.iloc[start:, j] = noise[start:, j]
+    run_b, _ = run_experiment(replace(SERIES, frame=frame), QUICK)
+    return run_a, run_b, inputs
+
+
+def test_no_contender_or_hybrid_uses_a_value_before_it_is_revealed(runs):
+    run_a, run_b, _ = runs
+    for name in NEW:
+        a, b = run_a.runs[name].forecasts, run_b.runs[name].forecasts
+        np.testing.assert_array_equal(a[:FORECAST_DAY + 1], b[:FORECAST_DAY + 1], err_msg=name)
+        if name != "gbm":  # gbm refits every 2 days, so day 2 may use the old fit
+            assert np.any(a[FORECAST_DAY + 1] != b[FORECAST_DAY + 1]), name
+
+
+def test_the_validation_choice_uses_the_pre_training_period_only(runs):
+    run_a, run_b, _ = runs
+    for name in ("mstl", "hybrid"):
+        assert run_a.runs[name].chosen == run_b.runs[name].chosen
+        scores = run_a.runs[name].validation
+        assert len(scores) >= 2 and all(np.isfinite(s["validation_mae"]) for s in scores)
+    hybrid = run_a.runs["hybrid"]
+    assert {s["correction"] for s in hybrid.validation} == {False, True}  # base alone too
+    best = min(hybrid.validation, key=lambda s: s["validation_mae"])
+    assert {k: v for k, v in best.items() if k != "validation_mae"} == hybrid.chosen
+
+
+def test_mstl_is_statsforecast_refit_on_the_trailing_window(runs):
+    from statsforecast.models import MSTL, AutoETS
+
+    run, _, inputs = runs
+    window = run.runs["mstl"].chosen["window_steps"]
+    origin = int(run.origin_rows[2])
+    y = inputs.target[origin - window:origin].double().numpy()
+    expected = MSTL([24, 168], trend_forecaster=AutoETS(model="ZZN")).fit(y).predict(h=H)
+    scaled = (run.runs["mstl"].forecasts[2] - inputs.scaler.mean[0]) / inputs.scaler.std[0]
+    np.testing.assert_allclose(scaled, expected["mean"], rtol=1e-5, atol=1e-5)
+    assert run.runs["mstl"].seconds[:-1].min() > 0  # a refit after every day is timed
+
+
+def test_summary_ranks_every_approach_and_compares_the_best_with_mstl(runs):
+    run, _, _ = runs
+    summary = summarize(run)
+    maes = [a["mae"] for a in summary["approaches"].values()]
+    assert maes == sorted(maes)
+    assert [a["rank"] for a in summary["approaches"].values()] == list(range(1, 6))
+    assert summary["winner"] == next(iter(summary["approaches"]))
+    acc = summary["acceptance"]
+    assert acc["best_incremental"] == "hybrid"  # the only daily-updated one here
+    hybrid, mstl = summary["approaches"]["hybrid"], summary["approaches"]["mstl"]
+    assert acc["mae_gain_over_mstl"] == pytest.approx(1 - hybrid["mae"] / mstl["mae"])
+    assert acc["mstl_refit_over_this_seconds"] == pytest.approx(
+        mstl["update_seconds"] / hybrid["update_seconds"])
+    assert "mae_vs_daily_retrain_on_fresh_days" in acc  # against hybrid-retrain
+    assert summary["approaches"]["hybrid-retrain"]["family"] == "hybrid"
+
+
+def test_intervals_use_only_days_revealed_before_the_origin():
+    rng = np.random.default_rng(0)
+    actual, forecast = rng.normal(size=(40, 6)), np.zeros((40, 6))
+    origins = np.arange(40) * 6
+    bounds = conformal_intervals(actual, forecast, origins, horizon=6, min_days=5)
+    changed = actual.copy()
+    changed[20:] += 100
+    again = conformal_intervals(changed, forecast, origins, horizon=6, min_days=5)
+    for level in (80, 95):
+        np.testing.assert_array_equal(bounds[level][1][:21], again[level][1][:21])
+        assert np.all(again[level][1][22:] > bounds[level][1][22:])  # later days see it
+        assert np.isnan(bounds[level][0][:5]).all() and not np.isnan(bounds[level][0][5:]).any()
+
+
+def test_interval_width_is_the_conformal_quantile_of_past_errors():
+    errors = np.arange(1, 11, dtype=float)  # ten past days, one step, errors 1..10
+    actual = np.concatenate((errors, [0.0]))[:, None]
+    bounds = conformal_intervals(actual, np.zeros((11, 1)), np.arange(11), horizon=1,
+                                 levels=(80,), min_days=10, pool=0)
+    # the ceil(11 * 0.8) = 9th smallest error
+    assert bounds[80][1][10, 0] == 9.0 and bounds[80][0][10, 0] == -9.0
+    assert coverage(np.zeros((1, 1)), bounds[80][0][10:], bounds[80][1][10:]) == 1.0
+
+
+def test_a_too_short_pre_training_period_says_how_much_is_needed():
+    with pytest.raises(RetainError, match=r"hybrid needs \d+ steps \(\d+ days\) of "
+                                          r"pre-training.*--pretrain-days"):
+        plan(SERIES, replace(QUICK, pretrain_days=16, approaches=("hybrid",)))
+
+
+def _business_hours(days: int = 15, fill_weekends: bool = False) -> pd.DataFrame:
+    dates = pd.date_range("2024-01-01", periods=days, freq="D")
+    if not fill_weekends:
+        dates = dates[dates.dayofweek < 5]
+    times = [d + pd.Timedelta("9h") + k * pd.Timedelta("15min") for d in dates
+             for k in range(32)]
+    return pd.DataFrame({"time": times, "y": np.arange(len(times), dtype=float)})
+
+
+def test_business_hours_form_a_session_calendar():
+    series = from_frame(_business_hours(), "time", "y")
+    assert series.session_steps == 32 and series.week_sessions == 5
+    assert series.steps_in("1D") == 32 and series.steps_in("7D") == 160
+    extended = series.extended_index(40)
+    assert extended[len(series)] == pd.Timestamp("2024-01-16 09:00")  # next weekday
+    assert extended[-1] == pd.Timestamp("2024-01-17 10:45")
+    with pytest.raises(RetainError, match="sessions"):
+        series.steps_in("12h")
+
+
+def test_a_regular_series_missing_a_day_is_still_a_gap():
+    table = synthetic(days=10, freq="1h").frame.reset_index()
+    table = table[(table["time"] < "2024-01-04") | (table["time"] >= "2024-01-05")]
+    with pytest.raises(RetainError, match="24 missing h step"):
+        from_frame(table, "time", "Demand")
+
+
+def test_bundled_development_series_load():
+    c = calls()
+    assert (c.session_steps, c.week_sessions, len(c)) == (169, 5, 27716)
+    assert c.frame.index[0] == pd.Timestamp("2003-03-03 07:00")
+    assert c.frame.index[168] == pd.Timestamp("2003-03-03 21:00")
+    w = nyc_weather("JFK")
+    assert w.freq == "h" and w.target == "temp" and not w.frame.isna().any().any()
+    level = synthetic_change("level", days=20)
+    plain = synthetic(days=20, freq="30min")
+    diff = level.frame["Demand"].to_numpy() - plain.frame["Demand"].to_numpy()
+    assert diff[: len(diff) // 2].max() == 0 and diff[len(diff) // 2:].min() > 0
