@@ -86,11 +86,11 @@ def time_split(recordings: RecordingSet, length: int, stride: int | None = None,
         n = rec.signal.shape[-1]
         if n < length:
             raise RetainError(f"{rec.path}: {n} samples, shorter than one window of {length}")
-        cut = int(n * train_fraction)
+        cut = round(n * train_fraction)
         parts = ((0, cut, stride, f"its first {train_fraction:.0%}"),
                  (cut, n, test_stride, f"its last {1 - train_fraction:.0%}"))
         if validation is not None:
-            inner = int(cut * (1 - validation))
+            inner = round(cut * (1 - validation))
             parts = ((0, inner, stride, "its training part before validation"),
                      (inner, cut, test_stride, "its validation part"))
         label = recordings.label_id(rec)
