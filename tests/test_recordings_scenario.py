@@ -53,6 +53,9 @@ def test_time_split_puts_no_sample_on_both_sides(tmp_path) -> None:
     assert not _values(val.tensors[0]) & _values(x_test)  # validation never sees test samples
     assert not _values(val.tensors[0]) & _values(val_train.tensors[0])
     assert float(val.tensors[0][val.recording == 0].max()) < 0.7 * 5000
+    few, same_test = time_split(recs, 256, 64, 0.7, train_windows=3)
+    assert len(few) == 9 and torch.equal(same_test.tensors[0], x_test)
+    assert few.start.tolist() == [0, 64, 128] * 3
 
 
 def test_windows_are_views_of_the_recordings_until_batched(tmp_path) -> None:

@@ -54,13 +54,15 @@ def recordings_stream(
     validation: float | None = None,
     n_experiences: int | None = None,
     channel: str | None = None,
+    train_windows: int | None = None,
 ) -> Stream:
     """One experience per value of ``by`` (in sorted order; faults in class-id order).
 
     ``data`` is a folder of CWRU files, a manifest, or a loaded :class:`RecordingSet`;
     ``fs`` resamples to the model's rate. Each recording's first ``train_fraction`` trains,
     the rest tests (``validation=0.2``: the training part's last 20 % tests instead, for
-    choosing settings). ``n_experiences`` keeps the first groups only.
+    choosing settings). ``n_experiences`` keeps the first groups only; ``train_windows``
+    the first windows of each recording's training part only.
     """
     recordings = data if isinstance(data, RecordingSet) else load_recordings(data, fs, channel)
     keys = group_keys(recordings, by)
@@ -73,7 +75,8 @@ def recordings_stream(
         keep = [r for r, k in zip(recordings, keys, strict=True) if k in order]
         recordings = RecordingSet(keep, recordings.fs, recordings.classes, recordings.resampled)
         keys = [k for k in keys if k in order]
-    train, test = time_split(recordings, length, stride, train_fraction, validation=validation)
+    train, test = time_split(recordings, length, stride, train_fraction, validation=validation,
+                             train_windows=train_windows)
     per_window = np.array(keys, dtype=object)
     train_keys = per_window[train.recording.numpy()].tolist()
     test_keys = per_window[test.recording.numpy()].tolist()

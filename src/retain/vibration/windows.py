@@ -63,13 +63,16 @@ def windows_of(recording: Recording, begin: int, end: int, length: int, stride: 
 
 def time_split(recordings: RecordingSet, length: int, stride: int | None = None,
                train_fraction: float = 0.7, test_stride: int | None = None,
-               validation: float | None = None) -> tuple[Windows, Windows]:
+               validation: float | None = None,
+               train_windows: int | None = None) -> tuple[Windows, Windows]:
     """``(train, test)`` windows: the first ``train_fraction`` of each recording trains, the
     rest tests; ``stride`` (default ``length // 4``) between training windows,
     ``test_stride`` (default ``stride``) between test windows.
 
     ``validation=0.2`` returns ``(train, validation)`` instead: the training part's last 20 %
-    validates and the test part is not used at all.
+    validates and the test part is not used at all. ``train_windows=k`` keeps only the first
+    ``k`` training windows of each recording (how much real data a model needs); the test
+    windows stay the same.
     """
     length = int(length)
     stride = int(stride or max(1, length // 4))
@@ -81,6 +84,8 @@ def time_split(recordings: RecordingSet, length: int, stride: int | None = None,
         raise RetainError(f"train_fraction must be in (0, 1), got {train_fraction}")
     if validation is not None and not 0 < validation < 1:
         raise RetainError(f"validation must be a fraction in (0, 1), got {validation}")
+    if train_windows is not None and int(train_windows) < 1:
+        raise RetainError(f"train_windows must be >= 1, got {train_windows}")
     sides: tuple[list, list] = ([], [])
     for i, rec in enumerate(recordings):
         n = rec.signal.shape[-1]
@@ -96,6 +101,8 @@ def time_split(recordings: RecordingSet, length: int, stride: int | None = None,
         label = recordings.label_id(rec)
         for side, (begin, end, step, what) in zip(sides, parts, strict=True):
             view, starts = windows_of(rec, begin, end, length, step, what)
+            if side is sides[0] and train_windows is not None:
+                view, starts = view[: int(train_windows)], starts[: int(train_windows)]
             side.append((view, label, i, starts))
     return tuple(_windows(side, length) for side in sides)  # type: ignore[return-value]
 
