@@ -159,3 +159,12 @@ def test_recordings_scenario_options_are_checked() -> None:
     with pytest.raises(RetainError, match="--data is not an option of scenario 'split-digits'; "
                                           "it is for recordings"):
         build_scenario("split-digits", options={"data": "x", "by": None})
+
+
+def test_simulated_windows_of_the_cwru_bearing_share_the_class_ids() -> None:
+    from retain.vibration.pretrain import simulated_windows
+
+    x, y = simulated_windows(rpms=(1797, 1730), n_per_class=2, length=256).tensors
+    assert x.shape == (16, 1, 256) and y.tolist() == [0, 0, 1, 1, 2, 2, 3, 3] * 2
+    again, _ = simulated_windows(rpms=(1797, 1730), n_per_class=2, length=256).tensors
+    assert torch.equal(x, again)
