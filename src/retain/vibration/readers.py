@@ -26,13 +26,12 @@ def _names(names: Sequence[object]) -> str:
     return ", ".join(repr(str(n)) for n in names) or "none"
 
 
-def _pick(path: Path, arrays: dict[str, np.ndarray], channels: Channels, what: str,
-          default: str | None = None) -> np.ndarray:
-    """Named arrays (variables, keys, columns) as channels ``[C, T]``."""
+def _pick(path: Path, arrays: dict[str, np.ndarray], channels: Channels, what: str
+          ) -> np.ndarray:
+    """Named arrays (variables, keys, columns) as channels ``[C, T]``; a file holding one
+    signal needs no name, a file holding several must be told which."""
     if channels is None:
-        if default is not None:
-            channels = [default]
-        elif len(arrays) == 1:
+        if len(arrays) == 1:
             channels = list(arrays)
         else:
             raise RetainError(f"{path}: {len(arrays)} {what}s ({_names(arrays)}); say which "
@@ -83,7 +82,7 @@ def _wav(path: Path, channels: Channels) -> tuple[np.ndarray, float]:
                 ) / (info.max + 1)
     data = data.reshape(len(data), -1).T  # [C, T]
     arrays = {str(i): data[i] for i in range(len(data))}
-    return _pick(path, arrays, channels, "channel", "0" if len(data) > 1 else None), float(rate)
+    return _pick(path, arrays, channels, "channel"), float(rate)
 
 
 def _npy(path: Path, channels: Channels) -> tuple[np.ndarray, None]:
@@ -95,7 +94,7 @@ def _npy(path: Path, channels: Channels) -> tuple[np.ndarray, None]:
         raise RetainError(f"{path}: a recording is [T] or [T, channels], got shape {data.shape}")
     data = data.reshape(len(data), -1).T
     arrays = {str(i): data[i] for i in range(len(data))}
-    return _pick(path, arrays, channels, "column", "0" if len(data) > 1 else None), None
+    return _pick(path, arrays, channels, "column"), None
 
 
 def _npz(path: Path, channels: Channels) -> tuple[np.ndarray, float | None]:
