@@ -168,3 +168,19 @@ def test_simulated_windows_of_the_cwru_bearing_share_the_class_ids() -> None:
     assert x.shape == (16, 1, 256) and y.tolist() == [0, 0, 1, 1, 2, 2, 3, 3] * 2
     again, _ = simulated_windows(rpms=(1797, 1730), n_per_class=2, length=256).tensors
     assert torch.equal(x, again)
+
+
+def test_report_groups_a_manifest_by_its_split_column(tmp_path) -> None:
+    from retain.cli.recordings import report_sections
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        np.save(tmp_path / f"s{k}.npy", rng.standard_normal(3000))
+    pd.DataFrame({"path": [f"s{k}.npy" for k in range(3)], "label": ["a", "b", "a"],
+                  "fs": 12_000, "rpm": 1797, "bearing": "motor-6205",
+                  "machine": ["m1", "m1", "m2"]}).to_csv(tmp_path / "m.csv", index=False)
+    (section,) = report_sections(tmp_path / "out", {}, {"data": str(tmp_path / "m.csv"),
+                                                        "by": "machine", "window": 256})
+    assert section.images == ["recordings-machine-m1.png", "recordings-machine-m2.png"]
+    assert (tmp_path / "out" / "recordings-machine-m1.png").stat().st_size > 1e4
+    assert "3 recordings" in section.text and "classes a, b" in section.text

@@ -16,6 +16,7 @@ from retain.metrics import RunResult
 from retain.report import Section
 from retain.scenarios import Stream
 
+MAX_ROWS = 8
 OPTIONS = ("data", "by", "window", "stride", "fs", "train_fraction", "validation")
 RUN_DEFAULTS = {
     "model": "vibration-cnn", "epochs": 5, "batch_size": 32, "lr": 3e-3, "optimizer": "adam",
@@ -49,16 +50,19 @@ def report_sections(out: Path, results: dict[str, RunResult], config: dict) -> l
     from retain.vibration.report import plot_recordings
 
     recs = load_recordings(config["data"], config.get("fs"))
+    column = "load" if all("load" in r.meta for r in recs) else config.get("by") or "fault"
     groups: dict[Any, list] = {}
     for r in recs:
-        groups.setdefault(r.meta.get("load", "all"), []).append(r)
+        groups.setdefault(r.meta.get(column, "-"), []).append(r)
     images = []
     for key, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        name = f"recordings-load-{key}.png" if key != "all" else "recordings.png"
-        title = f"load {key} HP" if key != "all" else "recordings"
-        plot_recordings(recs, members, out / name, f"{title}, fs = {recs.fs:g} Hz",
-                        length=int(config.get("window") or 2048))
-        images.append(name)
+        for part in range(0, len(members), MAX_ROWS):  # a readable figure per 8 recordings
+            suffix = f"-{part // MAX_ROWS + 1}" if len(members) > MAX_ROWS else ""
+            name = f"recordings-{column}-{key}{suffix}.png".replace(" ", "_").replace("/", "_")
+            plot_recordings(recs, members[part:part + MAX_ROWS], out / name,
+                            f"{column} {key}, fs = {recs.fs:g} Hz",
+                            length=int(config.get("window") or 2048))
+            images.append(name)
     return [Section("Recordings: raw windows and envelope spectra",
                     text=recs.describe() + ". The lines mark the bearing's characteristic "
                     "frequencies at each recording's shaft speed: each fault's spectrum "
