@@ -208,3 +208,13 @@ def test_manifest_rows_with_a_missing_file_or_empty_label(tmp_path) -> None:
         load_recordings(path)
     with pytest.raises(RetainError, match=r"nowhere: no such folder or manifest"):
         load_recordings(tmp_path / "nowhere")
+
+
+def test_other_labels_are_numbered_in_sorted_order(tmp_path) -> None:
+    for k in range(3):
+        np.save(tmp_path / f"r{k}.npy", signal(3000, 50, k))
+    path = _manifest(tmp_path, {"path": ["r0.npy", "r1.npy", "r2.npy"], "label": [10, 2, "x"],
+                                "fs": [12_000] * 3})
+    recs = load_recordings(path)
+    assert recs.classes == ("2", "10", "x")
+    assert [recs.label_id(r) for r in recs] == [1, 0, 2]

@@ -80,7 +80,16 @@ def _classes(labels: list[str]) -> tuple[str, ...]:
     from retain.datasets.vibration import FAULT_CLASSES
 
     # the simulator's fault names keep its class ids, so simulated pre-training lines up
-    return FAULT_CLASSES if set(labels) <= set(FAULT_CLASSES) else tuple(sorted(set(labels)))
+    if set(labels) <= set(FAULT_CLASSES):
+        return FAULT_CLASSES
+
+    def key(label: str) -> tuple:  # numbers by value (2 before 10), then names
+        try:
+            return (0, float(label), label)
+        except ValueError:
+            return (1, 0.0, label)
+
+    return tuple(sorted(set(labels), key=key))
 
 
 def _folder_rows(folder: Path) -> list[dict[str, Any]]:
@@ -92,8 +101,8 @@ def _folder_rows(folder: Path) -> list[dict[str, Any]]:
     for p in files:
         known = cwru_file(p) if file_suffix(p) == ".mat" else None
         if known is None:
-            raise RetainError(f"{p}: not a CWRU file number, so its label is unknown; describe "
-                              "the recordings in a manifest (CSV with columns path, label, ...)")
+            raise RetainError(f"{p}: not a CWRU file number, so its label is unknown; pass a "
+                              "manifest (CSV with columns path, label, ...) instead of the folder")
         rows.append({"path": p, "label": known.fault, "fs": known.fs, "rpm": known.rpm,
                      "fault": known.fault, "size": known.size, "load": known.load,
                      "number": known.number})
