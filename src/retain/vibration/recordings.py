@@ -37,7 +37,8 @@ class Recording:
     """One recording at the set's rate: ``signal`` float32 ``[C, T]`` and what it is.
 
     ``meta`` holds ``fault`` (the label), ``file`` and every column to split by (CWRU files:
-    ``size`` in inches, ``load`` in HP, ``number``); ``source_fs`` is the file's own rate.
+    ``size`` in inches, ``load`` in HP, ``number``, ``rpm``); ``source_fs`` is the file's own
+    rate, ``rpm`` the shaft speed when known (it places the report's frequency marks).
     """
 
     path: Path
@@ -55,7 +56,7 @@ class RecordingSet:
     recordings: list[Recording]
     fs: float
     classes: tuple[str, ...]
-    resampled: list[str] = field(default_factory=list)  # "97.mat: 48000 -> 12000 Hz (1/4)"
+    resampled: list[str] = field(default_factory=list)  # "97.mat: 48000 -> 12000 Hz (x 1/4)"
 
     def __len__(self) -> int:
         return len(self.recordings)
@@ -224,7 +225,7 @@ def load_recordings(
         if row["fs"] != target:
             x, how = _resample(x, row["fs"], target)
             resampled.append(f"{row['path'].name}: {how}")
-        meta = {k: v for k, v in row.items() if k not in _RESERVED and k != "rpm"}
+        meta = {k: v for k, v in row.items() if k not in _RESERVED}
         meta["file"] = row["path"].name
         signal = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         rpm = row.get("rpm")
