@@ -60,7 +60,8 @@ def report_sections(out: Path, results: dict[str, RunResult], config: dict) -> l
             suffix = f"-{part // MAX_ROWS + 1}" if len(members) > MAX_ROWS else ""
             name = f"recordings-{column}-{key}{suffix}.png".replace(" ", "_").replace("/", "_")
             plot_recordings(recs, members[part:part + MAX_ROWS], out / name,
-                            f"{column} {key}, fs = {recs.fs:g} Hz",
+                            f"{column} {key}{' HP' if column == 'load' else ''}, "
+                            f"fs = {recs.fs:g} Hz",
                             length=int(config.get("window") or 2048))
             images.append(name)
     return [Section("Recordings: raw windows and envelope spectra",
