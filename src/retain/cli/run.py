@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from retain.cli.specs import (
+    SCENARIO_OPTIONS,
     build_model,
     build_scenario,
     build_strategies,
@@ -32,6 +33,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "scenario": "split-digits", "strategy": ["naive"], "epochs": 1, "batch_size": 10,
     "lr": 0.03, "optimizer": "sgd", "seed": 0, "experiences": None, "hidden": [100, 100],
     "model": "mlp", "threads": None, "joint": False, "strategy_defaults": {},
+    **dict.fromkeys(SCENARIO_OPTIONS),
 }
 JOINT_LABEL = "joint (upper bound)"
 
@@ -40,14 +42,17 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
             optimizer: str, seed: int, experiences: int | None = None,
             hidden: tuple[int, ...] = (100, 100), model: str | None = "mlp",
             quiet: bool = False, joint: bool = False,
-            strategy_defaults: dict | None = None) -> dict[str, RunResult]:
+            strategy_defaults: dict | None = None,
+            scenario_options: dict | None = None) -> dict[str, RunResult]:
     """Run each strategy spec on the same scenario from the same initial weights; ``joint``
-    adds training on all experiences at once (same epochs) as the upper bound."""
+    adds training on all experiences at once (same epochs) as the upper bound.
+    ``scenario_options`` (``data``, ``by``, ...) go to a scenario that takes them."""
     built = [(strategy_label(s), build_strategies(s, strategy_defaults))
              for s in strategies]  # fail early
     if joint:
         built.append((JOINT_LABEL, []))
-    stream = build_scenario(scenario, seed=seed, n_experiences=experiences)
+    stream = build_scenario(scenario, seed=seed, n_experiences=experiences,
+                            options=scenario_options)
     results: dict[str, RunResult] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                   "{task.total} experiences"), TimeElapsedColumn(), console=err,
@@ -116,6 +121,20 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="write results.json + report here")
                        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+        data: Annotated[str | None, typer.Option(
+            help="recordings: a folder of CWRU .mat files or a manifest table")] = None,
+        by: Annotated[str | None, typer.Option(
+            help="recordings: one experience per fault, load, size or manifest column")] = None,
+        window: Annotated[int | None, typer.Option(help="recordings: window length")] = None,
+        stride: Annotated[int | None, typer.Option(
+            help="recordings: samples between training windows (default window/4)")] = None,
+        fs: Annotated[float | None, typer.Option(
+            help="recordings: the model's sampling rate; others are resampled")] = None,
+        train_fraction: Annotated[float | None, typer.Option(
+            help="recordings: the first fraction of each recording trains (0.7)")] = None,
+        validation: Annotated[float | None, typer.Option(
+            help="recordings: test on the training part's last fraction instead (tuning)")
+            ] = None,
     ) -> None:
         """Train strategies on a scenario and compare what they remember."""
         from_file = _load_config(config)
@@ -123,7 +142,9 @@ def register(app: typer.Typer) -> None:
         cfg = {**RUN_DEFAULTS, **scenario_defaults(name), **from_file}
         given = {"scenario": scenario, "strategy": strategy, "epochs": epochs,
                  "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "seed": seed,
-                 "experiences": experiences}
+                 "experiences": experiences, "data": data, "by": by, "window": window,
+                 "stride": stride, "fs": fs, "train_fraction": train_fraction,
+                 "validation": validation}
         cfg.update({k: v for k, v in given.items() if v is not None})
         if isinstance(cfg["strategy"], str | dict):
             cfg["strategy"] = [cfg["strategy"]]
@@ -132,7 +153,8 @@ def register(app: typer.Typer) -> None:
         results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"], cfg["batch_size"],
                           cfg["lr"], cfg["optimizer"], cfg["seed"], cfg["experiences"],
                           tuple(cfg["hidden"]), cfg["model"], joint=cfg["joint"],
-                          strategy_defaults=cfg["strategy_defaults"])
+                          strategy_defaults=cfg["strategy_defaults"],
+                          scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS})
         _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
 
     @app.command("demo")

@@ -35,10 +35,27 @@ _MNIST_SCENARIOS = ("split-mnist", "task-split-mnist", "permuted-mnist", "rotate
                     "rotated-mnist-nearest")
 
 
+# options of contributed scenarios (``retain run --data DIR --by load``), None when not given
+SCENARIO_OPTIONS = ("data", "by", "window", "stride", "fs", "train_fraction", "validation")
+
+
 def build_scenario(name: str, seed: int = 0, n_experiences: int | None = None,
-                   fetch: bool = True) -> Stream:
+                   fetch: bool = True, options: Mapping[str, Any] | None = None) -> Stream:
     """A stream by scenario name, or from a data file (``.npz``/``.csv``/``.parquet``), which is
-    split class-incrementally."""
+    split class-incrementally. ``options`` go to a contributed scenario that declares them."""
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    spec = scenario_spec(name)
+    unknown = sorted(set(given) - set(spec.options if spec else ()))
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        takes = [n for n, s in EXTRA_SCENARIOS.items() if isinstance(s, ScenarioSpec)
+                 and set(unknown) <= set(s.options)]
+        verb = "is not an option" if len(unknown) == 1 else "are not options"
+        raise RetainError(f"{flags} {verb} of scenario {name!r}"
+                          + (f"; it is for {', '.join(takes)}" if takes else ""))
+    if spec is not None and spec.options:
+        stream = spec.build(seed, n_experiences, **given)
+        return _with_model(spec, stream)
     n = n_experiences or _DEFAULT_EXPERIENCES.get(name, 5)
     if name in _MNIST_SCENARIOS:
         train, test = datasets.mnist(fetch=fetch)
@@ -81,6 +98,8 @@ class ScenarioSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)  # ``retain run`` options
     # extra report sections: report(out_dir, results, config) -> [Section]
     report: Callable[[Path, dict[str, RunResult], dict], list] | None = None
+    # keyword options build() takes from SCENARIO_OPTIONS: build(seed, n, data=..., by=...)
+    options: tuple[str, ...] = ()
 
 
 # scenarios contributed by other modules: name -> ScenarioSpec, or the older
@@ -106,7 +125,10 @@ def _extra_scenario(name: str, seed: int, n: int | None) -> Stream | None:
     spec = scenario_spec(name)
     if spec is None:
         return None
-    stream = spec.build(seed, n)
+    return _with_model(spec, spec.build(seed, n))
+
+
+def _with_model(spec: ScenarioSpec, stream: Stream) -> Stream:
     if spec.model:
         stream.info.update(model=spec.model, model_args=dict(spec.model_args))
     return stream
@@ -203,9 +225,11 @@ def strategy_label(spec: str | dict) -> str:
 
 def _contributed_scenarios() -> None:
     """Scenarios that live with their domain code (imported last: they import this module)."""
+    from retain.cli.recordings import SCENARIOS as recordings
     from retain.cli.vibration import SCENARIOS as vibration
 
     EXTRA_SCENARIOS.update(vibration)
+    EXTRA_SCENARIOS.update(recordings)
 
 
 _contributed_scenarios()

@@ -760,6 +760,16 @@ class EnvelopeSpectrum(nn.Module):
 
 # --------------------------------------------------------------------------- plotting
 
+# how plots mark the characteristic frequencies: key of fault_frequencies -> (label, colour)
+FREQUENCY_MARKS = {
+    "shaft": ("f_r", "0.45"),
+    "ftf": ("FTF (cage)", "tab:olive"),
+    "bsf": ("BSF", "tab:pink"),
+    "2xbsf": ("2xBSF (ball)", "tab:red"),
+    "bpfo": ("BPFO (outer)", "tab:green"),
+    "bpfi": ("BPFI (inner)", "tab:blue"),
+}
+
 
 def plot_examples(
     machine: MachineType | str | int,
@@ -789,14 +799,7 @@ def plot_examples(
     fmax = max_freq_hz or min(fs / 2, 2.6 * max(fr["bpfi"], fr["2xbsf"]))
     freqs, spec = envelope_spectrum(x[:, 0], fs, band=(1000.0, None), max_freq_hz=fmax)
     t_ms = np.arange(length) / fs * 1000
-    marks = {
-        "shaft": ("f_r", "0.45"),
-        "ftf": ("FTF (cage)", "tab:olive"),
-        "bsf": ("BSF", "tab:pink"),
-        "2xbsf": ("2xBSF (ball)", "tab:red"),
-        "bpfo": ("BPFO (outer)", "tab:green"),
-        "bpfi": ("BPFI (inner)", "tab:blue"),
-    }
+    marks = FREQUENCY_MARKS
     fig, axes = plt.subplots(len(FAULT_CLASSES), 2, figsize=(13, 9.5), constrained_layout=True)
     for row in range(len(FAULT_CLASSES)):
         ax_t, ax_f = axes[row]
