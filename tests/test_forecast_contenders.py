@@ -159,3 +159,12 @@ def test_bundled_development_series_load():
     plain = synthetic(days=20, freq="30min")
     diff = level.frame["Demand"].to_numpy() - plain.frame["Demand"].to_numpy()
     assert diff[: len(diff) // 2].max() == 0 and diff[len(diff) // 2:].min() > 0
+
+
+def test_two_processes_give_the_same_results_as_one(runs):
+    run, _, _ = runs
+    experiment = replace(QUICK, approaches=("seasonal-naive", "mstl", "gbm"))
+    parallel, _ = run_experiment(SERIES, experiment, workers=2)
+    assert list(parallel.runs) == ["seasonal-naive", "mstl", "gbm"]
+    for name in parallel.runs:
+        np.testing.assert_array_equal(parallel.runs[name].forecasts, run.runs[name].forecasts)

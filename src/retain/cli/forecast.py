@@ -103,6 +103,8 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option()] = 0,
         threads: Annotated[int, typer.Option(
             help="torch CPU threads; one is fastest for models this small")] = 1,
+        workers: Annotated[int, typer.Option(
+            help="processes: 2 runs the statistical contenders beside the networks")] = 2,
         out: Annotated[Path, typer.Option(help="report folder")] = Path("results/forecast"),
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON "
                                                "on stdout")] = False,
@@ -149,12 +151,13 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, total=n, completed=day + 1, description=f"{when:%Y-%m-%d}",
                            mae=f"best 7-day MAE: {shown}")
 
-            run, inputs = run_experiment(series, experiment, progress)
+            run, inputs = run_experiment(series, experiment, progress, workers)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         summary = summarize(run)
         summary["wall_seconds"], summary["cpu_seconds"] = wall, cpu
         config = {**experiment.to_dict(), "series": csv.name if csv else data,
-                  "target": series.target, "freq": series.freq, "threads": torch.get_num_threads()}
+                  "target": series.target, "freq": series.freq,
+                  "threads": torch.get_num_threads(), "workers": workers}
         write_report(out, run, summary, config, chosen_days)
         # the best network of the standard family, which load_forecaster can rebuild
         networks = [n for n, a in summary["approaches"].items()

@@ -58,6 +58,9 @@ class Approach:
     #: approaches of one family share a model; an incremental approach is compared with
     #: the retrain approach of its family
     family = "cnn"
+    #: whether :meth:`start` needs the protocol's pre-trained network (else it is not
+    #: trained when no approach of the run needs it)
+    uses_pretrained = True
     #: said next to the results, e.g. how a cost was estimated
     note = ""
 
@@ -90,6 +93,7 @@ class SeasonalNaive(Approach):
     """Repeat the last observed season: the value one ``season`` (e.g. a week) earlier."""
 
     name = "seasonal-naive"
+    uses_pretrained = False
 
     def __init__(self, season: int, horizon: int):
         if season < 1:

@@ -5,6 +5,8 @@ The CLI (``retain forecast``) is a thin layer over :func:`run_experiment`.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -114,9 +116,43 @@ def _check_history(experiment: Experiment, pretrain: int, period: int, season: i
                 f"series must also be that much longer), or leave {name} out of --approaches")
 
 
-def run_experiment(series: Series, experiment: Experiment,
-                   progress: Progress | None = None) -> tuple[DailyRun, Inputs]:
-    """Pre-train, then run every approach of ``experiment`` through the same days."""
+#: approaches that share nothing with the networks, run in a second process by ``workers=2``
+STATISTICAL = ("mstl", "gbm")
+
+
+def run_experiment(series: Series, experiment: Experiment, progress: Progress | None = None,
+                   workers: int = 1) -> tuple[DailyRun, Inputs]:
+    """Pre-train, then run every approach of ``experiment`` through the same days.
+
+    ``workers=2`` runs the statistical contenders in a second process while this one runs
+    the rest: the approaches never exchange anything, so the results are the same as with
+    one process, in about half the wall time on two cores (``progress`` then follows this
+    process's approaches)."""
+    split = [a for a in experiment.approaches if a in STATISTICAL]
+    rest = [a for a in experiment.approaches if a not in STATISTICAL]
+    if workers < 1:
+        raise RetainError(f"workers must be >= 1, got {workers}")
+    if workers == 1 or not split or not rest:
+        return _run(series, experiment, progress)
+    plan(series, experiment)  # every check before any work
+    context = multiprocessing.get_context("spawn")  # no fork of a process running torch
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        future = pool.submit(_run_in_worker, series, replace(experiment,
+                             approaches=tuple(split)), torch.get_num_threads())
+        run, inputs = _run(series, replace(experiment, approaches=tuple(rest)), progress)
+        other = future.result()
+    run.runs = {n: run.runs[n] if n in run.runs else other.runs[n]
+                for n in experiment.approaches}
+    return run, inputs
+
+
+def _run_in_worker(series: Series, experiment: Experiment, threads: int) -> DailyRun:
+    torch.set_num_threads(threads)
+    return _run(series, experiment)[0]
+
+
+def _run(series: Series, experiment: Experiment,
+         progress: Progress | None = None) -> tuple[DailyRun, Inputs]:
     p = plan(series, experiment)
     inputs = make_inputs(p.series, p.schedule.pretrain, p.spec.horizon, useful_cycles(series))
     channels = inputs.features.shape[1]

@@ -8,7 +8,8 @@ history, the calendar, the covariates and the base's own recent errors.
   the week, refreshed at the start of every day on a trailing window, with statsmodels' STL
   interpolation steps (``jump``) so a refresh costs a fraction of a full MSTL fit; AutoETS
   on the deseasonalised series, its parameters refit every ``ets_every`` days and applied in
-  between with ``forward`` (no optimisation). A forecast from any origin uses only rows
+  between with ``forward`` (no optimisation; daily by default: a network that learns the
+  base's errors is thrown off on the days the base's parameters jump). A forecast from any origin uses only rows
   before it: the seasonal profile of the last refresh at or before the origin, extrapolated,
   and the deseasonalised history up to the origin.
 - **Correction** (:class:`BaseCorrection`): a small CNN over the last ``lookback`` steps of
@@ -50,7 +51,7 @@ class SeasonalBase:
     """
 
     def __init__(self, target: np.ndarray, seasons: Sequence[int], horizon: int, period: int,
-                 anchor: int, window: int, jump: int = 10, ets_every: int = 7):
+                 anchor: int, window: int, jump: int = 10, ets_every: int = 1):
         self.target, self.seasons, self.horizon = target, tuple(seasons), horizon
         self.period, self.anchor, self.window = period, anchor % period, window
         self.jump, self.ets_every = jump, ets_every
@@ -58,6 +59,8 @@ class SeasonalBase:
                                               // period)  # first refresh with two cycles
         self._fits: dict[int, tuple] = {}
         self._forecasts: dict[int, np.ndarray] = {}
+        #: network inputs built on this base, by origin (a retrain reuses them)
+        self.inputs: dict[int, torch.Tensor] = {}
         self._ets = None
         self._refreshes = 0
 
@@ -150,6 +153,7 @@ class Hybrid(Approach):
 
     kind = "incremental"
     family = "hybrid"
+    uses_pretrained = False
 
     def __init__(self, seasons: Sequence[int], horizon: int, period: int, lookback: int,
                  windows: Sequence[int], lrs: Sequence[float] = (1e-4, 3e-4, 1e-3),
@@ -182,6 +186,11 @@ class Hybrid(Approach):
         self.target = inputs.target.double().numpy()
 
     def _window(self, base: SeasonalBase, origin: int) -> torch.Tensor:
+        if origin not in base.inputs:
+            base.inputs[origin] = self._build_window(base, origin)
+        return base.inputs[origin]
+
+    def _build_window(self, base: SeasonalBase, origin: int) -> torch.Tensor:
         L, H, P = self.lookback, self.horizon, self.period
         x = torch.zeros(self.inputs.features.shape[1] + 2, L)
         x[:-2] = self.inputs.features[origin - L:origin].t()

@@ -18,7 +18,7 @@ import torch
 
 from retain.drift import DriftMonitor
 from retain.errors import RetainError
-from retain.forecasting.approaches import Approach, Recipe, train_from_scratch
+from retain.forecasting.approaches import NO_WORK, Approach, Recipe, train_from_scratch
 from retain.forecasting.data import Series
 from retain.forecasting.features import Inputs
 from retain.forecasting.windows import Windows, WindowSpec
@@ -140,8 +140,10 @@ def run_daily(
     origins = schedule.origins(len(inputs.target))
     H, n_days = schedule.windows.horizon, len(origins)
     scaled_actual = inputs.target[origins[0]:].unfold(0, H, schedule.period)[:n_days]
-    model, stats = train_from_scratch(build, windows.completed(0, schedule.pretrain), recipe,
-                                      seed)
+    model, stats = None, NO_WORK
+    if any(a.uses_pretrained for a in approaches):
+        model, stats = train_from_scratch(build, windows.completed(0, schedule.pretrain),
+                                          recipe, seed)
     tracks = [_Track(a, n_days, H, detectors) for a in approaches]
     for track in tracks:
         track.approach.prepare(inputs, schedule.pretrain, schedule.period)

@@ -75,6 +75,7 @@ class StatisticalApproach(Approach):
     """Shared plumbing: the revealed target, and a refit every ``every`` days."""
 
     kind = "statistical"
+    uses_pretrained = False
 
     def __init__(self, every: int = 1):
         if every < 1:
@@ -150,11 +151,11 @@ class MSTLApproach(StatisticalApproach):
         self.refit()
 
     def refit(self) -> int:
-        self.model = self._fit(self.revealed, self.window)
+        self.fitted = self._fit(self.revealed, self.window)
         return min(self.window, self.revealed)
 
     def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
-        mean = self.model.predict(h=self.horizon)["mean"]
+        mean = self.fitted.predict(h=self.horizon)["mean"]
         return torch.as_tensor(np.asarray(mean), dtype=torch.float32)
 
 
@@ -186,11 +187,11 @@ class GradientBoostedLags(StatisticalApproach):
             raise RetainError("the gbm approach needs scikit-learn: "
                               "pip install 'retain[forecast]'") from None
         times = np.arange(max(max(self.lags), self.horizon), self.revealed)
-        self.model = HistGradientBoostingRegressor(max_iter=200, random_state=self.seed)
-        self.model.fit(self._rows(times), self.inputs.target.numpy()[times])
+        self.fitted = HistGradientBoostingRegressor(max_iter=200, random_state=self.seed)
+        self.fitted.fit(self._rows(times), self.inputs.target.numpy()[times])
         return len(times)
 
     def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
         origin = len(past)
         times = np.arange(origin, origin + self.horizon)
-        return torch.as_tensor(self.model.predict(self._rows(times)), dtype=torch.float32)
+        return torch.as_tensor(self.fitted.predict(self._rows(times)), dtype=torch.float32)
