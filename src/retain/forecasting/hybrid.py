@@ -9,9 +9,9 @@ history, the calendar, the covariates and the base's own recent errors.
   interpolation steps (``jump``) so a refresh costs a fraction of a full MSTL fit; AutoETS
   on the deseasonalised series, its parameters refit every ``ets_every`` days and applied in
   between with ``forward`` (no optimisation; daily by default: a network that learns the
-  base's errors is thrown off on the days the base's parameters jump). A forecast from any origin uses only rows
-  before it: the seasonal profile of the last refresh at or before the origin, extrapolated,
-  and the deseasonalised history up to the origin.
+  base's errors is thrown off on the days the base's parameters jump). A forecast from any
+  origin uses only rows before it: the seasonal profile of the last refresh at or before the
+  origin, extrapolated, and the deseasonalised history up to the origin.
 - **Correction** (:class:`BaseCorrection`): a small CNN over the last ``lookback`` steps of
   every channel plus two more: the base forecast over the horizon and the base's error over
   the last day. Trained once on the pre-training period, then updated incrementally every
