@@ -58,7 +58,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.series.split(","):
         start = time.perf_counter()
-        run, _ = run_experiment(load(name), Experiment(days=args.days))
+        run, _ = run_experiment(load(name), Experiment(days=args.days), workers=2)
         summary = summarize(run)
         summary["wall_seconds"] = time.perf_counter() - start
         (args.out / f"{name}.json").write_text(json.dumps(summary, indent=2, default=str))

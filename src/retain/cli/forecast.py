@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,8 @@ from rich.table import Table
 
 from retain.errors import RetainError
 
-err = Console(stderr=True)
+# the summary table has a dozen columns: wider than 80 when stderr is not a terminal
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
@@ -89,7 +91,7 @@ def register(app: typer.Typer) -> None:
         days: Annotated[int | None, typer.Option(help="forecast at most this many days")] =
         None,
         retrain_every: Annotated[int | None, typer.Option(
-            help="days between full retrains, the daily cost extrapolated (default 7, 2 with "
+            help="days between full retrains, the daily cost extrapolated (default 8, 2 with "
                  "--quick)")] = None,
         drift: Annotated[str, typer.Option(
             help="detectors on each approach's daily error: adwin,page-hinkley or none")] =

@@ -220,7 +220,9 @@ class Settings:
     ewc_gamma: float = 0.9
     fisher: str = "exact"
     fisher_samples: int = 8
-    retrain_every: int = 7
+    #: 8, not 7: a period prime to the week makes the fresh-retrain days (those a just
+    #: retrained model forecasts) a sample of every weekday, not one weekday
+    retrain_every: int = 8
     boost_factor: float = 3.0
     boost_days: int = 7
     #: candidate trailing windows (days) of mstl and of the hybrid's base, chosen on the
