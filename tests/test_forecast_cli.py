@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -73,9 +73,11 @@ def test_a_users_csv_runs_through_the_same_command(tmp_path):
     assert saved["config"]["series"] == "load.csv"
     assert set(saved["summary"]["approaches"]) == {"seasonal-naive", "incremental-adam",
                                                     "retrain"}
-    forecasts = np.loadtxt(out / "forecasts.csv", delimiter=",", skiprows=1,
-                           usecols=(1, 2, 3, 4))
-    assert forecasts.shape == (3 * 24, 4)
+    forecasts = pd.read_csv(out / "forecasts.csv", index_col="time")
+    assert len(forecasts) == 3 * 24
+    assert list(forecasts.columns[:6]) == ["actual", *(
+        f"seasonal-naive{s}" for s in ("", " lo80", " hi80", " lo95", " hi95"))]
+    assert forecasts["retrain lo95"].isna().all()  # 3 days: too few past errors for bounds
 
 
 def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, monkeypatch, capsys):

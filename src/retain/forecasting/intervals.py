@@ -66,11 +66,11 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     return float(inside[defined].mean())
 
 
-def summarize_intervals(actual: np.ndarray, forecast: np.ndarray, origin_rows: np.ndarray,
-                        horizon: int, levels: Sequence[int] = LEVELS) -> dict:
-    """Coverage and mean width per level, and the days they were measured on."""
-    bounds = conformal_intervals(actual, forecast, origin_rows, horizon, levels)
-    first = bounds[levels[0]][0]
+def summarize_intervals(actual: np.ndarray,
+                        bounds: dict[int, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Coverage and mean width per level of ``bounds`` (from :func:`conformal_intervals`),
+    and the number of days they were measured on."""
+    first = next(iter(bounds.values()))[0]
     out: dict = {"days": int((~np.isnan(first[:, 0])).sum())}
     for level, (lower, upper) in bounds.items():
         out[str(level)] = {"coverage": coverage(actual, lower, upper),

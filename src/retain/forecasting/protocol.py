@@ -21,6 +21,7 @@ from retain.errors import RetainError
 from retain.forecasting.approaches import NO_WORK, Approach, Recipe, train_from_scratch
 from retain.forecasting.data import Series
 from retain.forecasting.features import Inputs
+from retain.forecasting.intervals import conformal_intervals
 from retain.forecasting.windows import Windows, WindowSpec
 from retain.prequential import PrequentialError
 
@@ -81,6 +82,15 @@ class DailyRun:
     pretrain_seconds: float
     pretrain_samples: int
     trained_until: np.ndarray  # [days] rows whose values any update had seen, per forecast
+    _intervals: dict = field(default_factory=dict, repr=False)
+
+    def intervals(self, name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """``name``'s conformal interval bounds per level (computed once, see
+        :mod:`retain.forecasting.intervals`)."""
+        if name not in self._intervals:
+            self._intervals[name] = conformal_intervals(
+                self.actual, self.runs[name].forecasts, self.origin_rows, self.actual.shape[1])
+        return self._intervals[name]
 
     def target_times(self) -> pd.DatetimeIndex:
         """The time of every forecast value, day by day ([days * H])."""

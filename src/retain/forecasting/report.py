@@ -51,8 +51,7 @@ def summarize(run: DailyRun) -> dict[str, Any]:
             "family": r.family,
             **errors(run.actual, r.forecasts),
             "by_month": errors_by_month(run.actual, r.forecasts, times),
-            "intervals": summarize_intervals(run.actual, r.forecasts, run.origin_rows,
-                                             run.actual.shape[1]),
+            "intervals": summarize_intervals(run.actual, run.intervals(name)),
             "update_seconds": seconds,
             "update_seconds_per_day": seconds / max(1, len(run.origins) - 1),
             "update_samples": samples,
@@ -216,9 +215,13 @@ def write_report(out: Path, run: DailyRun, summary: dict[str, Any], config: dict
                              for n, r in run.runs.items()},
                "days": [str(t) for t in run.origins]}
     _atomic_text(out / "results.json", json.dumps(payload, indent=2, default=str))
-    frame = pd.DataFrame({"actual": run.actual.ravel(),
-                          **{n: r.forecasts.ravel() for n, r in run.runs.items()}},
-                         index=pd.Index(run.target_times(), name="time"))
+    columns = {"actual": run.actual.ravel()}
+    for name, r in run.runs.items():
+        columns[name] = r.forecasts.ravel()
+        for level, (lower, upper) in run.intervals(name).items():
+            columns[f"{name} lo{level}"], columns[f"{name} hi{level}"] = (lower.ravel(),
+                                                                          upper.ravel())
+    frame = pd.DataFrame(columns, index=pd.Index(run.target_times(), name="time"))
     _atomic_text(out / "forecasts.csv", frame.to_csv(float_format="%.5g"))
     chosen = list(days) if days is not None else default_days(run)
     shown = _shown(run, summary)
