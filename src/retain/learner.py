@@ -447,7 +447,7 @@ class Learner:
 
     def save(self, path, normalization: dict | None = None, overwrite: bool = False):
         """Save everything needed to resume exactly (safetensors + JSON, never pickle)."""
-        from retain.store import save_learner
+        from retain.checkpoint import save_learner
 
         return save_learner(self, path, normalization=normalization, overwrite=overwrite)
 
@@ -455,7 +455,7 @@ class Learner:
     def load(cls, path, model: nn.Module | None = None, loss: nn.Module | None = None,
              device: torch.device | str | None = None) -> Learner:
         """A saved learner, ready to continue; pass ``model`` for a model that is not built in."""
-        from retain.store import load_learner
+        from retain.checkpoint import load_learner
 
         return load_learner(path, model=model, loss=loss, device=device)
 

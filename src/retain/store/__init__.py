@@ -6,7 +6,7 @@
   ``rollback``, ``predict`` and ``export``.
 """
 
-from retain.store.checkpoint import Checkpoint, load_learner, open_checkpoint, save_learner
+from retain.checkpoint import Checkpoint, load_learner, open_checkpoint, save_learner
 from retain.store.guard import DivergenceError, DivergenceGuard
 from retain.store.registry import Version
 from retain.store.store import Store
