@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from retain.errors import RetainError
-from retain.strategies import Strategy, register
+from retain.strategies import Strategy
 from retain.strategies.base import Batch
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ class DivergenceError(RetainError):
         super().__init__(f"training diverged at step {step}: {what}")
 
 
-@register
 class DivergenceGuard(Strategy):
     """Raise :class:`DivergenceError` when a step's loss is NaN/inf or explodes.
 
