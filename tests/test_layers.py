@@ -51,3 +51,36 @@ def test_a_missing_extra_names_the_extra():
 
     with pytest.raises(MissingExtraError, match=r"pip install 'retain\[report\]'"):
         require("matplotlib_not_installed_here", "report")
+
+
+def _learner_members_used(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    return {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "learner"}
+
+
+def test_strategies_use_only_the_written_contract_of_the_learner():
+    from pathlib import Path
+
+    import retain
+    from retain.learner import Learner
+    from retain.strategies.contract import MEMBERS, LearnerView
+
+    declared = {n for n in vars(LearnerView) if not n.startswith("_")}
+    declared |= set(LearnerView.__annotations__)
+    assert declared == set(MEMBERS)
+    model = __import__("torch").nn.Linear(2, 2)
+    learner = Learner(model, __import__("torch").optim.SGD(model.parameters(), lr=0.1))
+    assert all(hasattr(learner, m) for m in MEMBERS)
+    root = Path(retain.__file__).parent
+    files = [*(root / "strategies").glob("*.py"), root / "store" / "guard.py",
+             root / "forecasting" / "stratified.py", root / "evaluation.py"]
+    for path in files:
+        used = _learner_members_used(path)
+        allowed = set(MEMBERS)
+        if path.name == "evaluation.py":  # evaluation reads the public scoring helpers too
+            allowed |= {"classifier", "mask", "target", "experience_tensors"}
+        assert used <= allowed, f"{path.name} uses learner.{sorted(used - allowed)}"

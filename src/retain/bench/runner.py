@@ -27,7 +27,8 @@ from torch.utils.data import TensorDataset
 from retain.bench.grid import JOINT
 from retain.data import materialize
 from retain.errors import RetainError
-from retain.learner import Learner, StreamEvaluator
+from retain.evaluation import StreamEvaluator
+from retain.learner import Learner
 from retain.metrics import RunResult
 from retain.optim import make_optimizer
 from retain.scenarios import Experience

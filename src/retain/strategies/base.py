@@ -19,6 +19,10 @@ Hook order for one update step::
 and around each experience: ``before_experience`` / ``after_experience`` (consolidation:
 Fisher information, teacher snapshot, ...).
 
+Hooks receive the learner, of which a strategy uses only what
+:class:`~retain.strategies.contract.LearnerView` lists (model, optimizer, loss function,
+device, generator, task type, seen classes, ``output_map``, ``batches``, ``loss_on``).
+
 The learner's criterion trains on the *labelled* rows of the batch only: the incoming rows
 and the rows a strategy appends with ``labelled=True`` (Replay's memory samples). Rows
 appended with ``labelled=False`` share the forward pass but only the appending strategy's own
@@ -34,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
+    from retain.strategies.contract import LearnerView
     from retain.scenarios import Experience
 
 HOOKS = (
@@ -140,16 +144,16 @@ class Strategy:
     def __init__(self, **hyperparameters: Any):
         self.hyperparameters = hyperparameters
 
-    def bind(self, learner: Learner) -> None:
+    def bind(self, learner: LearnerView) -> None:
         """Called when the learner is built or loaded: move state to ``learner.device``."""
 
-    def before_experience(self, learner: Learner, experience: Experience) -> None:
+    def before_experience(self, learner: LearnerView, experience: Experience) -> None:
         """Called before training on an experience."""
 
-    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+    def extend_batch(self, learner: LearnerView, batch: Batch) -> None:
         """Add rows to ``batch`` before the forward pass."""
 
-    def criterion(self, learner: Learner, batch: Batch, out: torch.Tensor,
+    def criterion(self, learner: LearnerView, batch: Batch, out: torch.Tensor,
                   y: torch.Tensor) -> torch.Tensor:
         """The loss of the labelled rows, instead of the learner's loss function.
 
@@ -158,24 +162,24 @@ class Strategy:
         """
         return learner.loss_fn(out, y)
 
-    def classify(self, learner: Learner, x: torch.Tensor) -> torch.Tensor | None:
+    def classify(self, learner: LearnerView, x: torch.Tensor) -> torch.Tensor | None:
         """Class predictions from this strategy's own classifier (iCaRL's nearest mean of
         exemplars) instead of the model's argmax, or ``None`` to leave them to the model.
         ``Learner.predict``, ``evaluate`` and ``run`` use it; at most one strategy of a learner
         may override it."""
         return None
 
-    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, learner: LearnerView, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         """Return ``loss`` plus this strategy's terms."""
         return loss
 
-    def after_backward(self, learner: Learner, batch: Batch) -> None:
+    def after_backward(self, learner: LearnerView, batch: Batch) -> None:
         """Edit parameter gradients before the optimizer step."""
 
-    def after_step(self, learner: Learner, batch: Batch) -> None:
+    def after_step(self, learner: LearnerView, batch: Batch) -> None:
         """Bookkeeping after the optimizer step."""
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         """Consolidate what was learned from the experience."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -125,10 +125,5 @@ class DERPlusPlus(DER):
         loss = super().loss_terms(learner, batch, loss)
         if self._logit_rows is None:
             return loss
-        out = batch.out[self._label_rows]
-        if learner.output_map is not None:
-            out = learner.output_map(out, batch.task[self._label_rows])
-        labels = self._labels
-        if learner.task_type == "regression":
-            labels = learner._target(labels, out)
-        return loss + self.beta * learner.loss_fn(out, labels)
+        task = None if learner.output_map is None else batch.task[self._label_rows]
+        return loss + self.beta * learner.loss_on(batch.out[self._label_rows], self._labels, task)
