@@ -75,9 +75,6 @@ class Learner:
             raise RetainError(
                 f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
-        for s in strategies:
-            if not isinstance(s, Strategy):
-                raise RetainError(f"{s!r} is not a retain Strategy")
         if scheduler_interval not in ("step", "epoch", "experience"):
             raise RetainError(
                 f"scheduler_interval must be 'step', 'epoch' or 'experience', "
@@ -92,7 +89,6 @@ class Learner:
         self.task_type = task_type or (
             "classification" if isinstance(self.loss_fn, nn.CrossEntropyLoss | nn.NLLLoss)
             else "regression")
-        self.strategies = list(strategies)
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.eval_batch_size = eval_batch_size
@@ -104,19 +100,37 @@ class Learner:
         self.seen_classes: torch.Tensor | None = None
         self.task_classes: list[tuple[int, ...]] | None = None
         self._task_mask: torch.Tensor | None = None
-        # the hot path calls only the hooks some strategy actually overrides
-        self._hooks = {h: [getattr(s, h) for s in self.strategies if s.overrides(h)]
+        self.strategies = strategies  # builds the hook table and binds them
+
+    @property
+    def strategies(self) -> list[Strategy]:
+        """The strategies, in order. Assign a new list to change them: the hook table is
+        rebuilt and the new strategies are bound."""
+        return self._strategies
+
+    @strategies.setter
+    def strategies(self, strategies: Sequence[Strategy]) -> None:
+        for s in strategies:
+            if not isinstance(s, Strategy):
+                raise RetainError(f"{s!r} is not a retain Strategy")
+        self._strategies = list(strategies)
+        self._build_hooks()
+        for s in self._strategies:
+            s.bind(self)
+
+    def _build_hooks(self) -> None:
+        """The hot path calls only the hooks some strategy overrides; which ones may depend on
+        a strategy's settings, so this runs whenever the strategies or their state change."""
+        self._hooks = {h: [getattr(s, h) for s in self._strategies if s.overrides(h)]
                        for h in HOOKS}
         for hook, what in (("criterion", "criterion"), ("classify", "classifier")):
-            owners = [s for s in self.strategies if s.overrides(hook)]
+            owners = [s for s in self._strategies if s.overrides(hook)]
             if len(owners) > 1:
                 raise RetainError(
                     f"{' and '.join(type(s).__name__ for s in owners)} each replace the "
                     f"learner's {what}; at most one strategy of a learner may")
         self._criterion = next(iter(self._hooks["criterion"]), None)
         self._classifier = next(iter(self._hooks["classify"]), None)
-        for s in self.strategies:
-            s.bind(self)
 
     # -- the update step -------------------------------------------------------------------
     def _step(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
@@ -449,6 +463,8 @@ class Learner:
         mine = [s.name for s in self.strategies]
         if names != mine:
             raise RetainError(f"checkpoint strategies {names} differ from this learner's {mine}")
+        for strategy, saved in zip(self.strategies, state["strategies"], strict=True):
+            strategy.check_hyperparameters(saved["state"].get("hyperparameters", {}))
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -468,6 +484,7 @@ class Learner:
         self._task_mask, self.task_classes = None, None
         if info.get("task_classes"):
             self.set_task_classes(info["task_classes"])
+        self._build_hooks()
         for s in self.strategies:
             s.bind(self)
 

@@ -41,7 +41,6 @@ class DER(Replay):
                  policy: str = "reservoir", seed: int = 0, update: str = "step"):
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed,
                          update=update)
-        self.hyperparameters["alpha"] = alpha
         self.alpha = float(alpha)
         self._logit_rows: slice | None = None
         self._logit_targets: torch.Tensor | None = None
@@ -101,9 +100,6 @@ class DERPlusPlus(DER):
                  update: str = "step", independent: bool = True):
         super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, policy=policy,
                          seed=seed, update=update)
-        self.hyperparameters["beta"] = beta
-        if not independent:  # recorded only when not the default: older runs keep their names
-            self.hyperparameters["independent"] = False
         self.independent = bool(independent)
         self.beta = float(beta)
         self._label_rows: slice | None = None

@@ -20,7 +20,6 @@ class OnlineEWC(EWC):
     def __init__(self, lambda_: float = 100.0, gamma: float = 1.0, fisher: str = "exact",
                  fisher_samples: int | None = 1024, fisher_batch_size: int = 32):
         super().__init__(lambda_, fisher, fisher_samples, fisher_batch_size)
-        self.hyperparameters["gamma"] = gamma
         self.gamma = float(gamma)
 
     def consolidate(self, fisher: list, params: list) -> None:

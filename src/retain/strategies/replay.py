@@ -44,11 +44,9 @@ class Replay(Strategy):
         if update not in ("step", "experience"):
             raise RetainError(f"update must be 'step' or 'experience', got {update!r}")
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
-        if update != "step":  # subclasses (DER, ER-ACE) insert at the step: never recorded
-            self.hyperparameters["update"] = update
         self.update = update
         self.batch_size = batch_size
-        self.buffer = make_buffer(policy, capacity, seed=seed)
+        self.add_state("buffer", make_buffer(policy, capacity, seed=seed))
         self._fields: tuple[str, ...] | None = None
 
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
@@ -56,9 +54,6 @@ class Replay(Strategy):
             return
         mem = self.buffer.sample(self.batch_size or batch.n_new, self._fields)
         batch.append(mem["x"], mem["y"], mem.get("task"))
-
-    def bind(self, learner: Learner) -> None:
-        self.buffer.to(learner.device)
 
     def before_experience(self, learner: Learner, experience: Experience) -> None:
         if self.update == "step":  # the experience's rows start arriving now
@@ -96,10 +91,6 @@ class Replay(Strategy):
         else:
             self.buffer.add(x=batch.new_x, y=batch.new_y, task=batch.new_task)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "buffer": self.buffer.state_dict()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.buffer.load_state_dict(state["buffer"])
         self._fields = tuple(self.buffer.fields) or None
