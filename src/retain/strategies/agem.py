@@ -55,6 +55,21 @@ class AGEM(Strategy):
             ``min(sample_size, memory size)`` distinct rows, as mammoth does: while the memory
             is smaller than ``sample_size`` the reference is then the exact memory gradient.
         seed: seed of the memory's sampling.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = AGEM(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> len(s.memory)
+    20
     """
 
     name = "agem"

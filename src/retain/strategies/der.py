@@ -33,6 +33,21 @@ class DER(Replay):
             step that sees them. ``experience``: once an experience is learned, its rows are
             offered with the logits of the model as it ends the experience (evaluation mode),
             as Avalanche's ``DER`` does; only past experiences are then replayed.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = DER(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> len(s.buffer)
+    20
     """
 
     name = "der"
@@ -91,6 +106,21 @@ class DERPlusPlus(DER):
         independent: draw the labels' memory rows independently of the logits' (default,
             the paper's Algorithm 2). ``False`` uses the same rows for both terms, as
             Avalanche's ``DER`` does: ``batch_size`` fewer rows in every forward pass.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = DERPlusPlus(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> len(s.buffer)
+    20
     """
 
     name = "derpp"  # not "der++": "+" composes strategies on the command line

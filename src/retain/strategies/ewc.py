@@ -55,6 +55,21 @@ class EWC(Strategy):
             cost; the exact estimator needs one backward pass per class and sample). ``None``
             uses every sample.
         fisher_batch_size: mini-batch size for ``batched-empirical``.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = EWC(lambda_=10.0)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> s.penalty.empty
+    False
     """
 
     name = "ewc"

@@ -11,7 +11,7 @@ from torch import nn
 
 from retain.errors import RetainError
 from retain.strategies.base import Batch, Strategy
-from retain.strategies.common import frozen_copy
+from retain.strategies.common import bound_teacher, frozen_copy, teacher_weights
 
 if TYPE_CHECKING:
     from retain.learner import Learner
@@ -98,6 +98,21 @@ class ICaRL(Strategy):
             with its label). Herding, the class means and the stored memory keep the true
             exemplars. For reproducing published numbers only.
         seed: seed of the replay sampling.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = ICaRL(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> learner.predict(data.tensors[0][:5]).shape
+    torch.Size([5])
     """
 
     name = "icarl"
@@ -284,10 +299,8 @@ class ICaRL(Strategy):
     def _bind_state(self, learner: Learner) -> None:
         device = learner.device
         self.memory = {k: v.to(device) for k, v in self.memory.items()}
-        if self._teacher_state is not None:
-            self.teacher = frozen_copy(learner.model)
-            self.teacher.load_state_dict(self._teacher_state)
-            self._teacher_state = None
+        self.teacher = bound_teacher(self.teacher, self._teacher_state, learner.model, device)
+        self._teacher_state = None
         for name in ("class_means", "mean_labels", "old_units"):
             value = getattr(self, name)
             if value is not None:
@@ -297,8 +310,9 @@ class ICaRL(Strategy):
     def state_dict(self) -> dict[str, Any]:
         state = {**super().state_dict(), "memory": dict(self.memory),
                  "rng": self.rng.bit_generator.state}
-        if self.teacher is not None:
-            state.update(teacher=dict(self.teacher.state_dict()), old_units=self.old_units,
+        teacher = teacher_weights(self.teacher, self._teacher_state)
+        if teacher is not None:
+            state.update(teacher=teacher, old_units=self.old_units,
                          class_means=self.class_means, mean_labels=self.mean_labels)
         return state
 

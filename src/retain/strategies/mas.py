@@ -61,6 +61,21 @@ class MAS(Strategy):
         lambda_: strength of the penalty (the paper's λ).
         samples: estimate the importance on at most this many samples of the experience.
         batch_size: samples per vectorised per-sample-gradient batch.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = MAS(lambda_=1.0)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> s.penalty.empty
+    False
     """
 
     name = "mas"
