@@ -21,6 +21,8 @@ def _loaded(code: str) -> set[str]:
     "import retain",
     "import retain; retain.Learner",
     "from retain import Learner, datasets, scenarios, strategies",
+    "import retain.checkpoint, retain.scenarios.catalog, retain.models, retain.evaluation",
+    "import retain.vibration",
 ])
 def test_the_core_imports_no_optional_package(code):
     assert not _loaded(code) & set(HEAVY)

@@ -10,12 +10,11 @@ from __future__ import annotations
 from retain.catalog import Catalog
 from retain.models.forecasting import FORECASTERS
 from retain.models.tabular import MLP
-from retain.models.vibration import VibrationCNN
 
 MODELS: Catalog = Catalog("model", {
-    "vibration-cnn": VibrationCNN,
+    "vibration-cnn": "retain.vibration.model:VibrationCNN",  # defined with the vibration code
     "mlp": MLP,
     **{f"forecast-{name}": cls for name, cls in FORECASTERS.items()},
 }, group="retain.models")
 
-__all__ = ["MODELS", "VibrationCNN"]
+__all__ = ["MODELS", "MLP"]

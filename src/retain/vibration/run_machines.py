@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from retain.datasets.vibration import FAULT_CLASSES, MACHINE_TYPES, make_dataset, plot_examples
 from retain.errors import RetainError
 from retain.metrics import RunResult
 from retain.report import Section
 from retain.scenarios import Stream, split_by
 from retain.scenarios.catalog import ScenarioSpec
+from retain.vibration.generator import make_dataset
+from retain.vibration.physics import FAULT_CLASSES, MACHINE_TYPES
+from retain.vibration.report import plot_examples
 
 N_PER_CLASS_ENV = "RETAIN_VIBRATION_N_PER_CLASS"  # windows per class and machine (quick runs)
 DEFAULT_MACHINES = 5
