@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from retain.errors import RetainError
@@ -177,10 +178,13 @@ class Strategy:
 
     def add_state(self, name: str, default: Any) -> None:
         """Declare learned state ``name`` (set to ``default``): a tensor, a list or dict of
-        tensors, a plain value, or an object with ``state_dict``/``load_state_dict`` (and
-        ``to(device)``) such as a replay buffer. It is saved, restored and moved to the
-        learner's device without further code."""
+        tensors, a plain value, a numpy random generator, or an object with
+        ``state_dict``/``load_state_dict`` (and ``to(device)``) such as a replay buffer. It is
+        saved, restored and moved to the learner's device without further code. A state
+        declared with ``default=None`` is saved only while it is set."""
         self.__dict__.setdefault("_state_names", []).append(name)
+        if default is None:
+            self.__dict__.setdefault("_optional_states", set()).add(name)
         setattr(self, name, default)
 
     def bind(self, learner: LearnerView) -> None:
@@ -228,8 +232,11 @@ class Strategy:
         """``{"hyperparameters": {...}, <each declared state>: its value}`` (tensors allowed;
         objects with a ``state_dict`` give theirs)."""
         state: dict[str, Any] = {"hyperparameters": dict(self.hyperparameters)}
+        optional = self.__dict__.get("_optional_states", ())
         for name in self.__dict__.get("_state_names", ()):
-            state[name] = _saved(getattr(self, name))
+            value = getattr(self, name)
+            if value is not None or name not in optional:
+                state[name] = _saved(value)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -237,11 +244,12 @@ class Strategy:
         with the same hyper-parameters (nothing is changed when it was not)."""
         self.check_hyperparameters(state.get("hyperparameters", {}))
         names = self.__dict__.get("_state_names", ())
-        missing = [n for n in names if n not in state]
+        optional = self.__dict__.get("_optional_states", ())
+        missing = [n for n in names if n not in state and n not in optional]
         if missing:
             raise RetainError(f"{type(self).__name__}: the saved state lacks {missing}")
         for name in names:
-            setattr(self, name, _restored(getattr(self, name), state[name]))
+            setattr(self, name, _restored(getattr(self, name), state.get(name)))
 
     def check_hyperparameters(self, saved: Mapping[str, Any]) -> None:
         """A :class:`RetainError` listing every hyper-parameter whose saved value differs from
@@ -312,6 +320,8 @@ def _show(value: Any) -> str:
 
 
 def _saved(value: Any) -> Any:
+    if isinstance(value, np.random.Generator):
+        return value.bit_generator.state
     if hasattr(value, "state_dict") and not isinstance(value, torch.Tensor):
         return value.state_dict()
     if isinstance(value, tuple):
@@ -322,6 +332,9 @@ def _saved(value: Any) -> Any:
 
 
 def _restored(current: Any, saved: Any) -> Any:
+    if isinstance(current, np.random.Generator):
+        current.bit_generator.state = saved
+        return current
     if hasattr(current, "load_state_dict") and not isinstance(current, torch.Tensor):
         current.load_state_dict(saved)
         return current
