@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint data clean
 
-$(BIN)/retain: pyproject.toml
+# exact versions from constraints.txt; pyproject.toml itself only sets compatible ranges
+$(BIN)/retain: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(BIN)/retain
 
 setup: $(BIN)/retain
@@ -20,6 +21,7 @@ demo: data
 
 lint: setup
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
+	$(BIN)/lint-imports
 
 test: data lint
 	$(BIN)/python -m pytest -x --durations=15

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from retain import Learner
 from retain.data import iterate
-from retain.learner import StreamEvaluator
+from retain.evaluation import StreamEvaluator
 
 
 def timed(fn) -> float:

@@ -25,9 +25,8 @@ from pathlib import Path
 import torch
 
 from retain import Learner
-from retain.models import VibrationCNN
 from retain.strategies import make_strategy
-from retain.vibration import load_recordings, recordings_stream
+from retain.vibration import VibrationCNN, load_recordings, recordings_stream
 from retain.vibration.pretrain import simulated_windows
 
 EPOCHS, LR, BATCH = 5, 3e-3, 32  # the recordings scenario's settings (docs/vibration.md)

@@ -24,8 +24,8 @@ from timing import compare, load_average, machine, markdown_table
 from torch.utils.data import TensorDataset
 
 from retain import Learner
+from retain.checkpoint.recipes import recorded_model
 from retain.store import open_checkpoint, save_learner
-from retain.store.specs import build_model
 from retain.strategies import EWC, Replay
 
 BUDGET_S = 0.2
@@ -35,7 +35,7 @@ def mnist_learner(memory_rows: int) -> Learner:
     """The MLP after one experience (so EWC holds its Fisher), its memory filled to
     ``memory_rows`` MNIST-shaped rows."""
     torch.manual_seed(0)
-    model = build_model("mlp", in_features=784, out_features=10, hidden=(100, 100))
+    model = recorded_model("mlp", in_features=784, out_features=10, hidden=(100, 100))
     replay = Replay(capacity=memory_rows)
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
                       strategies=[EWC(lambda_=100.0, fisher_samples=200), replay])

@@ -14,11 +14,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from retain import Learner, RetainError
+from retain.checkpoint.format import MANIFEST, check_model, content_hash
+from retain.checkpoint.recipes import recorded_model
+from retain.checkpoint.serialize import flatten, unflatten
 from retain.optim import HalfLifeLR, decaying_lr
 from retain.store import load_learner, open_checkpoint, save_learner
-from retain.store.checkpoint import MANIFEST, check_model, content_hash
-from retain.store.serialize import flatten, unflatten
-from retain.store.specs import build_model
 from retain.strategies import EWC, STRATEGIES, LwF, OnlineEWC, Replay, make_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def make_learner() -> Learner:
     moments, a step scheduler, an EWC Fisher, a replay memory (numpy RNG) and an LwF teacher."""
     torch.manual_seed(0)
     np.random.seed(0)
-    model = build_model("mlp", in_features=20, out_features=3, hidden=(16,), dropout=0.3)
+    model = recorded_model("mlp", in_features=20, out_features=3, hidden=(16,), dropout=0.3)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     return Learner(model, opt, strategies=[EWC(lambda_=5.0, fisher="empirical"),
                                            Replay(capacity=40, batch_size=8), LwF()],
@@ -113,7 +113,7 @@ def test_round_trip_restores_every_tensor_and_value(tmp_path):
 
 def test_online_ewc_class_balanced_replay_and_sgd_groups_round_trip(tmp_path):
     torch.manual_seed(1)
-    model = build_model("mlp", in_features=20, out_features=3, hidden=(8,))
+    model = recorded_model("mlp", in_features=20, out_features=3, hidden=(8,))
     body, head = list(model.layers[1].parameters()), list(model.layers[3].parameters())
     opt = torch.optim.SGD([{"params": body}, {"params": head, "lr": 0.5}], lr=0.1, momentum=0.9)
     learner = Learner(model, opt, strategies=[OnlineEWC(gamma=0.5),
@@ -128,7 +128,7 @@ def test_online_ewc_class_balanced_replay_and_sgd_groups_round_trip(tmp_path):
 def test_experience_balanced_replay_resumes_exactly(tmp_path):
     def fresh():
         torch.manual_seed(2)
-        model = build_model("mlp", in_features=20, out_features=3, hidden=(8,))
+        model = recorded_model("mlp", in_features=20, out_features=3, hidden=(8,))
         return Learner(model, torch.optim.SGD(model.parameters(), lr=0.1),
                        strategies=[Replay(capacity=12, policy="experience-balanced")])
 
@@ -308,7 +308,7 @@ def test_existing_checkpoint_is_not_overwritten_unless_asked(saved):
 
 
 def test_regression_learner_with_a_loss_argument(tmp_path):
-    model = build_model("mlp", in_features=3, out_features=1, hidden=(4,))
+    model = recorded_model("mlp", in_features=3, out_features=1, hidden=(4,))
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1),
                       loss=nn.HuberLoss(delta=0.5))
     learner.learn(TensorDataset(torch.randn(16, 3), torch.randn(16)), batch_size=4)

@@ -15,8 +15,8 @@ import torch
 from scipy.io import savemat
 from test_recordings import write_cwru
 
-from retain.cli.specs import build_model, build_scenario
 from retain.errors import RetainError
+from retain.scenarios.catalog import build_model, build_scenario
 from retain.vibration import load_recordings, recordings_stream, time_split
 
 
@@ -171,7 +171,7 @@ def test_simulated_windows_of_the_cwru_bearing_share_the_class_ids() -> None:
 
 
 def test_report_groups_a_manifest_by_its_split_column(tmp_path) -> None:
-    from retain.cli.recordings import report_sections
+    from retain.vibration.run_recordings import report_sections
 
     rng = np.random.default_rng(0)
     for k in range(3):

@@ -8,12 +8,15 @@ import pytest
 import torch
 from scipy.signal import hilbert
 
-from retain.datasets.vibration import (
+from retain.errors import RetainError
+from retain.models import MODELS
+from retain.vibration import (
     FAULT_CLASSES,
     MACHINE_TYPES,
     Bearing,
     EnvelopeSpectrum,
     MachineType,
+    VibrationCNN,
     envelope_spectrum,
     fault_frequencies,
     generate,
@@ -23,8 +26,6 @@ from retain.datasets.vibration import (
     plot_examples,
     save_vibration,
 )
-from retain.errors import RetainError
-from retain.models import MODELS, VibrationCNN
 
 FS = 12_000
 T = 2048

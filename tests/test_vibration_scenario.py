@@ -15,12 +15,11 @@ from torch.utils.data import TensorDataset
 
 from retain import Learner
 from retain.cli.run import JOINT_LABEL, compare
-from retain.cli.specs import build_model, build_scenario, scenario_defaults
-from retain.cli.vibration import N_PER_CLASS_ENV
-from retain.datasets.vibration import VibrationRecords, make_dataset
 from retain.errors import RetainError
-from retain.models import VibrationCNN
 from retain.scenarios import split_by
+from retain.scenarios.catalog import build_model, build_scenario, scenario_defaults
+from retain.vibration import VibrationCNN, VibrationRecords, make_dataset
+from retain.vibration.run_machines import N_PER_CLASS_ENV
 
 torch.set_num_threads(1)
 

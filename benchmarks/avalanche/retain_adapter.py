@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from retain import Learner
-from retain.learner import StreamEvaluator
+from retain.evaluation import StreamEvaluator
 from retain.strategies import EWC, DERPlusPlus, LwF, Naive, Replay
 
 from .base import Adapter, RunOutput

@@ -14,10 +14,11 @@ from typing import Any
 import torch
 
 from retain.errors import RetainError
+from retain.extras import require
 
 
 def _detectors() -> dict[str, type]:
-    from river import drift
+    drift = require("river.drift", "forecast")
 
     return {"adwin": drift.ADWIN, "page-hinkley": drift.PageHinkley}
 

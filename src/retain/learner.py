@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from retain.data import Tensors, as_tensors, is_tensor_backed, iterate
 from retain.errors import RetainError
+from retain.evaluation import StreamEvaluator
 from retain.metrics import RunResult
 from retain.scenarios.experience import Experience, Stream
 from retain.strategies.base import HOOKS, Batch, Strategy
@@ -74,9 +75,6 @@ class Learner:
             raise RetainError(
                 f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
-        for s in strategies:
-            if not isinstance(s, Strategy):
-                raise RetainError(f"{s!r} is not a retain Strategy")
         if scheduler_interval not in ("step", "epoch", "experience"):
             raise RetainError(
                 f"scheduler_interval must be 'step', 'epoch' or 'experience', "
@@ -91,7 +89,6 @@ class Learner:
         self.task_type = task_type or (
             "classification" if isinstance(self.loss_fn, nn.CrossEntropyLoss | nn.NLLLoss)
             else "regression")
-        self.strategies = list(strategies)
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.eval_batch_size = eval_batch_size
@@ -103,19 +100,37 @@ class Learner:
         self.seen_classes: torch.Tensor | None = None
         self.task_classes: list[tuple[int, ...]] | None = None
         self._task_mask: torch.Tensor | None = None
-        # the hot path calls only the hooks some strategy actually overrides
-        self._hooks = {h: [getattr(s, h) for s in self.strategies if s.overrides(h)]
+        self.strategies = strategies  # builds the hook table and binds them
+
+    @property
+    def strategies(self) -> list[Strategy]:
+        """The strategies, in order. Assign a new list to change them: the hook table is
+        rebuilt and the new strategies are bound."""
+        return self._strategies
+
+    @strategies.setter
+    def strategies(self, strategies: Sequence[Strategy]) -> None:
+        for s in strategies:
+            if not isinstance(s, Strategy):
+                raise RetainError(f"{s!r} is not a retain Strategy")
+        self._strategies = list(strategies)
+        self._build_hooks()
+        for s in self._strategies:
+            s.bind(self)
+
+    def _build_hooks(self) -> None:
+        """The hot path calls only the hooks some strategy overrides; which ones may depend on
+        a strategy's settings, so this runs whenever the strategies or their state change."""
+        self._hooks = {h: [getattr(s, h) for s in self._strategies if s.overrides(h)]
                        for h in HOOKS}
         for hook, what in (("criterion", "criterion"), ("classify", "classifier")):
-            owners = [s for s in self.strategies if s.overrides(hook)]
+            owners = [s for s in self._strategies if s.overrides(hook)]
             if len(owners) > 1:
                 raise RetainError(
                     f"{' and '.join(type(s).__name__ for s in owners)} each replace the "
                     f"learner's {what}; at most one strategy of a learner may")
         self._criterion = next(iter(self._hooks["criterion"]), None)
         self._classifier = next(iter(self._hooks["classify"]), None)
-        for s in self.strategies:
-            s.bind(self)
 
     # -- the update step -------------------------------------------------------------------
     def _step(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
@@ -171,6 +186,31 @@ class Learner:
     def output_map(self):
         """Post-processing of model outputs (task masking) for strategies, or ``None``."""
         return self._mask if self._task_mask is not None else None
+
+    def loss_on(self, out: torch.Tensor, y: torch.Tensor,
+                task: torch.Tensor | None = None) -> torch.Tensor:
+        """The learner's loss function on extra rows (a strategy's memory rows): outputs
+        masked to each row's task, regression targets shaped like the outputs, as in a step."""
+        out = self._mask(out, task)
+        return self.loss_fn(out, self._target(y, out))
+
+    def mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
+        """Outputs with the classes outside each row's task masked out (as-is without tasks)."""
+        return self._mask(out, task)
+
+    def target(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Regression targets viewed in the outputs' shape (labels unchanged)."""
+        return self._target(y, out)
+
+    @property
+    def classifier(self):
+        """The strategy hook that classifies instead of the model's argmax, or ``None``."""
+        return self._classifier
+
+    def experience_tensors(self, dataset: Dataset, task: int | None = None) -> Tensors:
+        """``(x, y[, task])`` of a dataset on the learner's device (the first batch of a
+        dataset that is not tensor-backed)."""
+        return self._tensors(Experience(dataset, task_label=task))
 
     def update(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | int | None = None,
                validate: bool = True) -> float:
@@ -423,6 +463,8 @@ class Learner:
         mine = [s.name for s in self.strategies]
         if names != mine:
             raise RetainError(f"checkpoint strategies {names} differ from this learner's {mine}")
+        for strategy, saved in zip(self.strategies, state["strategies"], strict=True):
+            strategy.check_hyperparameters(saved["state"].get("hyperparameters", {}))
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -442,12 +484,13 @@ class Learner:
         self._task_mask, self.task_classes = None, None
         if info.get("task_classes"):
             self.set_task_classes(info["task_classes"])
+        self._build_hooks()
         for s in self.strategies:
             s.bind(self)
 
     def save(self, path, normalization: dict | None = None, overwrite: bool = False):
         """Save everything needed to resume exactly (safetensors + JSON, never pickle)."""
-        from retain.store import save_learner
+        from retain.checkpoint import save_learner
 
         return save_learner(self, path, normalization=normalization, overwrite=overwrite)
 
@@ -455,7 +498,7 @@ class Learner:
     def load(cls, path, model: nn.Module | None = None, loss: nn.Module | None = None,
              device: torch.device | str | None = None) -> Learner:
         """A saved learner, ready to continue; pass ``model`` for a model that is not built in."""
-        from retain.store import load_learner
+        from retain.checkpoint import load_learner
 
         return load_learner(path, model=model, loss=loss, device=device)
 
@@ -471,53 +514,3 @@ def _all_finite(x: torch.Tensor) -> bool:
     if not x.is_floating_point():
         return True
     return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
-
-
-class StreamEvaluator:
-    """Scores every test set in one batched pass over their concatenation."""
-
-    def __init__(self, learner: Learner, datasets: Sequence[Dataset],
-                 tasks: Sequence[int | None] | None = None):
-        self.learner = learner
-        self.metric = "accuracy" if learner.task_type == "classification" else "mse"
-        xs, ys, ts, segs = [], [], [], []
-        tasks = tasks or [None] * len(datasets)
-        for i, (dataset, task) in enumerate(zip(datasets, tasks, strict=True)):
-            if dataset is None:
-                raise RetainError(f"experience {i} has no test set")
-            tensors = learner._tensors(Experience(dataset, task_label=task))
-            xs.append(tensors[0])
-            ys.append(tensors[1])
-            ts.append(tensors[2] if len(tensors) > 2 else None)
-            segs.append(torch.full((tensors[0].shape[0],), i, dtype=torch.long))
-        self.x, self.y = torch.cat(xs), torch.cat(ys)
-        self.t = None if any(t is None for t in ts) else torch.cat(ts)
-        self.segments = torch.cat(segs).to(learner.device)
-        self.counts = torch.bincount(self.segments, minlength=len(datasets)).double()
-
-    def __call__(self) -> np.ndarray:
-        learner, model = self.learner, self.learner.model
-        was_training = model.training
-        model.eval()
-        scores = []
-        size = learner.eval_batch_size
-        classify = learner._classifier if self.metric == "accuracy" else None
-        try:
-            with torch.inference_mode():
-                for i in range(0, self.x.shape[0], size):
-                    x, y = self.x[i : i + size], self.y[i : i + size]
-                    if self.metric == "accuracy":
-                        classes = None if classify is None else classify(learner, x)
-                        if classes is None:
-                            t = None if self.t is None else self.t[i : i + size]
-                            classes = learner._mask(model(x), t).argmax(1)
-                        scores.append(classes == y)
-                    else:
-                        out = model(x)
-                        err = (out - learner._target(y, out)) ** 2
-                        scores.append(err.reshape(err.shape[0], -1).mean(1))
-        finally:
-            model.train(was_training)
-        per_sample = torch.cat(scores).double()
-        sums = torch.bincount(self.segments, weights=per_sample, minlength=len(self.counts))
-        return (sums / self.counts).cpu().numpy()

@@ -11,10 +11,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from retain.cli.specs import all_scenarios, parse_strategy
-from retain.config import read_options
+from retain.config import parse_strategy, read_options
 from retain.errors import RetainError
 from retain.optim import OPTIMIZERS
+from retain.scenarios.catalog import all_scenarios
 from retain.strategies import STRATEGIES
 
 #: settings of one run besides its strategies and seed, with their defaults

@@ -17,8 +17,9 @@ from retain.bench.grid import expand
 from retain.bench.summary import format_cell, group_name
 from retain.errors import RetainError
 
-SCENARIOS = {"seq-mnist": ("split-mnist", 10, None), "perm-mnist": ("permuted-mnist", 128, 20),
-             "rot-mnist": ("rotated-mnist", 128, 20)}
+TABLE_SCENARIOS = {"seq-mnist": ("split-mnist", 10, None),
+                   "perm-mnist": ("permuted-mnist", 128, 20),
+                   "rot-mnist": ("rotated-mnist", 128, 20)}
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def reproduction_runs(preset: str, seeds: list[int], tables: list[str] | None = 
 
 
 def cell_runs(cell: Cell, seeds: list[int]) -> list[dict[str, Any]]:
-    scenario, batch_size, experiences = SCENARIOS[cell.table]
+    scenario, batch_size, experiences = TABLE_SCENARIOS[cell.table]
     return expand({"runs": [{"strategy": cell.strategy, "lr": cell.lr}], "init": cell.init,
                    "scenario": cell.scenario or scenario, "batch_size": batch_size,
                    "experiences": experiences, "epochs": 1, "seeds": seeds})
@@ -194,9 +195,9 @@ def select(preset: str, tables: list[str] | None = None,
            methods: list[str] | None = None) -> list[Cell]:
     if preset not in PRESETS:
         raise RetainError(f"unknown reproduction {preset!r}; choose one of {', '.join(PRESETS)}")
-    unknown = sorted(set(tables or []) - set(SCENARIOS))
+    unknown = sorted(set(tables or []) - set(TABLE_SCENARIOS))
     if unknown:
-        raise RetainError(f"unknown table {unknown}; choose from {', '.join(SCENARIOS)}")
+        raise RetainError(f"unknown table {unknown}; choose from {', '.join(TABLE_SCENARIOS)}")
     names = {c.method.lower() for c in CELLS} | {f"{c.method}/{c.buffer}".lower() for c in CELLS}
     wanted = {m.strip().lower() for m in methods or []}
     if wanted - names:

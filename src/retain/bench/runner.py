@@ -25,13 +25,14 @@ import torch
 from torch.utils.data import TensorDataset
 
 from retain.bench.grid import JOINT
-from retain.cli.specs import build_model, build_scenario
 from retain.data import materialize
 from retain.errors import RetainError
-from retain.learner import Learner, StreamEvaluator
+from retain.evaluation import StreamEvaluator
+from retain.learner import Learner
 from retain.metrics import RunResult
 from retain.optim import make_optimizer
 from retain.scenarios import Experience
+from retain.scenarios.catalog import build_model, build_scenario
 from retain.strategies import STRATEGIES, make_strategy
 
 RESULTS_FILE = "runs.jsonl"

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from retain.cli.specs import parse_value
+from retain.config import parse_value
 from retain.errors import RetainError
 
 
@@ -23,8 +23,8 @@ def split_methods(methods: str) -> list[str]:
     method)."""
     return [m for m in re.split(r",(?![^(]*\))", methods) if m.strip()]
 
-# retain.bench is imported inside the functions: it imports retain.cli.specs, and importing
-# retain.cli registers this module, so a module-level import would be circular.
+# retain.bench (and with it torch and matplotlib) is imported inside the functions, so that
+# parsing and --help stay fast.
 
 err = Console(stderr=True)
 

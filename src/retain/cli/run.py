@@ -13,19 +13,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from retain.cli.specs import (
-    SCENARIO_OPTIONS,
-    build_model,
-    build_scenario,
-    build_strategies,
-    scenario_defaults,
-    scenario_spec,
-    strategy_label,
-)
-from retain.config import read_options
+from retain.config import build_strategies, read_options, strategy_label
 from retain.learner import Learner
 from retain.metrics import RunResult
 from retain.optim import make_optimizer
+from retain.scenarios.catalog import (
+    SCENARIO_OPTIONS,
+    build_model,
+    build_scenario,
+    scenario_defaults,
+    scenario_spec,
+)
 
 err = Console(stderr=True)
 

@@ -12,8 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from retain.cli.specs import build_strategies, parse_value
-from retain.config import read_options
+from retain.config import build_strategies, parse_value, read_options
 from retain.errors import RetainError
 
 err = Console(stderr=True)

@@ -9,13 +9,14 @@ import torch
 from torch.utils.data import TensorDataset
 
 from retain.errors import RetainError
+from retain.extras import require
 
 __all__ = ["digits"]
 
 
 @functools.lru_cache(maxsize=1)
 def _arrays() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    load_digits = require("sklearn.datasets", "data").load_digits
 
     x, y = load_digits(return_X_y=True)
     return x, y
@@ -27,7 +28,7 @@ def digits(test_size: float = 0.3, seed: int = 0) -> tuple[TensorDataset, Tensor
     Ships with scikit-learn, so examples and tests run offline in well under a
     second. The split is stratified and fixed by ``seed``.
     """
-    from sklearn.model_selection import train_test_split
+    train_test_split = require("sklearn.model_selection", "data").train_test_split
 
     if not isinstance(test_size, float | int) or not 0 < float(test_size) < 1:
         raise RetainError(f"test_size must be a fraction between 0 and 1, got {test_size!r}.")

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from retain.errors import DataNotFoundError, RetainError
+from retain.extras import require
 
 __all__ = ["as_dataset", "data_home", "from_arrays", "load"]
 
@@ -38,7 +39,7 @@ def data_home(root: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("RETAIN_DATA", "").strip()
     if env:
         return Path(env).expanduser()
-    import platformdirs
+    platformdirs = require("platformdirs", "data")
 
     return Path(platformdirs.user_cache_dir("retain"))
 
@@ -253,7 +254,7 @@ def _load_npz(p: Path, shape: Sequence[int] | None) -> tuple[TensorDataset, Tens
 
 def read_table_file(p: Path, suffix: str):  # -> pd.DataFrame
     """A CSV or Parquet file as a DataFrame; an empty or unreadable file is a RetainError."""
-    import pandas as pd
+    pd = require("pandas", "data")
 
     try:
         if suffix in (".parquet", ".pq"):
@@ -277,7 +278,7 @@ def _load_table(
     seed: int,
     shape: Sequence[int] | None,
 ) -> tuple[TensorDataset, TensorDataset]:
-    import pandas as pd
+    pd = require("pandas", "data")
 
     df = read_table_file(p, suffix)
     df.columns = [str(c) for c in df.columns]
@@ -359,7 +360,7 @@ def split_indices(
     y: torch.Tensor, test_size: float, seed: int, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random split, stratified by class when every class can be split."""
-    from sklearn.model_selection import train_test_split
+    train_test_split = require("sklearn.model_selection", "data").train_test_split
 
     if not isinstance(test_size, float | int) or not 0 < float(test_size) < 1:
         raise RetainError(f"test_size must be a fraction between 0 and 1, got {test_size!r}.")

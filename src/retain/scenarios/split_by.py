@@ -45,11 +45,11 @@ def _frame_parts(frame: Any, key: Any, label_col: str, what: str):
 
 def _parts(dataset: Any, key: Any, label_col: str, what: str):
     """``(x, y, key values)`` of any supported dataset, key resolved to one value per row."""
-    from retain.datasets.vibration import VibrationRecords
-
     if type(dataset).__name__ == "DataFrame":
         return _frame_parts(dataset, key, label_col, what)
-    if isinstance(dataset, VibrationRecords):
+    # vibration records (retain.vibration.VibrationRecords), known by their columns so that
+    # the core does not import an application
+    if hasattr(dataset, "signals") and all(hasattr(dataset, c) for c in _RECORD_COLUMNS):
         x, y = torch.from_numpy(dataset.signals), torch.from_numpy(dataset.labels)
         if isinstance(key, str):
             if key not in _RECORD_COLUMNS:
@@ -135,7 +135,7 @@ def split_by(
     ``dataset`` is a ``TensorDataset`` (``key`` = index of a column such as the machine id,
     or one value per sample), a pandas ``DataFrame`` (``key`` = column name; every other
     numeric column but ``label_col`` is an input feature) or
-    :class:`~retain.datasets.vibration.VibrationRecords` (``key="machine"``).
+    :class:`~retain.vibration.VibrationRecords` (``key="machine"``).
     ``test`` is split by the same column (``test_key`` when ``key`` holds values); without
     it each group is split ``test_fraction`` for testing, stratified by label, with ``seed``.
 

@@ -6,10 +6,14 @@
   ``rollback``, ``predict`` and ``export``.
 """
 
-from retain.store.checkpoint import Checkpoint, load_learner, open_checkpoint, save_learner
-from retain.store.guard import DivergenceError, DivergenceGuard
-from retain.store.registry import Version
-from retain.store.store import Store
+from retain.extras import require
+
+require("pandas", "data")  # the store reads and writes tables
+
+from retain.checkpoint import Checkpoint, load_learner, open_checkpoint, save_learner  # noqa: E402
+from retain.store.guard import DivergenceError, DivergenceGuard  # noqa: E402
+from retain.store.registry import Version  # noqa: E402
+from retain.store.store import Store  # noqa: E402
 
 __all__ = ["Checkpoint", "DivergenceError", "DivergenceGuard", "Store", "Version",
            "load_learner", "open_checkpoint", "save_learner"]

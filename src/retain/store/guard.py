@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from retain.errors import RetainError
-from retain.strategies import Strategy, register
+from retain.strategies import Strategy
 from retain.strategies.base import Batch
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ class DivergenceError(RetainError):
         super().__init__(f"training diverged at step {step}: {what}")
 
 
-@register
 class DivergenceGuard(Strategy):
     """Raise :class:`DivergenceError` when a step's loss is NaN/inf or explodes.
 
@@ -42,6 +41,21 @@ class DivergenceGuard(Strategy):
     Args:
         max_ratio: how many times the reference loss a step may reach.
         check_every: steps between two checks (one host sync each).
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = DivergenceGuard(max_ratio=100.0)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> learner.update(data.tensors[0][:8], data.tensors[1][:8]) > 0
+    True
     """
 
     name = "divergence-guard"

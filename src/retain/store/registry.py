@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from retain.checkpoint.atomic import TEMP_PREFIX, fsync_dir
 from retain.errors import RetainError
-from retain.store.atomic import TEMP_PREFIX, fsync_dir
 
 REGISTRY_FILE = "registry.sqlite"
 STORE_FORMAT = "retain-store"

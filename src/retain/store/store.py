@@ -3,7 +3,7 @@
 Layout::
 
     DIR/registry.sqlite     the history (see :mod:`retain.store.registry`)
-    DIR/versions/000001/    one checkpoint folder per version (see :mod:`retain.store.checkpoint`)
+    DIR/versions/000001/    one checkpoint folder per version (see :mod:`retain.checkpoint`)
     DIR/.lock               taken by every writer (see :mod:`retain.store.lock`)
 
 An update loads the current version, learns the new rows with its strategies, and scores the
@@ -34,15 +34,15 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from retain.buffers import ReplayBuffer
+from retain.checkpoint import Checkpoint, open_checkpoint, save_learner
+from retain.checkpoint.atomic import TEMP_PREFIX, write_file
+from retain.checkpoint.recipes import recorded_model
 from retain.errors import RetainError
 from retain.learner import Learner
 from retain.optim import make_optimizer
-from retain.store.atomic import TEMP_PREFIX, write_file
-from retain.store.checkpoint import Checkpoint, open_checkpoint, save_learner
 from retain.store.guard import DivergenceError, DivergenceGuard
 from retain.store.lock import LOCK_FILE, StoreLock
 from retain.store.registry import REGISTRY_FILE, Registry, Version, now
-from retain.store.specs import build_model
 from retain.store.tables import (
     HOLDOUTS,
     Data,
@@ -314,7 +314,7 @@ def _new_learner(schema: Schema, model: str, model_args: dict[str, Any],
     sizes = {"in_features": len(schema.features), "out_features": schema.n_outputs}
     args = {**{k: v for k, v in sizes.items() if k in accepted}, **model_args}
     torch.manual_seed(seed)
-    net = build_model(model, **args)
+    net = recorded_model(model, **args)
     built = [s if isinstance(s, Strategy) else make_strategy(s) for s in strategies]
     loss = nn.CrossEntropyLoss() if schema.task == "classification" else nn.MSELoss()
     return Learner(net, make_optimizer(optimizer, net.parameters(), lr=lr), loss=loss,

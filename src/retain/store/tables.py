@@ -13,15 +13,20 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from retain.datasets.files import TABLE_SUFFIXES, encode_labels, file_suffix, read_table_file
 from retain.errors import DataNotFoundError, RetainError
-from retain.forecasting.data import parse_numbers, parse_times
-from retain.forecasting.scaling import Scaler
+
+if TYPE_CHECKING:
+    from retain.forecasting.scaling import Scaler
+
+# The number/time parsers and the Scaler live in retain.forecasting, which imports pandas,
+# scipy and river at module level; they are imported where used so that saving or loading a
+# store does not load the forecasting package.
 
 TASKS = ("classification", "regression")
 HOLDOUTS = ("recent", "random")
@@ -166,6 +171,8 @@ def read_table(data: Data, schema: Schema, need_label: bool = True) -> Table:
                           f"{list(schema.features)} -> {schema.label!r}")
     times = None
     if schema.time and schema.time in frame.columns:
+        from retain.forecasting.data import parse_times
+
         times = parse_times(frame[schema.time], schema.time)
     y = None
     if schema.label in frame.columns:
@@ -174,6 +181,8 @@ def read_table(data: Data, schema: Schema, need_label: bool = True) -> Table:
 
 
 def _features(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> np.ndarray:
+    from retain.forecasting.data import parse_numbers
+
     x = np.stack([parse_numbers(frame[c], c) for c in columns], axis=1)
     bad = [c for c, ok in zip(columns, np.isfinite(x).all(axis=0), strict=True) if not ok]
     if bad:
@@ -185,6 +194,8 @@ def _features(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> np.
 def _targets(column: pd.Series, schema: Schema, source: str) -> np.ndarray:
     what = f"{source}: label column {schema.label!r}"
     if schema.task == "regression":
+        from retain.forecasting.data import parse_numbers
+
         y = parse_numbers(column, schema.label)
         if not np.isfinite(y).all():
             raise RetainError(f"{what} has missing, NaN or inf values")
@@ -219,6 +230,8 @@ class Normalizer:
 
     @classmethod
     def fit(cls, table: Table, schema: Schema) -> Normalizer:
+        from retain.forecasting.scaling import Scaler
+
         target = None
         if schema.task == "regression":
             target = Scaler.fit(table.y[:, None].astype(np.float64), [schema.label])
@@ -237,6 +250,8 @@ class Normalizer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Normalizer:
+        from retain.forecasting.scaling import Scaler
+
         target = data.get("target")
         return cls(Scaler.from_dict(data["features"]),
                    None if target is None else Scaler.from_dict(target))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from retain.catalog import Catalog
 from retain.errors import RetainError
 from retain.strategies.agem import AGEM
 from retain.strategies.base import Batch, Strategy
@@ -21,26 +22,23 @@ from retain.strategies.online_ewc import OnlineEWC
 from retain.strategies.replay import Replay
 from retain.strategies.si import SI
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Naive, EWC, OnlineEWC, LwF, Replay, SI, MAS, AGEM, DER,
-                              DERPlusPlus, ERACE, GDumb, ICaRL)
-}
-
-
-def register(cls: type[Strategy]) -> type[Strategy]:
-    """Make a strategy class available by its ``name`` (CLI, configs, checkpoints)."""
-    STRATEGIES[cls.name] = cls
-    return cls
+#: every strategy by the name a run label and a checkpoint record: the core ones, the ones
+#: applications define (imported on first use), and those of the ``retain.strategies``
+#: entry-point group. Add one at run time with ``STRATEGIES.add(cls.name, cls)``.
+STRATEGIES: Catalog = Catalog("strategy", {
+    **{cls.name: cls for cls in (Naive, EWC, OnlineEWC, LwF, Replay, SI, MAS, AGEM, DER,
+                                 DERPlusPlus, ERACE, GDumb, ICaRL)},
+    "divergence-guard": "retain.store.guard:DivergenceGuard",
+    "replay-stratified": "retain.forecasting.stratified:StratifiedReplay",
+}, group="retain.strategies")
 
 
 def make_strategy(name: str, **params: Any) -> Strategy:
     """Build a strategy by name, checking hyper-parameter names before anything runs."""
     try:
         cls = STRATEGIES[name]
-    except KeyError:
-        raise RetainError(
-            f"unknown strategy {name!r}; choose one of {', '.join(sorted(STRATEGIES))}"
-        ) from None
+    except KeyError as exc:
+        raise RetainError(exc.args[0]) from None
     accepted = inspect.signature(cls.__init__).parameters
     unknown = [k for k in params if k not in accepted]
     if unknown:
@@ -56,5 +54,5 @@ def make_strategy(name: str, **params: Any) -> Strategy:
 
 
 __all__ = ["Batch", "Strategy", "Naive", "EWC", "OnlineEWC", "LwF", "Replay", "SI", "MAS",
-           "AGEM", "DER", "DERPlusPlus", "ERACE", "GDumb", "ICaRL", "STRATEGIES", "register",
+           "AGEM", "DER", "DERPlusPlus", "ERACE", "GDumb", "ICaRL", "STRATEGIES",
            "make_strategy"]

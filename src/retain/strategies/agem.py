@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -55,24 +55,36 @@ class AGEM(Strategy):
             ``min(sample_size, memory size)`` distinct rows, as mammoth does: while the memory
             is smaller than ``sample_size`` the reference is then the exact memory gradient.
         seed: seed of the memory's sampling.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = AGEM(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> len(s.memory)
+    20
     """
 
     name = "agem"
 
     def __init__(self, capacity: int = 500, sample_size: int = 256,
                  per_experience: int | None = None, replace: bool = True, seed: int = 0):
-        super().__init__(capacity=capacity, sample_size=sample_size,
-                         per_experience=per_experience, seed=seed)
-        if not replace:  # recorded only when not the default: older runs keep their names
-            self.hyperparameters["replace"] = False
+        super().__init__()
         self.replace = bool(replace)
         self.sample_size = sample_size
         self.per_experience = per_experience
-        self.memory = ReplayBuffer(capacity, seed=seed)
+        self.add_state("memory", ReplayBuffer(capacity, seed=seed))
         self._params: list[torch.Tensor] = []
 
     def bind(self, learner: Learner) -> None:
-        self.memory.to(learner.device)
+        super().bind(learner)
         self._params = trainable_parameters(learner.model)
 
     def reference_gradient(self, learner: Learner) -> list[torch.Tensor]:
@@ -101,10 +113,3 @@ class AGEM(Strategy):
         for x, y, task in learner.batches(experience.train, offered, limit=offered):
             rows = {"x": x, "y": y} if task is None else {"x": x, "y": y, "task": task}
             self.memory.add(**rows)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "memory": self.memory.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.memory.load_state_dict(state["memory"])

@@ -19,6 +19,10 @@ Hook order for one update step::
 and around each experience: ``before_experience`` / ``after_experience`` (consolidation:
 Fisher information, teacher snapshot, ...).
 
+Hooks receive the learner, of which a strategy uses only what
+:class:`~retain.strategies.contract.LearnerView` lists (model, optimizer, loss function,
+device, generator, task type, seen classes, ``output_map``, ``batches``, ``loss_on``).
+
 The learner's criterion trains on the *labelled* rows of the batch only: the incoming rows
 and the rows a strategy appends with ``labelled=True`` (Replay's memory samples). Rows
 appended with ``labelled=False`` share the forward pass but only the appending strategy's own
@@ -29,13 +33,20 @@ labelled rows (ER-ACE's cross-entropy masked to the classes present in the incom
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
+from retain.errors import RetainError
+
 if TYPE_CHECKING:
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 HOOKS = (
     "before_experience",
@@ -132,24 +143,63 @@ class Batch:
 
 
 class Strategy:
-    """Base class: every hook is a no-op that the learner never calls unless overridden."""
+    """Base class: every hook is a no-op that the learner never calls unless overridden.
+
+    Hyper-parameters are the constructor's arguments, recorded when the strategy is built
+    (read them as :attr:`hyperparameters`; they are fixed afterwards). Learned state is
+    declared once with :meth:`add_state`; :meth:`state_dict`, :meth:`load_state_dict` and the
+    move to the learner's device (:meth:`bind`) derive from the declarations.
+    """
 
     #: name used on the command line and in configs (``retain run --strategy ewc``)
     name: str = "strategy"
 
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_arguments(cls.__init__)
+
     def __init__(self, **hyperparameters: Any):
-        self.hyperparameters = hyperparameters
+        # a strategy without its own constructor records what it was given
+        self.__dict__.setdefault("_init_args", dict(hyperparameters))
 
-    def bind(self, learner: Learner) -> None:
-        """Called when the learner is built or loaded: move state to ``learner.device``."""
+    @property
+    def hyperparameters(self) -> Mapping[str, Any]:
+        """The constructor's arguments (defaults filled in), read-only."""
+        return MappingProxyType(self.__dict__.get("_init_args", {}))
 
-    def before_experience(self, learner: Learner, experience: Experience) -> None:
+    @hyperparameters.setter
+    def hyperparameters(self, value: Mapping[str, Any]) -> None:
+        # accepted only when it restates the constructor's arguments (older subclasses do)
+        if dict(value) != dict(self.hyperparameters):
+            raise AttributeError(
+                f"{type(self).__name__}: hyper-parameters come from the constructor's "
+                f"arguments {dict(self.hyperparameters)} and are fixed; got {dict(value)}")
+
+    def add_state(self, name: str, default: Any) -> None:
+        """Declare learned state ``name`` (set to ``default``): a tensor, a list or dict of
+        tensors, a plain value, a numpy random generator, or an object with
+        ``state_dict``/``load_state_dict`` (and ``to(device)``) such as a replay buffer. It is
+        saved, restored and moved to the learner's device without further code. A state
+        declared with ``default=None`` is saved only while it is set."""
+        self.__dict__.setdefault("_state_names", []).append(name)
+        if default is None:
+            self.__dict__.setdefault("_optional_states", set()).add(name)
+        setattr(self, name, default)
+
+    def bind(self, learner: LearnerView) -> None:
+        """Called when the learner is built or loaded: moves declared state to
+        ``learner.device`` (override and call ``super().bind`` to do more)."""
+        for name in self.__dict__.get("_state_names", ()):
+            setattr(self, name, _moved(getattr(self, name), learner.device))
+
+    def before_experience(self, learner: LearnerView, experience: Experience) -> None:
         """Called before training on an experience."""
 
-    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+    def extend_batch(self, learner: LearnerView, batch: Batch) -> None:
         """Add rows to ``batch`` before the forward pass."""
 
-    def criterion(self, learner: Learner, batch: Batch, out: torch.Tensor,
+    def criterion(self, learner: LearnerView, batch: Batch, out: torch.Tensor,
                   y: torch.Tensor) -> torch.Tensor:
         """The loss of the labelled rows, instead of the learner's loss function.
 
@@ -158,35 +208,64 @@ class Strategy:
         """
         return learner.loss_fn(out, y)
 
-    def classify(self, learner: Learner, x: torch.Tensor) -> torch.Tensor | None:
+    def classify(self, learner: LearnerView, x: torch.Tensor) -> torch.Tensor | None:
         """Class predictions from this strategy's own classifier (iCaRL's nearest mean of
         exemplars) instead of the model's argmax, or ``None`` to leave them to the model.
         ``Learner.predict``, ``evaluate`` and ``run`` use it; at most one strategy of a learner
         may override it."""
         return None
 
-    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, learner: LearnerView, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         """Return ``loss`` plus this strategy's terms."""
         return loss
 
-    def after_backward(self, learner: Learner, batch: Batch) -> None:
+    def after_backward(self, learner: LearnerView, batch: Batch) -> None:
         """Edit parameter gradients before the optimizer step."""
 
-    def after_step(self, learner: Learner, batch: Batch) -> None:
+    def after_step(self, learner: LearnerView, batch: Batch) -> None:
         """Bookkeeping after the optimizer step."""
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         """Consolidate what was learned from the experience."""
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: hyper-parameters and learned state (tensors allowed)."""
-        return {"hyperparameters": dict(self.hyperparameters)}
+        """``{"hyperparameters": {...}, <each declared state>: its value}`` (tensors allowed;
+        objects with a ``state_dict`` give theirs)."""
+        state: dict[str, Any] = {"hyperparameters": dict(self.hyperparameters)}
+        optional = self.__dict__.get("_optional_states", ())
+        for name in self.__dict__.get("_state_names", ()):
+            value = getattr(self, name)
+            if value is not None or name not in optional:
+                state[name] = _saved(value)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key, value in state.get("hyperparameters", {}).items():
-            self.hyperparameters[key] = value
-            if hasattr(self, key):
-                setattr(self, key, value)
+        """Restore the declared state, after checking that ``state`` was saved by a strategy
+        with the same hyper-parameters (nothing is changed when it was not)."""
+        self.check_hyperparameters(state.get("hyperparameters", {}))
+        names = self.__dict__.get("_state_names", ())
+        optional = self.__dict__.get("_optional_states", ())
+        missing = [n for n in names if n not in state and n not in optional]
+        if missing:
+            raise RetainError(f"{type(self).__name__}: the saved state lacks {missing}")
+        for name in names:
+            setattr(self, name, _restored(getattr(self, name), state.get(name)))
+
+    def check_hyperparameters(self, saved: Mapping[str, Any]) -> None:
+        """A :class:`RetainError` listing every hyper-parameter whose saved value differs from
+        this strategy's (a value not saved counts as the constructor's default)."""
+        defaults = _defaults(type(self))
+        mine = dict(self.hyperparameters)
+        differences = []
+        for key in [*mine, *(k for k in saved if k not in mine)]:
+            ours = mine.get(key, defaults.get(key, _MISSING))
+            theirs = saved.get(key, defaults.get(key, _MISSING))
+            if _comparable(ours) != _comparable(theirs):
+                differences.append(f"{key}: saved {_show(theirs)}, here {_show(ours)}")
+        if differences:
+            raise RetainError(
+                f"{type(self).__name__}: the state was saved with other hyper-parameters "
+                f"({'; '.join(differences)}); build the strategy with the saved ones")
 
     def overrides(self, hook: str) -> bool:
         """True when this strategy implements ``hook`` (so the learner must call it)."""
@@ -195,3 +274,85 @@ class Strategy:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
         return f"{type(self).__name__}({args})"
+
+
+_MISSING = object()
+
+
+def _recording_arguments(init):
+    """Wrap a constructor so that the outermost call records its bound arguments."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args: Any, **kwargs: Any) -> None:
+        if "_init_args" not in self.__dict__:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            recorded: dict[str, Any] = {}
+            for name, value in list(bound.arguments.items())[1:]:
+                kind = signature.parameters[name].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    recorded.update(value)
+                elif kind is not inspect.Parameter.VAR_POSITIONAL:
+                    recorded[name] = value
+            self.__dict__["_init_args"] = recorded
+        init(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    parameters = inspect.signature(cls.__init__).parameters
+    return {n: p.default for n, p in parameters.items() if p.default is not p.empty}
+
+
+def _comparable(value: Any) -> Any:
+    # saved values went through JSON: tuples came back as lists, floats may be ints
+    if isinstance(value, tuple | list):
+        return [_comparable(v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return float(value)
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is _MISSING else repr(value)
+
+
+def _saved(value: Any) -> Any:
+    if isinstance(value, np.random.Generator):
+        return value.bit_generator.state
+    if hasattr(value, "state_dict") and not isinstance(value, torch.Tensor):
+        return value.state_dict()
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def _restored(current: Any, saved: Any) -> Any:
+    if isinstance(current, np.random.Generator):
+        current.bit_generator.state = saved
+        return current
+    if hasattr(current, "load_state_dict") and not isinstance(current, torch.Tensor):
+        current.load_state_dict(saved)
+        return current
+    if isinstance(saved, torch.Tensor):
+        return saved.clone()
+    if isinstance(saved, list | tuple):
+        return [v.clone() if isinstance(v, torch.Tensor) else v for v in saved]
+    if isinstance(saved, dict):
+        return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in saved.items()}
+    return saved
+
+
+def _moved(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor) or (hasattr(value, "to") and hasattr(value, "state_dict")):
+        moved = value.to(device)
+        return value if moved is None else moved  # buffers move in place and return None
+    if isinstance(value, list | tuple):
+        return type(value)(_moved(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _moved(v, device) for k, v in value.items()}
+    return value

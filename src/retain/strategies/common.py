@@ -17,6 +17,22 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     return teacher
 
 
+def teacher_weights(teacher: nn.Module | None, pending: dict | None) -> dict | None:
+    """The teacher's weights to save: the live teacher's, or those loaded and not yet bound."""
+    return dict(teacher.state_dict()) if teacher is not None else pending
+
+
+def bound_teacher(teacher: nn.Module | None, pending: dict | None, model: nn.Module,
+                  device: torch.device) -> nn.Module | None:
+    """The teacher for a learner: rebuilt from loaded weights, or moved to its device."""
+    if pending is not None:
+        teacher = frozen_copy(model)
+        teacher.load_state_dict(pending)
+    elif teacher is not None:
+        teacher.to(device)
+    return teacher
+
+
 class QuadraticPenalty:
     """The penalty ``λ/2 · Σ_t Σ_i Ω_t,i (θ_i − θ*_t,i)²`` folded into one quadratic in θ.
 

@@ -33,6 +33,21 @@ class DER(Replay):
             step that sees them. ``experience``: once an experience is learned, its rows are
             offered with the logits of the model as it ends the experience (evaluation mode),
             as Avalanche's ``DER`` does; only past experiences are then replayed.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = DER(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> len(s.buffer)
+    20
     """
 
     name = "der"
@@ -41,7 +56,6 @@ class DER(Replay):
                  policy: str = "reservoir", seed: int = 0, update: str = "step"):
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed,
                          update=update)
-        self.hyperparameters["alpha"] = alpha
         self.alpha = float(alpha)
         self._logit_rows: slice | None = None
         self._logit_targets: torch.Tensor | None = None
@@ -92,6 +106,21 @@ class DERPlusPlus(DER):
         independent: draw the labels' memory rows independently of the logits' (default,
             the paper's Algorithm 2). ``False`` uses the same rows for both terms, as
             Avalanche's ``DER`` does: ``batch_size`` fewer rows in every forward pass.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = DERPlusPlus(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> len(s.buffer)
+    20
     """
 
     name = "derpp"  # not "der++": "+" composes strategies on the command line
@@ -101,9 +130,6 @@ class DERPlusPlus(DER):
                  update: str = "step", independent: bool = True):
         super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, policy=policy,
                          seed=seed, update=update)
-        self.hyperparameters["beta"] = beta
-        if not independent:  # recorded only when not the default: older runs keep their names
-            self.hyperparameters["independent"] = False
         self.independent = bool(independent)
         self.beta = float(beta)
         self._label_rows: slice | None = None
@@ -125,10 +151,5 @@ class DERPlusPlus(DER):
         loss = super().loss_terms(learner, batch, loss)
         if self._logit_rows is None:
             return loss
-        out = batch.out[self._label_rows]
-        if learner.output_map is not None:
-            out = learner.output_map(out, batch.task[self._label_rows])
-        labels = self._labels
-        if learner.task_type == "regression":
-            labels = learner._target(labels, out)
-        return loss + self.beta * learner.loss_fn(out, labels)
+        task = None if learner.output_map is None else batch.task[self._label_rows]
+        return loss + self.beta * learner.loss_on(batch.out[self._label_rows], self._labels, task)

@@ -55,6 +55,21 @@ class EWC(Strategy):
             cost; the exact estimator needs one backward pass per class and sample). ``None``
             uses every sample.
         fisher_batch_size: mini-batch size for ``batched-empirical``.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = EWC(lambda_=10.0)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> s.penalty.empty
+    False
     """
 
     name = "ewc"
@@ -70,13 +85,12 @@ class EWC(Strategy):
             raise RetainError(f"unknown Fisher estimator {fisher!r}; choose one of {FISHER_KINDS}")
         if lambda_ < 0:
             raise RetainError(f"lambda_ must be >= 0, got {lambda_}")
-        super().__init__(lambda_=lambda_, fisher=fisher, fisher_samples=fisher_samples,
-                         fisher_batch_size=fisher_batch_size)
+        super().__init__()
         self.lambda_ = float(lambda_)
         self.fisher = fisher
         self.fisher_samples = fisher_samples
         self.fisher_batch_size = fisher_batch_size
-        self.penalty = QuadraticPenalty()
+        self.add_state("penalty", QuadraticPenalty())
         self._params: list | None = None
 
     def estimate_fisher(self, learner: Learner, experience: Experience) -> list:
@@ -101,7 +115,7 @@ class EWC(Strategy):
         self.penalty.accumulate(fisher, params)
 
     def bind(self, learner: Learner) -> None:
-        self.penalty.to(learner.device)
+        super().bind(learner)
         self._params = None
 
     def after_backward(self, learner: Learner, batch: Batch) -> None:
@@ -116,10 +130,6 @@ class EWC(Strategy):
             return 0.0
         return self.penalty.value(trainable_parameters(learner.model), self.lambda_)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "penalty": self.penalty.state_dict()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.penalty.load_state_dict(state["penalty"])
         self._params = None

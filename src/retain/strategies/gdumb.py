@@ -55,6 +55,21 @@ class GDumb(Strategy):
         epochs: retraining epochs on the memory after each experience.
         batch_size: retraining mini-batch size.
         seed: seed of the eviction choices.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = GDumb(capacity=20, epochs=1)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> len(s.memory["y"])
+    20
     """
 
     name = "gdumb"

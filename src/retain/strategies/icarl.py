@@ -11,7 +11,7 @@ from torch import nn
 
 from retain.errors import RetainError
 from retain.strategies.base import Batch, Strategy
-from retain.strategies.common import frozen_copy
+from retain.strategies.common import bound_teacher, frozen_copy, teacher_weights
 
 if TYPE_CHECKING:
     from retain.learner import Learner
@@ -98,6 +98,21 @@ class ICaRL(Strategy):
             with its label). Herding, the class means and the stored memory keep the true
             exemplars. For reproducing published numbers only.
         seed: seed of the replay sampling.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = ICaRL(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> learner.predict(data.tensors[0][:5]).shape
+    torch.Size([5])
     """
 
     name = "icarl"
@@ -111,9 +126,7 @@ class ICaRL(Strategy):
             raise RetainError(f"unknown iCaRL loss {loss!r}; choose one of {LOSSES}")
         if not isinstance(mean_batch, int) or mean_batch < 0:
             raise RetainError(f"iCaRL mean_batch must be an integer >= 0, got {mean_batch!r}")
-        super().__init__(capacity=capacity, alpha=alpha, batch_size=batch_size, nme=nme,
-                         loss=loss, normalize=normalize, mean_batch=mean_batch,
-                         replay_cast_uint8=replay_cast_uint8, seed=seed)
+        super().__init__()
         self.mean_batch = mean_batch
         self.replay_cast_uint8 = bool(replay_cast_uint8)
         self.loss = loss
@@ -122,14 +135,16 @@ class ICaRL(Strategy):
         self.alpha = float(alpha)
         self.batch_size = batch_size
         self.nme = bool(nme)
-        self.rng = np.random.default_rng(seed)
-        self.memory: dict[str, torch.Tensor] = {}
-        self._replay: dict[str, torch.Tensor] = {}  # the rows training appends (= memory)
-        self.class_means: torch.Tensor | None = None
-        self.mean_labels: torch.Tensor | None = None
+        # learned state (saved, restored, moved to the learner's device); the teacher is saved
+        # as weights and rebuilt on the learner's model when bound
+        self.add_state("memory", {})  # exemplars: x, y (and task)
+        self.add_state("rng", np.random.default_rng(seed))
+        self.add_state("old_units", None)  # output units of the classes before the experience
+        self.add_state("class_means", None)
+        self.add_state("mean_labels", None)
         self.teacher: nn.Module | None = None
-        self.old_units: torch.Tensor | None = None
         self._teacher_state: dict | None = None
+        self._replay: dict[str, torch.Tensor] = {}  # the rows training appends (= memory)
         self._rate = 0.0  # exemplars per incoming row when mixing them in (batch_size=0)
         self._credit = 0.0
         self._order = np.zeros(0, dtype=np.int64)
@@ -282,33 +297,20 @@ class ICaRL(Strategy):
 
     # -- state -----------------------------------------------------------------------------
     def _bind_state(self, learner: Learner) -> None:
-        device = learner.device
-        self.memory = {k: v.to(device) for k, v in self.memory.items()}
-        if self._teacher_state is not None:
-            self.teacher = frozen_copy(learner.model)
-            self.teacher.load_state_dict(self._teacher_state)
-            self._teacher_state = None
-        for name in ("class_means", "mean_labels", "old_units"):
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, value.to(device))
+        super().bind(learner)  # the declared state
+        self.teacher = bound_teacher(self.teacher, self._teacher_state, learner.model,
+                                     learner.device)
+        self._teacher_state = None
         self._refresh_replay()
 
     def state_dict(self) -> dict[str, Any]:
-        state = {**super().state_dict(), "memory": dict(self.memory),
-                 "rng": self.rng.bit_generator.state}
-        if self.teacher is not None:
-            state.update(teacher=dict(self.teacher.state_dict()), old_units=self.old_units,
-                         class_means=self.class_means, mean_labels=self.mean_labels)
+        state = super().state_dict()
+        teacher = teacher_weights(self.teacher, self._teacher_state)
+        if teacher is not None:
+            state["teacher"] = teacher
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.memory = {k: v.clone() for k, v in state["memory"].items()}
+        self.teacher, self._teacher_state = None, state.get("teacher")
         self._refresh_replay()
-        self.rng.bit_generator.state = state["rng"]
-        self.teacher = None
-        self._teacher_state = state.get("teacher")
-        self.old_units = state.get("old_units")
-        self.class_means = state.get("class_means")
-        self.mean_labels = state.get("mean_labels")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from retain.strategies.base import Batch, Strategy
-from retain.strategies.common import frozen_copy
+from retain.strategies.common import bound_teacher, frozen_copy, teacher_weights
 
 if TYPE_CHECKING:
     from retain.learner import Learner
@@ -25,6 +25,21 @@ class LwF(Strategy):
     Args:
         alpha: weight of the distillation term.
         temperature: softmax temperature T.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = LwF(alpha=1.0)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> s.teacher is not None
+    True
     """
 
     name = "lwf"
@@ -35,6 +50,7 @@ class LwF(Strategy):
         self.temperature = float(temperature)
         self.teacher: torch.nn.Module | None = None
         self.old_units: torch.Tensor | None = None
+        self._teacher_state: dict | None = None  # loaded weights, until bound to a model
 
     def after_experience(self, learner: Learner, experience: Experience) -> None:
         self.teacher = frozen_copy(learner.model)
@@ -58,8 +74,9 @@ class LwF(Strategy):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        if self.teacher is not None:
-            state["teacher"] = dict(self.teacher.state_dict())
+        teacher = teacher_weights(self.teacher, self._teacher_state)
+        if teacher is not None:
+            state["teacher"] = teacher
             state["old_units"] = self.old_units
         return state
 
@@ -69,9 +86,8 @@ class LwF(Strategy):
         self._teacher_state = state.get("teacher")
 
     def bind(self, learner: Learner) -> None:
-        if getattr(self, "_teacher_state", None) is not None:
-            self.teacher = frozen_copy(learner.model)
-            self.teacher.load_state_dict(self._teacher_state)
-            self._teacher_state = None
+        self.teacher = bound_teacher(self.teacher, self._teacher_state, learner.model,
+                                     learner.device)
+        self._teacher_state = None
         if self.old_units is not None:
             self.old_units = self.old_units.to(learner.device)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -61,6 +61,21 @@ class MAS(Strategy):
         lambda_: strength of the penalty (the paper's λ).
         samples: estimate the importance on at most this many samples of the experience.
         batch_size: samples per vectorised per-sample-gradient batch.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = MAS(lambda_=1.0)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> s.penalty.empty
+    False
     """
 
     name = "mas"
@@ -68,16 +83,16 @@ class MAS(Strategy):
     def __init__(self, lambda_: float = 1.0, samples: int | None = None, batch_size: int = 256):
         if lambda_ < 0:
             raise RetainError(f"lambda_ must be >= 0, got {lambda_}")
-        super().__init__(lambda_=lambda_, samples=samples, batch_size=batch_size)
+        super().__init__()
         self.lambda_ = float(lambda_)
         self.samples = samples
         self.batch_size = batch_size
-        self.penalty = QuadraticPenalty()
+        self.add_state("penalty", QuadraticPenalty())
         self._params: list[torch.Tensor] = []
 
     def bind(self, learner: Learner) -> None:
+        super().bind(learner)
         self._params = trainable_parameters(learner.model)
-        self.penalty.to(learner.device)
 
     def after_experience(self, learner: Learner, experience: Experience) -> None:
         batches = learner.batches(experience.train, self.batch_size, limit=self.samples)
@@ -88,10 +103,3 @@ class MAS(Strategy):
         if not self.penalty.empty:
             with torch.no_grad():  # else .grad records autograd history through the params
                 self.penalty.add_gradient(self._params, 2.0 * self.lambda_)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "penalty": self.penalty.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.penalty.load_state_dict(state["penalty"])

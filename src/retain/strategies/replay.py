@@ -33,6 +33,21 @@ class Replay(Strategy):
             ER, mammoth). ``experience``: the experience's samples are offered once it is
             learned, so training replays past experiences only (Avalanche's ``Replay``,
             Chaudhry et al. 2019); this suits daily updates where a day is one experience.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = Replay(capacity=20)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> len(s.buffer)
+    20
     """
 
     name = "replay"
@@ -44,11 +59,9 @@ class Replay(Strategy):
         if update not in ("step", "experience"):
             raise RetainError(f"update must be 'step' or 'experience', got {update!r}")
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
-        if update != "step":  # subclasses (DER, ER-ACE) insert at the step: never recorded
-            self.hyperparameters["update"] = update
         self.update = update
         self.batch_size = batch_size
-        self.buffer = make_buffer(policy, capacity, seed=seed)
+        self.add_state("buffer", make_buffer(policy, capacity, seed=seed))
         self._fields: tuple[str, ...] | None = None
 
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
@@ -56,9 +69,6 @@ class Replay(Strategy):
             return
         mem = self.buffer.sample(self.batch_size or batch.n_new, self._fields)
         batch.append(mem["x"], mem["y"], mem.get("task"))
-
-    def bind(self, learner: Learner) -> None:
-        self.buffer.to(learner.device)
 
     def before_experience(self, learner: Learner, experience: Experience) -> None:
         if self.update == "step":  # the experience's rows start arriving now
@@ -96,10 +106,6 @@ class Replay(Strategy):
         else:
             self.buffer.add(x=batch.new_x, y=batch.new_y, task=batch.new_task)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "buffer": self.buffer.state_dict()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.buffer.load_state_dict(state["buffer"])
         self._fields = tuple(self.buffer.fields) or None

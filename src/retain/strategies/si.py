@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,6 +27,21 @@ class SI(Strategy):
     Args:
         c: strength of the penalty (the paper's ``c``).
         xi: damping ``ξ`` that keeps the importance finite for weights that barely moved.
+
+    Example (one experience of random data; ``s`` is the strategy):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> s = SI(c=0.1)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> _ = learner.learn(data, batch_size=8)
+    >>> s.penalty.empty
+    False
     """
 
     name = "si"
@@ -34,25 +49,21 @@ class SI(Strategy):
     def __init__(self, c: float = 1.0, xi: float = 0.1):
         if c < 0 or xi <= 0:
             raise RetainError(f"SI needs c >= 0 and xi > 0, got c={c}, xi={xi}")
-        super().__init__(c=c, xi=xi)
+        super().__init__()
         self.c = float(c)
         self.xi = float(xi)
-        self.penalty = QuadraticPenalty()
-        self.omega: list[torch.Tensor] = []  # path integral of the current experience
-        self.start: list[torch.Tensor] = []  # weights when the experience began
-        self.previous: list[torch.Tensor] = []  # weights before the current step
+        self.add_state("penalty", QuadraticPenalty())
+        self.add_state("omega", [])  # path integral of the current experience
+        self.add_state("start", [])  # weights when the experience began
+        self.add_state("previous", [])  # weights before the current step
         self._grads: list[torch.Tensor] = []
         self._params: list[torch.Tensor] = []
 
     def bind(self, learner: Learner) -> None:
+        super().bind(learner)
         self._params = trainable_parameters(learner.model)
-        self.penalty.to(learner.device)
         if not self.omega:
             self._reset(self._params)
-        else:
-            self.omega, self.start, self.previous = (
-                [t.to(learner.device) for t in ts] for ts in (self.omega, self.start,
-                                                              self.previous))
 
     def _reset(self, params: list[torch.Tensor]) -> None:
         self.omega = [torch.zeros_like(p) for p in params]
@@ -89,15 +100,3 @@ class SI(Strategy):
         if self.penalty.empty:
             return 0.0
         return self.penalty.value(trainable_parameters(learner.model), 2.0 * self.c)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "penalty": self.penalty.state_dict(),
-                "omega": list(self.omega), "start": list(self.start),
-                "previous": list(self.previous)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.penalty.load_state_dict(state["penalty"])
-        self.omega = [t.clone() for t in state["omega"]]
-        self.start = [t.clone() for t in state["start"]]
-        self.previous = [t.clone() for t in state["previous"]]

@@ -83,6 +83,6 @@ def bearing_machine(rpm: float, preset: str = "motor-6205"):
     recordings; ``motor-6205`` is CWRU's drive-end bearing (SKF 6205-2RS)."""
     from dataclasses import replace
 
-    from retain.datasets.vibration import get_machine
+    from retain.vibration.physics import get_machine
 
     return replace(get_machine(preset), shaft_hz=float(rpm) / 60.0)

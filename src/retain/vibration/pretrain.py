@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from retain.datasets.vibration import DEFAULT_FS, DEFAULT_LENGTH, generate
 from retain.vibration.cwru import NOMINAL_RPM, bearing_machine
+from retain.vibration.generator import generate
+from retain.vibration.physics import DEFAULT_FS, DEFAULT_LENGTH
 
 __all__ = ["simulated_windows"]
 
@@ -27,7 +28,7 @@ def simulated_windows(rpms: Sequence[float] = tuple(NOMINAL_RPM.values()),
                       preset: str = "motor-6205") -> TensorDataset:
     """``TensorDataset(x [N, 1, length], y [N])``: every fault class of ``preset`` at every
     shaft speed in ``rpms`` (default: CWRU's speeds at 0-3 HP), ``n_per_class`` windows each;
-    labels are :data:`~retain.datasets.vibration.FAULT_CLASSES` ids."""
+    labels are :data:`~retain.vibration.physics.FAULT_CLASSES` ids."""
     xs, ys = [], []
     for k, rpm in enumerate(rpms):
         x, y = generate(bearing_machine(rpm, preset), n_per_class, length, fs, seed=seed + k)

@@ -78,7 +78,7 @@ class RecordingSet:
 
 
 def _classes(labels: list[str]) -> tuple[str, ...]:
-    from retain.datasets.vibration import FAULT_CLASSES
+    from retain.vibration.physics import FAULT_CLASSES
 
     # the simulator's fault names keep its class ids, so simulated pre-training lines up
     if set(labels) <= set(FAULT_CLASSES):

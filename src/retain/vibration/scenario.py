@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from retain.datasets.vibration import DEFAULT_LENGTH
 from retain.errors import RetainError
 from retain.scenarios import Stream, split_by
+from retain.vibration.physics import DEFAULT_LENGTH
 from retain.vibration.recordings import RecordingSet, load_recordings
 from retain.vibration.windows import time_split
 

@@ -34,11 +34,11 @@ from safetensors import SafetensorError
 from torch import nn
 
 from retain import __version__
+from retain.checkpoint.atomic import write_folder
+from retain.checkpoint.recipes import learner_spec, rebuild_learner
+from retain.checkpoint.serialize import flatten, unflatten
 from retain.errors import RetainError
 from retain.learner import Learner
-from retain.store.atomic import write_folder
-from retain.store.serialize import flatten, unflatten
-from retain.store.specs import learner_spec, rebuild_learner
 
 FORMAT = "retain-checkpoint"
 FORMAT_VERSION = 1

@@ -6,7 +6,7 @@ A recipe is ``{"name": ..., "args": {...}}``. Names are looked up only in fixed 
 :data:`retain.optim.SCHEDULERS`, :data:`retain.strategies.STRATEGIES`): a manifest can never
 make us import arbitrary code.
 Arguments are read back from attributes named like the constructor's parameters (the
-scikit-learn convention), or recorded when :func:`build_model` builds the model.
+scikit-learn convention), or recorded when :func:`recorded_model` builds the model.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from retain.errors import RetainError
 from retain.learner import Learner
 from retain.strategies import Strategy, make_strategy
 
-_SPEC_ATTR = "retain_spec"  # set on models built by build_model
+_SPEC_ATTR = "retain_spec"  # set on models built by recorded_model
 _SCHEDULER_SKIP = ("optimizer", "last_epoch", "verbose")  # restored by load_state_dict
 
 
@@ -48,7 +48,7 @@ def _qualname(obj: Any) -> str:
 
 
 # -- model -----------------------------------------------------------------------------------
-def build_model(name: str, **args: Any) -> nn.Module:
+def recorded_model(name: str, **args: Any) -> nn.Module:
     """A built-in model from :data:`retain.models.MODELS` that remembers how it was built."""
     from retain.models import MODELS
 
@@ -82,7 +82,7 @@ def rebuild_model(spec: dict[str, Any]) -> nn.Module:
         raise RetainError(
             f"the checkpoint holds a custom model ({spec.get('class')}); build one the same way "
             "and pass it: Learner.load(path, model=my_model)")
-    return build_model(spec["name"], **spec["args"])
+    return recorded_model(spec["name"], **spec["args"])
 
 
 # -- loss ------------------------------------------------------------------------------------

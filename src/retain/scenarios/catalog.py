@@ -1,4 +1,10 @@
-"""Building scenarios, models and strategies from names, for the CLI, configs and benches."""
+"""The catalog of scenarios: building a stream (and a model sized for it) from a name.
+
+Built-in scenarios are made here; the ones applications define (vibration machines, recorded
+vibration) are named in :data:`CONTRIBUTED` by ``"module:attribute"`` and imported only when
+used; other packages add theirs with a ``retain.scenarios`` entry point whose object is a
+:class:`ScenarioSpec`.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 
 from retain import datasets, scenarios
+from retain.catalog import Catalog
 from retain.errors import RetainError
 from retain.metrics import RunResult
 from retain.models import MLP
-from retain.scenarios import Stream
-from retain.strategies import Strategy, make_strategy
+from retain.scenarios.experience import Stream
 
-SCENARIOS = {
+#: the scenarios made here, name -> description
+BUILTIN_SCENARIOS = {
     "split-mnist": "class-incremental MNIST, 5 experiences of 2 classes",
     "task-split-mnist": "task-incremental MNIST (task label given, multi-head by masking)",
     "permuted-mnist": "domain-incremental MNIST, a pixel permutation per experience",
@@ -48,8 +54,7 @@ def build_scenario(name: str, seed: int = 0, n_experiences: int | None = None,
     unknown = sorted(set(given) - set(spec.options if spec else ()))
     if unknown:
         flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
-        takes = [n for n, s in EXTRA_SCENARIOS.items() if isinstance(s, ScenarioSpec)
-                 and set(unknown) <= set(s.options)]
+        takes = [n for n in CONTRIBUTED if set(unknown) <= set(scenario_spec(n).options)]
         verb = "is not an option" if len(unknown) == 1 else "are not options"
         raise RetainError(f"{flags} {verb} of scenario {name!r}"
                           + (f"; it is for {', '.join(takes)}" if takes else ""))
@@ -102,14 +107,20 @@ class ScenarioSpec:
     options: tuple[str, ...] = ()
 
 
-# scenarios contributed by other modules: name -> ScenarioSpec, or the older
-# (description, builder(seed, n) -> Stream) pair
-EXTRA_SCENARIOS: dict[str, ScenarioSpec | tuple[str, Any]] = {}
+#: scenarios that live with their domain code: name -> ScenarioSpec (or the older
+#: ``(description, builder(seed, n) -> Stream)`` pair), imported on first use
+CONTRIBUTED: Catalog = Catalog("scenario", {
+    "vibration-machines": "retain.vibration.run_machines:MACHINES",
+    "vibration-machines-class": "retain.vibration.run_machines:MACHINE_PAIRS",
+    "recordings": "retain.vibration.run_recordings:RECORDINGS",
+}, group="retain.scenarios")
 
 
 def scenario_spec(name: str) -> ScenarioSpec | None:
-    """The registered spec of a contributed scenario (``None`` for built-ins and files)."""
-    spec = EXTRA_SCENARIOS.get(name)
+    """The spec of a contributed scenario (``None`` for built-ins and files)."""
+    if name not in CONTRIBUTED:
+        return None
+    spec = CONTRIBUTED[name]
     return ScenarioSpec(*spec) if isinstance(spec, tuple) else spec
 
 
@@ -135,7 +146,7 @@ def _with_model(spec: ScenarioSpec, stream: Stream) -> Stream:
 
 
 def all_scenarios() -> list[str]:
-    return [*SCENARIOS, *EXTRA_SCENARIOS]
+    return [*BUILTIN_SCENARIOS, *CONTRIBUTED]
 
 
 def mlp(input_shape: tuple[int, ...], n_classes: int, hidden: tuple[int, ...] = (100, 100),
@@ -168,7 +179,7 @@ def build_model(stream: Stream, model: str | None = None,
     torch.manual_seed(seed)
     if model == "mlp":
         return mlp(input_shape, n_classes, hidden)
-    from retain.models import MODELS  # built-in models registered by their modules
+    from retain.models import MODELS
 
     if model not in MODELS:
         raise RetainError(f"unknown model {model!r}; choose mlp or one of {sorted(MODELS)}")
@@ -178,58 +189,3 @@ def build_model(stream: Stream, model: str | None = None,
     accepted = inspect.signature(MODELS[model]).parameters
     args = stream.info.get("model_args", {}) if model == stream.info.get("model") else {}
     return MODELS[model](**{k: v for k, v in sizes.items() if k in accepted}, **args)
-
-
-def parse_value(text: str) -> Any:
-    """A command-line value as YAML (numbers, booleans, lists), else the string itself."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def parse_strategy(spec: str | dict) -> list[tuple[str, dict[str, Any]]]:
-    """``"ewc:lambda_=1000,fisher=empirical+replay:capacity=200"`` -> composed strategies.
-
-    A dict form (from YAML) is ``{name: {param: value}}`` or a list of such.
-    """
-    if isinstance(spec, dict):
-        return [(name, dict(params or {})) for name, params in spec.items()]
-    parts = []
-    for piece in str(spec).split("+"):
-        name, _, args = piece.strip().partition(":")
-        params: dict[str, Any] = {}
-        for item in filter(None, (a.strip() for a in args.split(","))):
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise RetainError(f"strategy argument {item!r} in {spec!r} must be key=value")
-            params[key.strip()] = parse_value(value.strip())
-        parts.append((name.strip().lower(), params))
-    return parts
-
-
-def build_strategies(spec: str | dict,
-                     defaults: Mapping[str, Mapping[str, Any]] | None = None) -> list[Strategy]:
-    """Strategies from a spec; ``defaults`` (per strategy name, e.g. a scenario's tuned
-    ``{"ewc": {"lambda_": 300}}``) fill the hyper-parameters the spec does not set."""
-    defaults = defaults or {}
-    return [make_strategy(name, **{**defaults.get(name, {}), **params})
-            for name, params in parse_strategy(spec)]
-
-
-def strategy_label(spec: str | dict) -> str:
-    if isinstance(spec, dict):
-        return "+".join(spec)
-    return str(spec)
-
-
-def _contributed_scenarios() -> None:
-    """Scenarios that live with their domain code (imported last: they import this module)."""
-    from retain.cli.recordings import SCENARIOS as recordings
-    from retain.cli.vibration import SCENARIOS as vibration
-
-    EXTRA_SCENARIOS.update(vibration)
-    EXTRA_SCENARIOS.update(recordings)
-
-
-_contributed_scenarios()

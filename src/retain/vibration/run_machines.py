@@ -1,4 +1,4 @@
-"""``vibration-machines`` scenarios for ``retain run``: simulated machine types as experiences.
+"""The ``vibration-machines`` scenarios (``retain run``): simulated machine types as experiences.
 
 Why: the bearing-fault classifier must learn new machine types one after another; these
 scenarios make that a one-line run (``retain run --scenario vibration-machines``) with a
@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from retain.cli.specs import ScenarioSpec
-from retain.datasets.vibration import FAULT_CLASSES, MACHINE_TYPES, make_dataset, plot_examples
 from retain.errors import RetainError
 from retain.metrics import RunResult
 from retain.report import Section
 from retain.scenarios import Stream, split_by
+from retain.scenarios.catalog import ScenarioSpec
+from retain.vibration.generator import make_dataset
+from retain.vibration.physics import FAULT_CLASSES, MACHINE_TYPES
+from retain.vibration.report import plot_examples
 
 N_PER_CLASS_ENV = "RETAIN_VIBRATION_N_PER_CLASS"  # windows per class and machine (quick runs)
 DEFAULT_MACHINES = 5
@@ -91,13 +93,11 @@ def report_sections(out: Path, results: dict[str, RunResult], config: dict) -> l
     return sections
 
 
-SCENARIOS = {
-    "vibration-machines": ScenarioSpec(
-        "bearing faults, one simulated machine type per experience (domain-incremental)",
-        lambda seed, n: machine_stream(seed, n, "fault"), model="vibration-cnn",
-        model_args={"features": "envelope"}, defaults=RUN_DEFAULTS, report=report_sections),
-    "vibration-machines-class": ScenarioSpec(
-        "bearing faults, (machine type, fault) pairs as classes (class-incremental)",
-        lambda seed, n: machine_stream(seed, n, "pair"), model="vibration-cnn",
-        model_args={"features": "envelope"}, defaults=RUN_DEFAULTS, report=report_sections),
-}
+MACHINES = ScenarioSpec(
+    "bearing faults, one simulated machine type per experience (domain-incremental)",
+    lambda seed, n: machine_stream(seed, n, "fault"), model="vibration-cnn",
+    model_args={"features": "envelope"}, defaults=RUN_DEFAULTS, report=report_sections)
+MACHINE_PAIRS = ScenarioSpec(
+    "bearing faults, (machine type, fault) pairs as classes (class-incremental)",
+    lambda seed, n: machine_stream(seed, n, "pair"), model="vibration-cnn",
+    model_args={"features": "envelope"}, defaults=RUN_DEFAULTS, report=report_sections)

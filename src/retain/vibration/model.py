@@ -11,7 +11,7 @@ task in continual learning and silently break old ones, and GroupNorm before
 global pooling removes the impact energy the classifier needs (training stalls
 at chance).
 
-``features="envelope"`` puts :class:`~retain.datasets.vibration.EnvelopeSpectrum`
+``features="envelope"`` puts :class:`~retain.vibration.signal.EnvelopeSpectrum`
 first (Hilbert envelope -> FFT, the standard bearing-diagnosis feature), so the
 network sees lines at BPFO/BPFI/BSF instead of raw ringing; it still takes raw
 windows as input, so data pipelines do not change.
@@ -22,8 +22,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from retain.datasets.vibration import DEFAULT_FS, EnvelopeSpectrum
 from retain.errors import RetainError
+from retain.vibration.physics import DEFAULT_FS
+from retain.vibration.signal import EnvelopeSpectrum
 
 __all__ = ["VibrationCNN"]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retain.cli.specs import ScenarioSpec
 from retain.errors import RetainError
 from retain.metrics import RunResult
 from retain.report import Section
 from retain.scenarios import Stream
+from retain.scenarios.catalog import ScenarioSpec
 
 MAX_ROWS = 8
 OPTIONS = ("data", "by", "window", "stride", "fs", "train_fraction", "validation")
@@ -70,8 +70,6 @@ def report_sections(out: Path, results: dict[str, RunResult], config: dict) -> l
                     "should peak on its own line.", images=images)]
 
 
-SCENARIOS = {
-    "recordings": ScenarioSpec(
-        "real vibration recordings (--data DIR_OR_MANIFEST), one experience per --by value",
-        build, defaults=RUN_DEFAULTS, report=report_sections, options=OPTIONS),
-}
+RECORDINGS = ScenarioSpec(
+    "real vibration recordings (--data DIR_OR_MANIFEST), one experience per --by value",
+    build, defaults=RUN_DEFAULTS, report=report_sections, options=OPTIONS)

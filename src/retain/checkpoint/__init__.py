@@ -1,0 +1,16 @@
+"""The checkpoint format: one learner in a folder (safetensors + a JSON manifest, never pickle).
+
+This layer sits above the core (it imports :class:`retain.learner.Learner` and the catalog of
+strategies and models) and below the applications (:mod:`retain.store`, the CLI). It needs
+torch, numpy and safetensors only.
+
+- :mod:`retain.checkpoint.format`: the folder layout, :func:`save_learner`, :func:`load_learner`.
+- :mod:`retain.checkpoint.recipes`: rebuilding model, loss, optimizer, scheduler and strategies
+  from names, without importing code a manifest names.
+- :mod:`retain.checkpoint.serialize`: nested state with tensors <-> JSON + flat tensor dicts.
+- :mod:`retain.checkpoint.atomic`: crash-safe writes of files and folders.
+"""
+
+from retain.checkpoint.format import Checkpoint, load_learner, open_checkpoint, save_learner
+
+__all__ = ["Checkpoint", "load_learner", "open_checkpoint", "save_learner"]

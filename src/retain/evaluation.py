@@ -1,0 +1,69 @@
+"""Scoring a learner on test sets: accuracy (classification) or MSE (regression) per set.
+
+Uses only the learner's public members (``model``, ``task_type``, ``eval_batch_size``,
+``classifier``, ``mask``, ``target``, ``experience_tensors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from retain.errors import RetainError
+
+if TYPE_CHECKING:
+    from retain.learner import Learner
+
+
+class StreamEvaluator:
+    """Scores every test set in one batched pass over their concatenation."""
+
+    def __init__(self, learner: Learner, datasets: Sequence[Dataset],
+                 tasks: Sequence[int | None] | None = None):
+        self.learner = learner
+        self.metric = "accuracy" if learner.task_type == "classification" else "mse"
+        xs, ys, ts, segs = [], [], [], []
+        tasks = tasks or [None] * len(datasets)
+        for i, (dataset, task) in enumerate(zip(datasets, tasks, strict=True)):
+            if dataset is None:
+                raise RetainError(f"experience {i} has no test set")
+            tensors = learner.experience_tensors(dataset, task)
+            xs.append(tensors[0])
+            ys.append(tensors[1])
+            ts.append(tensors[2] if len(tensors) > 2 else None)
+            segs.append(torch.full((tensors[0].shape[0],), i, dtype=torch.long))
+        self.x, self.y = torch.cat(xs), torch.cat(ys)
+        self.t = None if any(t is None for t in ts) else torch.cat(ts)
+        self.segments = torch.cat(segs).to(learner.device)
+        self.counts = torch.bincount(self.segments, minlength=len(datasets)).double()
+
+    def __call__(self) -> np.ndarray:
+        learner, model = self.learner, self.learner.model
+        was_training = model.training
+        model.eval()
+        scores = []
+        size = learner.eval_batch_size
+        classify = learner.classifier if self.metric == "accuracy" else None
+        try:
+            with torch.inference_mode():
+                for i in range(0, self.x.shape[0], size):
+                    x, y = self.x[i : i + size], self.y[i : i + size]
+                    if self.metric == "accuracy":
+                        classes = None if classify is None else classify(learner, x)
+                        if classes is None:
+                            t = None if self.t is None else self.t[i : i + size]
+                            classes = learner.mask(model(x), t).argmax(1)
+                        scores.append(classes == y)
+                    else:
+                        out = model(x)
+                        err = (out - learner.target(y, out)) ** 2
+                        scores.append(err.reshape(err.shape[0], -1).mean(1))
+        finally:
+            model.train(was_training)
+        per_sample = torch.cat(scores).double()
+        sums = torch.bincount(self.segments, weights=per_sample, minlength=len(self.counts))
+        return (sums / self.counts).cpu().numpy()
