@@ -138,8 +138,6 @@ def test_a_state_with_other_hyperparameters_is_refused_and_listed(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_the_docstring_example_runs(name):
     cls = STRATEGIES[name]
-    if cls.__module__.startswith("retain.forecasting"):
-        pytest.xfail("retain.forecasting is edited by its owner; its example is to be added")
     tests = [t for t in doctest.DocTestFinder().find(cls, cls.__name__,
                                                      globs=vars(inspect.getmodule(cls)))
              if t.name == cls.__name__ and t.examples]

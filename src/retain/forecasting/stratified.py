@@ -55,6 +55,21 @@ class StratifiedReplay(Replay):
         stratum_size: rows per stratum (e.g. a week of windows times the update epochs).
         batch_size: replayed rows per step (default: the incoming batch size).
         seed: seed of the memory's sampling.
+
+    Example (a stream of 64 regression windows in strata of 16: each keeps 4 of 16 slots):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from retain import Learner
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Linear(4, 2)
+    >>> s = StratifiedReplay(capacity=16, stratum_size=16)
+    >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.01),
+    ...                   loss=nn.MSELoss(), strategies=[s])
+    >>> _ = learner.learn(TensorDataset(torch.randn(64, 4), torch.randn(64, 2)), batch_size=8)
+    >>> sorted(len(slots) for slots in s.buffer.class_slots.values())
+    [4, 4, 4, 4]
     """
 
     name = "replay-stratified"
@@ -62,6 +77,4 @@ class StratifiedReplay(Replay):
     def __init__(self, capacity: int = 500, stratum_size: int = 336,
                  batch_size: int | None = None, seed: int = 0):
         super().__init__(capacity=capacity, batch_size=batch_size, seed=seed)
-        self.hyperparameters = {"capacity": capacity, "stratum_size": stratum_size,
-                                "batch_size": batch_size, "seed": seed}
         self.buffer = TimeStratifiedBuffer(capacity, stratum_size, seed=seed)
