@@ -313,6 +313,8 @@ class Hybrid(Approach):
             return self._retrain(start)
         data = self._examples(self.base, new.origins)
         stats = self.learner.learn(data, epochs=self.epochs, batch_size=self.batch_size)
+        # replay appends as many memory rows as each batch holds (the memory is never empty:
+        # it starts with the pre-training windows)
         return replace(stats, samples=stats.samples * 2, seconds=time.perf_counter() - start)
 
     def _retrain(self, start: float) -> LearnStats:
@@ -324,7 +326,4 @@ class Hybrid(Approach):
         self.model = self.learner.model
         return LearnStats(samples=len(data) * self.recipe.epochs, steps=0,
                           seconds=time.perf_counter() - start, last_loss=float("nan"))
-
-    def on_drift(self) -> None:
-        pass
 
