@@ -89,6 +89,8 @@ def test_summary_ranks_every_approach_and_compares_the_best_with_mstl(runs):
         mstl["update_seconds"] / hybrid["update_seconds"])
     assert "mae_vs_daily_retrain_on_fresh_days" in acc  # against hybrid-retrain
     assert summary["approaches"]["hybrid-retrain"]["family"] == "hybrid"
+    assert summary["daily_retrain_reference"]["samples"] == summary["approaches"][
+        "hybrid-retrain"]["daily_retrain_extrapolated"]["samples"]
 
 
 def test_intervals_use_only_days_revealed_before_the_origin():

@@ -76,18 +76,21 @@ def summarize(run: DailyRun) -> dict[str, Any]:
     ranked = sorted(approaches, key=lambda n: approaches[n]["mae"])
     for rank, name in enumerate(ranked, 1):
         approaches[name]["rank"] = rank
-    reference = reference_cost(run)
+    acc = acceptance(approaches)
+    best = approaches[acc["best_incremental"]] if acc else None
+    reference = reference_cost(run, best["family"] if best else "cnn")
     return {
         "first_day": str(run.origins[0]), "last_day": str(run.origins[-1]),
         "fresh_retrain_days": None if fresh is None else [str(run.origins[d].date())
                                                           for d in fresh],
         "days": len(run.origins),
         "pretrain": {"seconds": run.pretrain_seconds, "samples": run.pretrain_samples},
+        # daily retraining of the best daily-updated approach's model
         "daily_retrain_reference": None if reference is None else
         {"seconds": reference[0], "samples": reference[1]},
         "approaches": {n: approaches[n] for n in ranked},
         "winner": ranked[0],
-        "acceptance": acceptance(approaches),
+        "acceptance": acc,
     }
 
 
