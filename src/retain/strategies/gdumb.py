@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -80,15 +80,15 @@ class GDumb(Strategy):
         self.capacity = capacity
         self.epochs = epochs
         self.batch_size = batch_size
-        self.rng = np.random.default_rng(seed)
-        self.memory: dict[str, torch.Tensor] = {}
-        self.initial: dict[str, torch.Tensor] | None = None
+        # learned state (saved, restored, moved to the learner's device)
+        self.add_state("memory", {})  # x, y (and task) of the stored samples
+        self.add_state("initial", {})  # the model's weights when first bound ({} until then)
+        self.add_state("rng", np.random.default_rng(seed))
 
     def bind(self, learner: Learner) -> None:
-        if self.initial is None:
+        if not self.initial:
             self.initial = {k: v.detach().clone() for k, v in learner.model.state_dict().items()}
-        self.initial = {k: v.to(learner.device) for k, v in self.initial.items()}
-        self.memory = {k: v.to(learner.device) for k, v in self.memory.items()}
+        super().bind(learner)
 
     def after_experience(self, learner: Learner, experience: Experience) -> None:
         self.store(learner, experience)
@@ -132,13 +132,3 @@ class GDumb(Strategy):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "memory": dict(self.memory),
-                "initial": dict(self.initial or {}), "rng": self.rng.bit_generator.state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.memory = {k: v.clone() for k, v in state["memory"].items()}
-        self.initial = {k: v.clone() for k, v in state["initial"].items()} or None
-        self.rng.bit_generator.state = state["rng"]
