@@ -8,7 +8,7 @@ sync per window instead of one per step.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -67,7 +67,8 @@ class DivergenceGuard(Strategy):
         super().__init__(max_ratio=max_ratio, check_every=check_every)
         self.max_ratio = float(max_ratio)
         self.check_every = int(check_every)
-        self.reference: torch.Tensor | float | None = None
+        # the first loss seen, kept on the device (no sync); older checkpoints saved a float
+        self.add_state("reference", None)
         self._window: torch.Tensor | None = None
         self._steps = self._checked = 0
 
@@ -100,11 +101,3 @@ class DivergenceGuard(Strategy):
             i = int(bad.nonzero()[0, 0])
             raise DivergenceError(self._checked + i + 1, float(window[i]), float(limit))
         self._checked = self._steps
-
-    def state_dict(self) -> dict[str, Any]:
-        reference = None if self.reference is None else float(self.reference)
-        return {**super().state_dict(), "reference": reference}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.reference = state["reference"]

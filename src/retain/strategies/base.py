@@ -179,11 +179,14 @@ class Strategy:
     def add_state(self, name: str, default: Any) -> None:
         """Declare learned state ``name`` (set to ``default``): a tensor, a list or dict of
         tensors, a plain value, a numpy random generator, or an object with
-        ``state_dict``/``load_state_dict`` (and ``to(device)``) such as a replay buffer. It is
-        saved, restored and moved to the learner's device without further code. A state
-        declared with ``default=None`` is saved only while it is set."""
+        ``state_dict``/``load_state_dict`` (and ``to(device)``, or ``attach(model, device)``
+        when it is rebuilt on the learner's model, like
+        :class:`~retain.strategies.common.Teacher`) such as a replay buffer. It is saved,
+        restored and moved to the learner's device without further code. A state declared
+        with ``default=None`` (or an object whose ``state_dict()`` is then ``None``) is saved
+        only while it is set."""
         self.__dict__.setdefault("_state_names", []).append(name)
-        if default is None:
+        if _saved(default) is None:
             self.__dict__.setdefault("_optional_states", set()).add(name)
         setattr(self, name, default)
 
@@ -191,7 +194,11 @@ class Strategy:
         """Called when the learner is built or loaded: moves declared state to
         ``learner.device`` (override and call ``super().bind`` to do more)."""
         for name in self.__dict__.get("_state_names", ()):
-            setattr(self, name, _moved(getattr(self, name), learner.device))
+            value = getattr(self, name)
+            if hasattr(value, "attach"):
+                value.attach(learner.model, learner.device)
+            else:
+                setattr(self, name, _moved(value, learner.device))
 
     def before_experience(self, learner: LearnerView, experience: Experience) -> None:
         """Called before training on an experience."""
@@ -234,9 +241,9 @@ class Strategy:
         state: dict[str, Any] = {"hyperparameters": dict(self.hyperparameters)}
         optional = self.__dict__.get("_optional_states", ())
         for name in self.__dict__.get("_state_names", ()):
-            value = getattr(self, name)
+            value = _saved(getattr(self, name))
             if value is not None or name not in optional:
-                state[name] = _saved(value)
+                state[name] = value
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

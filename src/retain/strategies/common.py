@@ -17,20 +17,44 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     return teacher
 
 
-def teacher_weights(teacher: nn.Module | None, pending: dict | None) -> dict | None:
-    """The teacher's weights to save: the live teacher's, or those loaded and not yet bound."""
-    return dict(teacher.state_dict()) if teacher is not None else pending
+class Teacher:
+    """The frozen previous model (LwF, iCaRL) as declarable state (``add_state``).
 
+    Saved as its weights only (``None`` before the first snapshot, so it is then left out of
+    the checkpoint); loaded weights wait until the strategy is bound, then a frozen copy of the
+    learner's own model receives them, so a checkpoint never holds a module.
+    """
 
-def bound_teacher(teacher: nn.Module | None, pending: dict | None, model: nn.Module,
-                  device: torch.device) -> nn.Module | None:
-    """The teacher for a learner: rebuilt from loaded weights, or moved to its device."""
-    if pending is not None:
-        teacher = frozen_copy(model)
-        teacher.load_state_dict(pending)
-    elif teacher is not None:
-        teacher.to(device)
-    return teacher
+    def __init__(self) -> None:
+        self.module: nn.Module | None = None
+        self._weights: dict[str, torch.Tensor] | None = None  # loaded, not yet attached
+
+    @property
+    def ready(self) -> bool:
+        """True once a snapshot exists (or loaded weights were attached)."""
+        return self.module is not None
+
+    def snapshot(self, model: nn.Module) -> None:
+        """Become a frozen copy of ``model``."""
+        self.module, self._weights = frozen_copy(model), None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+    def state_dict(self) -> dict[str, torch.Tensor] | None:
+        return dict(self.module.state_dict()) if self.module is not None else self._weights
+
+    def load_state_dict(self, weights: dict[str, torch.Tensor] | None) -> None:
+        self.module, self._weights = None, None if weights is None else dict(weights)
+
+    def attach(self, model: nn.Module, device: torch.device) -> None:
+        """Rebuild on ``model`` from loaded weights, or move the live copy to ``device``."""
+        if self._weights is not None:
+            self.module = frozen_copy(model)
+            self.module.load_state_dict(self._weights)
+            self._weights = None
+        elif self.module is not None:
+            self.module.to(device)
 
 
 class QuadraticPenalty:

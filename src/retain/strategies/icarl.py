@@ -11,7 +11,7 @@ from torch import nn
 
 from retain.errors import RetainError
 from retain.strategies.base import Batch, Strategy
-from retain.strategies.common import bound_teacher, frozen_copy, teacher_weights
+from retain.strategies.common import Teacher
 
 if TYPE_CHECKING:
     from retain.learner import Learner
@@ -142,8 +142,7 @@ class ICaRL(Strategy):
         self.add_state("old_units", None)  # output units of the classes before the experience
         self.add_state("class_means", None)
         self.add_state("mean_labels", None)
-        self.teacher: nn.Module | None = None
-        self._teacher_state: dict | None = None
+        self.add_state("teacher", Teacher())
         self._replay: dict[str, torch.Tensor] = {}  # the rows training appends (= memory)
         self._rate = 0.0  # exemplars per incoming row when mixing them in (batch_size=0)
         self._credit = 0.0
@@ -197,7 +196,7 @@ class ICaRL(Strategy):
         """The paper's loss (``loss="bce"``): sigmoid BCE over the classes seen so far, old
         classes' targets from the teacher."""
         target = F.one_hot(y, out.shape[1]).to(out.dtype)
-        if self.teacher is not None:
+        if self.teacher.ready:
             # the labelled rows' inputs: the first rows, unless a strategy appended labelled
             # rows after unlabelled ones (then ``batch.labelled`` indexes them)
             x = (batch.x[: out.shape[0]] if batch.labelled is None
@@ -211,7 +210,7 @@ class ICaRL(Strategy):
         return (terms * seen).sum() / (seen.sum() * out.shape[0])
 
     def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
-        if self.teacher is None:
+        if not self.teacher.ready:
             return loss
         with torch.no_grad():
             target = torch.sigmoid(self.teacher(batch.x).index_select(1, self.old_units))
@@ -235,7 +234,7 @@ class ICaRL(Strategy):
             chosen = rows[herding(self.features(learner, x.index_select(0, rows)), per_class)]
             parts.append({k: v.index_select(0, chosen) for k, v in new.items()})
         self.memory = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-        self.teacher = frozen_copy(learner.model)
+        self.teacher.snapshot(learner.model)
         self.old_units = torch.nonzero(learner.seen_classes).squeeze(1)
         self.update_means(learner)
         self._refresh_replay()
@@ -297,20 +296,9 @@ class ICaRL(Strategy):
 
     # -- state -----------------------------------------------------------------------------
     def _bind_state(self, learner: Learner) -> None:
-        super().bind(learner)  # the declared state
-        self.teacher = bound_teacher(self.teacher, self._teacher_state, learner.model,
-                                     learner.device)
-        self._teacher_state = None
+        super().bind(learner)  # the declared state, the teacher rebuilt on the model
         self._refresh_replay()
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        teacher = teacher_weights(self.teacher, self._teacher_state)
-        if teacher is not None:
-            state["teacher"] = teacher
-        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.teacher, self._teacher_state = None, state.get("teacher")
         self._refresh_replay()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from retain.strategies.base import Batch, Strategy
-from retain.strategies.common import bound_teacher, frozen_copy, teacher_weights
+from retain.strategies.common import Teacher
 
 if TYPE_CHECKING:
     from retain.learner import Learner
@@ -38,7 +38,7 @@ class LwF(Strategy):
     >>> learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[s])
     >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
     >>> _ = learner.learn(data, batch_size=8)
-    >>> s.teacher is not None
+    >>> s.teacher.ready
     True
     """
 
@@ -48,17 +48,16 @@ class LwF(Strategy):
         super().__init__(alpha=alpha, temperature=temperature)
         self.alpha = float(alpha)
         self.temperature = float(temperature)
-        self.teacher: torch.nn.Module | None = None
-        self.old_units: torch.Tensor | None = None
-        self._teacher_state: dict | None = None  # loaded weights, until bound to a model
+        self.add_state("teacher", Teacher())  # saved as weights, rebuilt on the model
+        self.add_state("old_units", None)  # output units of the classes seen before
 
     def after_experience(self, learner: Learner, experience: Experience) -> None:
-        self.teacher = frozen_copy(learner.model)
+        self.teacher.snapshot(learner.model)
         if learner.task_type == "classification":
             self.old_units = torch.nonzero(learner.seen_classes).squeeze(1)
 
     def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
-        if self.teacher is None:
+        if not self.teacher.ready:
             return loss
         with torch.no_grad():
             target = self.teacher(batch.x)
@@ -71,23 +70,3 @@ class LwF(Strategy):
         kd = F.kl_div(F.log_softmax(student / t, dim=1), F.softmax(target / t, dim=1),
                       reduction="batchmean")
         return loss + self.alpha * kd
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        teacher = teacher_weights(self.teacher, self._teacher_state)
-        if teacher is not None:
-            state["teacher"] = teacher
-            state["old_units"] = self.old_units
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.teacher, self.old_units = None, state.get("old_units")
-        self._teacher_state = state.get("teacher")
-
-    def bind(self, learner: Learner) -> None:
-        self.teacher = bound_teacher(self.teacher, self._teacher_state, learner.model,
-                                     learner.device)
-        self._teacher_state = None
-        if self.old_units is not None:
-            self.old_units = self.old_units.to(learner.device)
