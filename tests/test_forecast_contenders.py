@@ -58,7 +58,12 @@ def test_the_validation_choice_uses_the_pre_training_period_only(runs):
     hybrid = run_a.runs["hybrid"]
     assert {s["correction"] for s in hybrid.validation} == {False, True}  # base alone too
     best = min(hybrid.validation, key=lambda s: s["validation_mae"])
-    assert {k: v for k, v in best.items() if k != "validation_mae"} == hybrid.chosen
+    corrected = min((s for s in hybrid.validation if s["correction"]),
+                    key=lambda s: s["validation_mae"])
+    chosen = dict(hybrid.chosen)
+    # the correction always learns; it starts switched on only if it beat the base alone
+    assert chosen.pop("correction_weight_at_start") == (1.0 if best["correction"] else 0.0)
+    assert {k: v for k, v in corrected.items() if k != "validation_mae"} == chosen
 
 
 def test_mstl_is_statsforecast_refit_on_the_trailing_window(runs):
@@ -117,6 +122,21 @@ def test_interval_width_is_the_conformal_quantile_of_past_errors():
     assert coverage(np.zeros((1, 1)), bounds[80][0][10:], bounds[80][1][10:]) == 1.0
 
 
+def test_adaptive_intervals_recover_coverage_after_the_errors_grow():
+    rng = np.random.default_rng(0)
+    scale = np.where(np.arange(150) < 60, 1.0, 2.0)[:, None]  # the errors double on day 60
+    actual, forecast = rng.normal(size=(150, 24)) * scale, np.zeros((150, 24))
+    origins = np.arange(150) * 24
+    after = slice(60, None)
+    for level in (80, 95):
+        plain = conformal_intervals(actual, forecast, origins, 24, gamma=0.0)[level]
+        adaptive = conformal_intervals(actual, forecast, origins, 24)[level]
+        shortfall = {name: level / 100 - coverage(actual[after], b[0][after], b[1][after])
+                     for name, b in (("plain", plain), ("adaptive", adaptive))}
+        assert shortfall["plain"] > 0.05  # the rolling window lags behind the change
+        assert abs(shortfall["adaptive"]) < shortfall["plain"] / 2, shortfall
+
+
 def test_a_too_short_pre_training_period_says_how_much_is_needed():
     with pytest.raises(RetainError, match=r"hybrid needs \d+ steps \(\d+ days\) of "
                                           r"pre-training.*--pretrain-days"):
@@ -170,3 +190,20 @@ def test_two_processes_give_the_same_results_as_one(runs):
     assert list(parallel.runs) == ["seasonal-naive", "mstl", "gbm"]
     for name in parallel.runs:
         np.testing.assert_array_equal(parallel.runs[name].forecasts, run.runs[name].forecasts)
+
+
+def test_the_hybrid_weighs_its_correction_on_revealed_days_only():
+    from retain.forecasting.hybrid import Hybrid
+
+    h = Hybrid((24,), horizon=4, period=4, lookback=4, windows=(48,), blend_days=2)
+    h.target, h.weight, h._revealed = np.zeros(40), 1.0, 12
+    ones = np.ones(4)
+    # revealed days: base 1, correction -2 -> the error vanishes at w = 1/2
+    h._made = {0: (ones, -2 * ones), 4: (ones, -2 * ones), 8: (ones, -2 * ones)}
+    h._made[12] = (ones, -1 * ones)  # not revealed yet (needs rows 12..15): ignored
+    h._reweigh()
+    assert h.weight == 0.5
+    h._made[8] = (ones, 0 * ones)  # the last two revealed days: 4 (w=1/2 best) and 8 (any)
+    h._made[4] = (ones, -1 * ones)  # now w = 1 removes day 4's error
+    h._reweigh()
+    assert h.weight == 1.0

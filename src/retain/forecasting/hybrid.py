@@ -16,10 +16,17 @@ history, the calendar, the covariates and the base's own recent errors.
   every channel plus two more: the base forecast over the horizon and the base's error over
   the last day. Trained once on the pre-training period, then updated incrementally every
   day with replay, like the other incremental approaches.
-- **Chosen by validation**: which trailing window, whether the correction is used at all,
-  its loss and learning rate are chosen in :meth:`Hybrid.start` by running the candidates
+- **Chosen by validation**: the base's trailing window and seasons (the day alone, or the
+  day and the week), the correction's loss and learning rate, and whether the correction
+  starts switched on are chosen in :meth:`Hybrid.start` by running the candidates
   test-then-train over the last ``validate_days`` of the pre-training period, never on a
   forecast day. The choice is reported (``Hybrid.chosen``).
+- **Weighed as it goes**: the forecast is ``base + w · correction``. The correction keeps
+  learning every day, and ``w`` (0, ¼, ½, ¾ or 1) is re-chosen after each revealed day as
+  the weight with the lowest MAE over the last ``blend_days`` days already revealed, from the
+  forecasts actually made on them: a prequential choice, so day ``d``'s weight depends only on
+  days before ``d``. When the series changes so that the network starts to help (or to hurt),
+  the forecast follows within days instead of keeping the pre-training verdict.
 """
 
 from __future__ import annotations
@@ -125,12 +132,18 @@ class Candidate:
     """One setting of the hybrid; ``lr=None`` is the base alone."""
 
     window: int
+    seasons: tuple[int, ...]
     lr: float | None = None
     loss: str = "l1"
 
     def describe(self) -> dict:
-        return {"base_window_steps": self.window, "correction": self.lr is not None,
+        return {"base_window_steps": self.window, "base_seasons": list(self.seasons),
+                "correction": self.lr is not None,
                 **({"update_lr": self.lr, "loss": self.loss} if self.lr is not None else {})}
+
+
+#: the weights of the correction the hybrid chooses among, day by day
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 LOSSES = {"l1": nn.L1Loss, "mse": nn.MSELoss}
@@ -147,6 +160,8 @@ class Hybrid(Approach):
         lrs, losses: candidate update learning rates and losses of the correction.
         validate_days: days at the end of the pre-training period the candidates are
             compared on (0: take the first candidate with a correction).
+        blend_days: revealed days the correction's weight is chosen on, every day (0: keep
+            the weight validation started with).
         retrain_every: ``None`` updates the correction incrementally; ``k`` retrains it from
             scratch every ``k`` days instead (the daily-retraining reference).
     """
@@ -160,7 +175,7 @@ class Hybrid(Approach):
                  losses: Sequence[str] = ("l1", "mse"), validate_days: int = 14,
                  recipe: Recipe = Recipe(epochs=5), epochs: int = 2, batch_size: int = 16,
                  replay_capacity: int = 2000, jump: int = 10, width: int = 16,
-                 retrain_every: int | None = None, seed: int = 0):
+                 retrain_every: int | None = None, seed: int = 0, blend_days: int = 14):
         if not seasons:
             raise RetainError("the hybrid needs a seasonal period longer than one step")
         unknown = [loss for loss in losses if loss not in LOSSES]
@@ -169,6 +184,11 @@ class Hybrid(Approach):
         self.seasons, self.horizon, self.period = tuple(seasons), horizon, period
         self.lookback, self.windows = lookback, tuple(windows)
         self.lrs, self.losses, self.validate_days = tuple(lrs), tuple(losses), validate_days
+        self.blend_days = blend_days
+        # the base's candidate seasons: all of them, or the shortest alone (a weekly cycle
+        # is noise in, say, temperature)
+        self.season_sets = [self.seasons] + ([self.seasons[:1]] if len(self.seasons) > 1
+                                             else [])
         self.recipe, self.epochs, self.batch_size = recipe, epochs, batch_size
         self.replay_capacity, self.jump, self.width = replay_capacity, jump, width
         self.retrain_every, self.seed = retrain_every, seed
@@ -233,18 +253,21 @@ class Hybrid(Approach):
             updater.strategies[0].buffer.add(x=x, y=y)
         return updater
 
-    def _predict(self, learner: Learner | None, base: SeasonalBase, origin: int) -> np.ndarray:
-        out = base.at(origin)
+    def _correction(self, learner: Learner | None, base: SeasonalBase,
+                    origin: int) -> np.ndarray:
         if learner is None:
-            return out
+            return np.zeros(self.horizon)
         learner.model.eval()
         with torch.inference_mode():
             correction = learner.model(self._window(base, origin)[None])[0]
-        return out + correction.double().numpy()
+        return correction.double().numpy()
 
-    def _base(self, window: int) -> SeasonalBase:
-        return SeasonalBase(self.target, self.seasons, self.horizon, self.period,
-                            self.pretrain, window, self.jump)
+    def _predict(self, learner: Learner | None, base: SeasonalBase, origin: int) -> np.ndarray:
+        return base.at(origin) + self._correction(learner, base, origin)
+
+    def _base(self, c: Candidate) -> SeasonalBase:
+        return SeasonalBase(self.target, c.seasons, self.horizon, self.period,
+                            self.pretrain, c.window, self.jump)
 
     def _score(self, c: Candidate, base: SeasonalBase, end: int) -> float:
         """MAE of ``c`` test-then-train over the last ``validate_days`` before ``end``."""
@@ -261,10 +284,11 @@ class Hybrid(Approach):
                     batch_size=self.batch_size)
         return float(np.mean(errors))
 
-    def _choose(self) -> Candidate:
+    def _choose(self) -> tuple[Candidate, bool]:
+        """The correction's setting, and whether it beat the base alone on validation."""
         windows = [w for w in self.windows if w <= self.pretrain] or [self.windows[0]]
         if self.validate_days <= 0:
-            return Candidate(windows[-1], self.lrs[0], self.losses[0])
+            return Candidate(windows[-1], self.seasons, self.lrs[0], self.losses[0]), True
         end = self.pretrain
         need = history_needed("hybrid", self.seasons, self.period, self.horizon,
                               self.validate_days, self.lookback)
@@ -272,43 +296,72 @@ class Hybrid(Approach):
             raise RetainError(f"the hybrid needs {need} pre-training steps (two seasonal "
                               f"cycles and {self.validate_days} validation days), got {end}")
         scores = []
-        for w in windows:
-            c = Candidate(w)
-            scores.append((self._score(c, self._base(w), end), c))
-        best_window = min(scores, key=lambda s: s[0])[1].window
-        base = self._base(best_window)
+        for seasons in self.season_sets:
+            for w in windows:
+                c = Candidate(w, seasons)
+                scores.append((self._score(c, self._base(c), end), c))
+        best_base = min(scores, key=lambda s: s[0])
+        base = self._base(best_base[1])
+        corrected = []
         for loss in self.losses:
             for lr in self.lrs:
-                c = Candidate(best_window, lr, loss)
-                scores.append((self._score(c, base, end), c))
+                c = replace(best_base[1], lr=lr, loss=loss)
+                corrected.append((self._score(c, base, end), c))
+        scores += corrected
         self.validation = [{**c.describe(), "validation_mae": score} for score, c in scores]
-        return min(scores, key=lambda s: s[0])[1]
+        best = min(corrected, key=lambda s: s[0])
+        return best[1], best[0] < best_base[0]
 
     # -- the protocol's calls -------------------------------------------------------------
     def start(self, model: nn.Module) -> None:
-        self.candidate = self._choose()
-        self.chosen = self.candidate.describe()
-        self.base = self._base(self.candidate.window)
-        self.note = "chosen on the pre-training period: " + ", ".join(
-            f"{k}={v}" for k, v in self.chosen.items())
-        self.learner = None
+        self.candidate, helps = self._choose()
+        self.weight = 1.0 if helps else 0.0
+        self.weights: list[float] = []  # the weight each forecast day used
+        self.chosen = {**self.candidate.describe(), "correction_weight_at_start": self.weight}
+        self._made: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # origin: base, correction
+        self.base = self._base(self.candidate)
         self._revealed = self.pretrain
-        if self.candidate.lr is not None:
-            self.learner = self._fresh(self._examples(self.base, self._origins(
-                self.pretrain)), self.candidate)
-        self.model = None if self.learner is None else self.learner.model
+        self.learner = self._fresh(self._examples(self.base, self._origins(self.pretrain)),
+                                   self.candidate)
+        self.model = self.learner.model
+
+    @property
+    def note(self) -> str:
+        """The settings chosen on the pre-training period, and the days at each weight."""
+        if not self.chosen:
+            return ""
+        days = {w: self.weights.count(w) for w in WEIGHTS if w in self.weights}
+        return ("chosen on the pre-training period: " + ", ".join(
+            f"{k}={v}" for k, v in self.chosen.items()) + "; days at each correction weight: "
+            + ", ".join(f"{w:g}: {n}" for w, n in days.items()))
 
     def observe(self, revealed: int) -> None:
         self._revealed = revealed
 
     def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self._predict(self.learner, self.base, len(past))).float()
+        origin = len(past)
+        base = self.base.at(origin)
+        correction = self._correction(self.learner, self.base, origin)
+        self._made[origin] = (base, correction)
+        self.weights.append(self.weight)
+        return torch.from_numpy(base + self.weight * correction).float()
+
+    def _reweigh(self) -> None:
+        """The weight with the lowest MAE over the last ``blend_days`` revealed days."""
+        done = [o for o in sorted(self._made) if o + self.horizon <= self._revealed]
+        done = done[-self.blend_days:]
+        if not done or self.blend_days <= 0:
+            return
+        base, correction = (np.stack(a) for a in zip(*(self._made[o] for o in done),
+                                                      strict=True))
+        actual = np.stack([self.target[o:o + self.horizon] for o in done])
+        maes = [np.abs(base + w * correction - actual).mean() for w in WEIGHTS]
+        self.weight = WEIGHTS[int(np.argmin(maes))]
 
     def update(self, new: WindowSet, history: WindowSet) -> LearnStats:
         start = time.perf_counter()
         self.base.at(self._revealed)  # tomorrow's refresh belongs to today's update cost
-        if self.learner is None:
-            return replace(NO_WORK, seconds=time.perf_counter() - start)
+        self._reweigh()
         if self.retrain_every is not None:
             return self._retrain(start)
         data = self._examples(self.base, new.origins)
