@@ -82,9 +82,17 @@ class ReplayBuffer:
             )
 
     # -- sampling --------------------------------------------------------------------------
-    def sample_indices(self, k: int, replace: bool = True) -> torch.Tensor:
+    def sample_indices(self, k: int, replace: bool = True,
+                       share: tuple[int, int] | None = None) -> torch.Tensor:
         """``k`` slots drawn uniformly from the filled part; ``replace=False`` draws
-        ``min(k, len(self))`` distinct slots instead (a random subset of the memory)."""
+        ``min(k, len(self))`` distinct slots instead (a random subset of the memory).
+
+        ``share=(offset, total)`` (distributed runs, :meth:`retain.distributed.World.share`):
+        draw ``total`` slots and keep ``[offset, offset + k)``, so that replicated memories
+        with one seed stay in step and together draw as one process draws ``total``."""
+        if share is not None:
+            offset, total = share
+            return self.sample_indices(total, replace)[offset : offset + k]
         if self.size == 0:
             raise RetainError("cannot sample from an empty replay buffer")
         if replace:
@@ -93,10 +101,10 @@ class ReplayBuffer:
             drawn = self.rng.choice(self.size, min(k, self.size), replace=False)
         return torch.from_numpy(drawn).to(self.device)
 
-    def sample(self, k: int, fields: tuple[str, ...] | None = None,
-               replace: bool = True) -> dict[str, torch.Tensor]:
+    def sample(self, k: int, fields: tuple[str, ...] | None = None, replace: bool = True,
+               share: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
         """A batch of ``k`` stored rows, one tensor per field (see :meth:`sample_indices`)."""
-        idx = self.sample_indices(k, replace)
+        idx = self.sample_indices(k, replace, share)
         names = fields if fields is not None else tuple(self.fields)
         return {name: self.fields[name].index_select(0, idx) for name in names}
 

@@ -1,0 +1,114 @@
+"""Distributed training on 2 gloo processes equals one process on the global batch.
+
+One ``torchrun --nproc-per-node 2`` launch runs every case of tests/distributed_cases.py
+(bounded in time, its process group killed on timeout); each test compares what the ranks
+wrote with the same learner trained here in one process on batches twice as large.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import distributed_cases as cases
+from retain import Learner
+
+HERE = Path(__file__).parent
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ranks")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", str(HERE / "distributed_cases.py"), str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        log, _ = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks
+        proc.communicate()
+        pytest.fail("the 2-rank run did not finish in 240 s")
+    assert proc.returncode == 0, log.decode()[-3000:]
+    return out
+
+
+def load(out: Path, case: str) -> tuple:
+    return tuple(torch.load(out / f"{case}.rank{r}.pt") for r in (0, 1))
+
+
+def gap(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+
+
+@pytest.mark.parametrize("case", list(cases.WEIGHT_CASES))
+def test_two_ranks_of_batch_b_train_as_one_process_of_batch_2b(ranks, case):
+    rank0, rank1 = load(ranks, case)
+    assert gap(rank0, rank1) == 0  # DDP keeps the ranks' weights identical
+    spec = cases.WEIGHT_CASES[case]
+    one = cases.weights(cases.train(cases.build(spec), 2 * cases.BATCH))
+    assert gap(rank0, one) < TOL
+    # and the comparison can fail: one process at the per-rank batch trains differently
+    assert gap(rank0, cases.weights(cases.train(cases.build(spec), cases.BATCH))) > 1e-3
+
+
+@pytest.mark.parametrize("case", list(cases.MEMORY_CASES))
+def test_replay_memories_are_one_memory_equal_to_the_single_process_one(ranks, case):
+    rank0, rank1 = load(ranks, case)
+    capacity = cases.strategy(cases.MEMORY_CASES[case]).buffer.capacity
+    assert all(v.shape[0] == capacity for v in rank0["memory"].values())
+    assert gap(rank0["memory"], rank1["memory"]) == 0  # replicated: the same rows
+    one = cases.train(cases.build(cases.MEMORY_CASES[case]), 2 * cases.BATCH)
+    mine = cases.memory(one)
+    assert torch.equal(mine["x"], rank0["memory"]["x"])
+    assert torch.equal(mine["y"], rank0["memory"]["y"])
+    if "logits" in mine:  # DER's stored logits: computed by identical weights
+        assert gap({"l": mine["logits"]}, {"l": rank0["memory"]["logits"]}) < TOL
+    # the memory draws are one process's draws too: the weights agree
+    assert gap(cases.weights(one), rank0["weights"]) < TOL
+
+
+def test_agem_projected_gradient_is_identical_on_both_ranks(ranks):
+    rank0, rank1 = load(ranks, "agem")
+    assert len(rank0["grads"]) == len(rank1["grads"]) > 10
+    for g0, g1 in zip(rank0["grads"], rank1["grads"], strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
+    # the reference is the mean over both ranks' draws: one process drawing twice as many
+    one = cases.train(cases.build("agem:capacity=20,sample_size=8"), 2 * cases.BATCH)
+    assert gap(cases.weights(one), rank0["weights"]) < TOL
+
+
+@pytest.mark.parametrize("case", ["gdumb", "icarl"])
+def test_exemplar_memories_are_identical_on_both_ranks(ranks, case):
+    rank0, rank1 = load(ranks, case)
+    assert gap(rank0["memory"], rank1["memory"]) == 0
+    assert gap(rank0["weights"], rank1["weights"]) == 0
+
+
+def test_a_two_rank_checkpoint_resumes_bit_identically_and_loads_in_one_process(ranks):
+    rank0, rank1 = load(ranks, "resume")
+    assert gap(rank0["straight"], rank0["resumed"]) == 0
+    assert gap(rank1["straight"], rank1["resumed"]) == 0
+    spec = ["derpp:capacity=20", "ewc:lambda_=5"]
+    alone = Learner.load(ranks / "checkpoint", model=cases.build(spec).model)
+    assert alone.world.size == 1 and len(alone.strategies[0].buffer) == 20
+    resumed = cases.weights(cases.train(alone, 2 * cases.BATCH, [1, 2]))
+    assert gap(resumed, rank0["resumed"]) < TOL  # one process goes on as the two ranks did
+
+
+def test_bad_configurations_get_clear_errors(ranks):
+    rank0, rank1 = load(ranks, "errors")
+    assert rank0 == rank1  # every rank raises the same error: none waits forever
+    assert "ranks disagree" in rank0["hyperparameters"]
+    assert "lambda_': 1.0" in rank0["hyperparameters"]
+    assert "lambda_': 2.0" in rank0["hyperparameters"]
+    assert "cannot train distributed" in rank0["strategy"]
+    assert "2 ranks but the data only 1 samples" in rank0["world"]
