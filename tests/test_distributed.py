@@ -13,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import distributed_cases as cases
 import pytest
 import torch
 
-import distributed_cases as cases
 from retain import Learner
 
 HERE = Path(__file__).parent
