@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import distributed_cases as cases
+import numpy as np
 import pytest
 import torch
 
@@ -112,3 +113,32 @@ def test_bad_configurations_get_clear_errors(ranks):
     assert "lambda_': 2.0" in rank0["hyperparameters"]
     assert "cannot train distributed" in rank0["strategy"]
     assert "2 ranks but the data only 1 samples" in rank0["world"]
+
+
+def _launch(args: list[str], cwd: Path, timeout: int = 240) -> str:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{args} did not finish in {timeout} s")
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return out.decode()
+
+
+def test_torchrun_retain_run_reports_once_what_one_process_gets_at_twice_the_batch(tmp_path):
+    import json
+
+    from retain.cli.run import compare
+
+    printed = _launch(["-m", "retain", "run", "--scenario", "split-digits", "--strategy",
+                       "replay:capacity=100", "--batch-size", "10", "--json"], tmp_path)
+    ranks = json.loads(printed)  # one JSON document: only rank 0 prints
+    one = compare("split-digits", ["replay:capacity=100"], 1, 20, 0.03, "sgd", 0, quiet=True)
+    got = ranks["results"]["replay:capacity=100"]["accuracy_matrix"]
+    want = one["replay:capacity=100"].to_dict()["accuracy_matrix"]
+    np.testing.assert_allclose(got, want, atol=1e-9)
