@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from retain import Learner
 from retain.distributed import close, init
@@ -20,9 +20,9 @@ from retain.errors import RetainError
 from retain.strategies import make_strategy
 from retain.strategies.base import Strategy
 
-#: experience sizes: even steps, an uneven last step (37 = 4 x 8 + 5) and a last step of
-#: one row (33 = 4 x 8 + 1: rank 1 gets none)
-SIZES = (40, 37, 33)
+#: experience sizes: even steps, an uneven last step (37 = 4 x 8 + 5: 3 rows on rank 0, 2 on
+#: rank 1, each rank's loss weighted by its share) and a last step of 2 rows
+SIZES = (40, 37, 34)
 BATCH = 4  # per rank; one process uses 2 x BATCH
 WEIGHT_CASES = {
     "naive": "naive", "ewc": "ewc:lambda_=5", "online-ewc": "online-ewc:lambda_=5,gamma=0.9",
@@ -30,6 +30,19 @@ WEIGHT_CASES = {
 }
 MEMORY_CASES = {"replay": "replay:capacity=20", "derpp": "derpp:capacity=20",
                 "er-ace": "er-ace:capacity=20"}
+
+
+class Rows(Dataset):
+    """A dataset that is not tensor-backed: batches come through a DataLoader."""
+
+    def __init__(self, data: TensorDataset):
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return self.data[i]
 
 
 def stream() -> list[TensorDataset]:
@@ -99,6 +112,10 @@ def run_cases(out: Path, rank: int) -> None:
 
     for case, spec in WEIGHT_CASES.items():
         save(case, weights(train(build(spec), BATCH)))
+    learner = build("naive")
+    for data in stream():
+        learner.learn(Rows(data), batch_size=BATCH)
+    save("dataset", weights(learner))
     for case, spec in MEMORY_CASES.items():
         learner = train(build(spec), BATCH)
         save(case, {"weights": weights(learner), "memory": memory(learner)})

@@ -61,6 +61,31 @@ def test_two_ranks_of_batch_b_train_as_one_process_of_batch_2b(ranks, case):
     assert gap(rank0, cases.weights(cases.train(cases.build(spec), cases.BATCH))) > 1e-3
 
 
+def test_a_dataset_that_is_not_tensors_is_sharded_the_same_way(ranks):
+    rank0, rank1 = load(ranks, "dataset")
+    assert gap(rank0, rank1) == 0
+    # the same shuffled order as in-memory tensors (a one-process DataLoader draws another)
+    one = cases.weights(cases.train(cases.build("naive"), 2 * cases.BATCH))
+    assert gap(rank0, one) < TOL
+
+
+@pytest.mark.parametrize("n", [2, 3, 8, 9, 16, 17, 23])
+def test_every_row_goes_to_exactly_one_rank_and_every_rank_gets_rows(n):
+    from retain.distributed import World, rank_batches
+
+    def rank(r: int) -> World:
+        world = World()
+        world.size, world.rank = 2, r
+        return world
+
+    parts = [list(rank_batches((torch.arange(n),), 4, torch.Generator().manual_seed(1),
+                               True, rank(r))) for r in (0, 1)]
+    assert len(parts[0]) == len(parts[1])  # the same number of steps: nobody waits
+    assert all(len(x) > 0 for part in parts for (x,) in part)
+    rows = torch.cat([x for part in parts for (x,) in part])
+    assert sorted(rows.tolist()) == list(range(n))  # nothing dropped, nothing repeated
+
+
 @pytest.mark.parametrize("case", list(cases.MEMORY_CASES))
 def test_replay_memories_are_one_memory_equal_to_the_single_process_one(ranks, case):
     rank0, rank1 = load(ranks, case)

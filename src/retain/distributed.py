@@ -216,16 +216,20 @@ def rank_batches(tensors: tuple[torch.Tensor, ...], batch_size: int,
                  ) -> Iterator[tuple[torch.Tensor, ...]]:
     """This rank's part of each global batch of ``world.size * batch_size`` rows of one shared
     shuffled order (``world.counts`` tells every rank's part). The last global batch is cut as
-    evenly as it goes: no row is dropped or repeated, a rank may get none.
+    evenly as it goes; one with fewer rows than ranks joins the batch before it, so that every
+    rank has rows in every step: no row is dropped or repeated, no rank waits.
 
-    One permutation copy per pass, then views, as :func:`retain.data.iterate` does."""
+    One permutation copy per pass, then views, as :func:`retain.data.iterate` does.
+
+    >>> class Rank1(World): size, rank = 2, 1
+    >>> [len(x) for x, in rank_batches((torch.arange(17),), 4, None, False, Rank1())]
+    [4, 4]
+    """
     n = tensors[0].shape[0]
     if shuffle:
         perm = torch.randperm(n, generator=generator).to(tensors[0].device)
         tensors = tuple(t.index_select(0, perm) for t in tensors)
-    step = batch_size * world.size
-    for start in range(0, n, step):
-        m = min(step, n - start)
+    for start, m in global_steps(n, batch_size * world.size, world.size):
         world.counts = chunk_counts(m, world.size)
         lo, hi = _chunk(m, world.size, world.rank)
         yield tuple(t[start + lo : start + hi] for t in tensors)
@@ -236,11 +240,23 @@ def rank_indices(n: int, batch_size: int, generator: torch.Generator, shuffle: b
     """The same cut as :func:`rank_batches` as dataset indices (``DistributedSampler``
     semantics for datasets that are not in-memory tensors): ``(indices, counts)`` per step."""
     order = (torch.randperm(n, generator=generator) if shuffle else torch.arange(n)).tolist()
-    step = batch_size * world.size
-    for start in range(0, n, step):
-        m = min(step, n - start)
+    for start, m in global_steps(n, batch_size * world.size, world.size):
         lo, hi = _chunk(m, world.size, world.rank)
         yield order[start + lo : start + hi], chunk_counts(m, world.size)
+
+
+def global_steps(n: int, step: int, size: int) -> list[tuple[int, int]]:
+    """``(start, rows)`` of each global batch of ``n`` rows: ``step`` rows each, the rest in
+    the last; a rest smaller than ``size`` (some rank would get no row) joins the batch before.
+
+    >>> global_steps(17, 8, 2), global_steps(19, 8, 2)
+    ([(0, 8), (8, 9)], [(0, 8), (8, 8), (16, 3)])
+    """
+    steps = [(start, min(step, n - start)) for start in range(0, n, step)]
+    if len(steps) > 1 and steps[-1][1] < size:
+        (start, m), (_, rest) = steps[-2], steps[-1]
+        steps[-2:] = [(start, m + rest)]
+    return steps
 
 
 def current() -> World:

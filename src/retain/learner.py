@@ -152,10 +152,7 @@ class Learner:
             hook(self, batch)
         out = self._forward(batch.x)
         batch.out = out
-        if self._distributed and batch.n_new == 0:  # no rows here in an uneven last step:
-            loss = out.sum() * 0.0  # join the gradient all-reduce with zeros
-        else:
-            loss = self._loss(batch, out)
+        loss = self._loss(batch, out)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for hook in self._hooks["after_backward"]:
@@ -353,13 +350,11 @@ class Learner:
         """``DistributedSampler`` semantics for a dataset that is not in-memory tensors."""
         plan = list(rank_indices(len(dataset), batch_size, self.generator, shuffle,
                                  self.world))
-        # a rank without rows in the last step loads one row and trains on none of it
-        sampler = [idx or [0] for idx, _ in plan]
-        loader = DataLoader(dataset, batch_sampler=sampler,
+        loader = DataLoader(dataset, batch_sampler=[idx for idx, _ in plan],
                             pin_memory=self.device.type == "cuda")
         task = tensors[2][:1] if len(tensors) == 3 else None
-        for (idx, counts), batch in zip(plan, loader, strict=True):
-            batch = [b.to(self.device, non_blocking=True)[: len(idx)] for b in batch[:3]]
+        for (_, counts), batch in zip(plan, loader, strict=True):
+            batch = [b.to(self.device, non_blocking=True) for b in batch[:3]]
             if len(batch) == 2 and task is not None:
                 batch.append(task.expand(batch[0].shape[0]))
             self.world.counts = counts
