@@ -88,6 +88,10 @@ class World:
     def sync_generator(self, generator: torch.Generator) -> None:
         """Give every rank rank 0's generator state (shuffles stay identical)."""
 
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's ``value`` (any picklable object) on every rank."""
+        return value
+
     def barrier(self) -> None:
         """Wait for every rank."""
 
@@ -167,6 +171,11 @@ class ProcessGroup(World):
         state = [generator.get_state()]
         dist.broadcast_object_list(state, src=0)
         generator.set_state(state[0])
+
+    def broadcast(self, value: Any) -> Any:
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def barrier(self) -> None:
         dist.barrier()

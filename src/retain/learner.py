@@ -250,7 +250,7 @@ class Learner:
             t = rest[0] if rest else None
         loss = self._step(x, y, t)
         self.samples_seen += n
-        return float(loss.detach())
+        return self._reported(loss)
 
     # -- experiences -----------------------------------------------------------------------
     def learn(self, data: Dataset | Experience, epochs: int = 1, batch_size: int = 32,
@@ -283,7 +283,14 @@ class Learner:
             hook(self, experience)
         self.experiences_seen += 1
         self.samples_seen += n * epochs
-        return LearnStats(n * epochs, steps, time.perf_counter() - start, float(loss.detach()))
+        return LearnStats(n * epochs, steps, time.perf_counter() - start, self._reported(loss))
+
+    def _reported(self, loss: torch.Tensor) -> float:
+        """The step's loss as one process on the global batch reports it (the ranks' losses
+        are weighted to the global mean already: their plain average)."""
+        if self._distributed:
+            loss = self.world.mean([loss.detach()], 1)[0]
+        return float(loss.detach())
 
     def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
             progress: Any = None) -> RunResult:
