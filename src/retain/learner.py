@@ -150,21 +150,8 @@ class Learner:
         batch = Batch(x, y, task)
         for hook in self._hooks["extend_batch"]:
             hook(self, batch)
-        out = self._forward(batch.x)
+        out = self._forward(batch.x)  # the model itself in one process, DDP in several
         batch.out = out
-        loss = self._loss(batch, out)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        for hook in self._hooks["after_backward"]:
-            hook(self, batch)
-        self.optimizer.step()
-        for hook in self._hooks["after_step"]:
-            hook(self, batch)
-        if self.scheduler is not None and self.scheduler_interval == "step":
-            self.scheduler.step()
-        return loss  # callers detach the one they report: no op per step
-
-    def _loss(self, batch: Batch, out: torch.Tensor) -> torch.Tensor:
         # the criterion sees the labelled rows only: a view while they come first
         rows = out
         task = None if self._task_mask is None else batch.task
@@ -191,7 +178,16 @@ class Learner:
             scale = self.world.loss_scale()  # uneven rows: weigh this rank by its share
             if scale is not None:
                 loss = loss * scale
-        return loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for hook in self._hooks["after_backward"]:
+            hook(self, batch)
+        self.optimizer.step()
+        for hook in self._hooks["after_step"]:
+            hook(self, batch)
+        if self.scheduler is not None and self.scheduler_interval == "step":
+            self.scheduler.step()
+        return loss  # callers detach the one they report: no op per step
 
     def _mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
         if self._task_mask is None or task is None:

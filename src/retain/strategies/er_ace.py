@@ -96,7 +96,9 @@ class ERACE(Replay):
             self._present = learner.world.any(present)
         if self.buffer.size == 0:
             return
-        mem = self.draw(learner, batch, self._fields)
+        k = self.batch_size or batch.n_new
+        mem = self.buffer.sample(k, self._fields, share=None if learner.world.size == 1
+                                 else self.share(learner, k))
         self._memory_labels = mem["y"]
         start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
         self._memory_rows = slice(start, start + mem["x"].shape[0])

@@ -70,16 +70,15 @@ class Replay(Strategy):
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
         if self.buffer.size == 0:
             return
-        mem = self.draw(learner, batch, self._fields)
+        k = self.batch_size or batch.n_new
+        mem = self.buffer.sample(k, self._fields, share=None if learner.world.size == 1
+                                 else self.share(learner, k))
         batch.append(mem["x"], mem["y"], mem.get("task"))
 
-    def draw(self, learner: Learner, batch: Batch, fields: tuple[str, ...] | None = None
-             ) -> dict[str, torch.Tensor]:
-        """``batch_size`` memory rows (default: as many as the incoming rows); with several
-        ranks, this rank's share of one draw of the whole step's rows."""
-        k = self.batch_size or batch.n_new
-        share = learner.world.share(k, fixed=self.batch_size is not None)
-        return self.buffer.sample(k, fields, share=share)
+    def share(self, learner: Learner, k: int) -> tuple[int, int]:
+        """Where this rank's ``k`` memory draws sit in one draw for the whole step (several
+        ranks only: in one process the hot path makes no call for it)."""
+        return learner.world.share(k, fixed=self.batch_size is not None)
 
     def before_experience(self, learner: Learner, experience: Experience) -> None:
         if self.update == "step":  # the experience's rows start arriving now
@@ -115,7 +114,8 @@ class Replay(Strategy):
         rows = {"x": batch.new_x, "y": batch.new_y}
         if batch.new_task is not None:
             rows["task"] = batch.new_task
-        self.buffer.add(**learner.world.gather(rows))  # every rank's rows, in rank order
+        world = learner.world
+        self.buffer.add(**(rows if world.size == 1 else world.gather(rows)))  # rank order
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
