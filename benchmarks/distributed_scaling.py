@@ -13,9 +13,10 @@ Throughput is samples per second of one ``Learner.learn`` pass after a warm-up p
 the median, so that a load change on a shared machine hits both sides. Speedup is against
 ``1 x B``, efficiency is speedup / 2 (the ceiling on 2 cores is 2x).
 Where the time goes, measured inside the 2-rank job: the gradient all-reduce alone (one flat
-tensor the size of the model, as DDP's buckets send), the replay row gather alone
-(:meth:`retain.distributed.ProcessGroup.gather` of one step's rows), and the per-step compute
-of one rank with DDP's synchronisation turned off (``no_sync``). Every process uses one
+tensor the size of the model, as DDP's buckets send), the replay insertion alone (a step's
+rows offered to a full 500-row memory: only the rows it keeps are gathered) next to a gather
+of all the step's rows (what a memory still filling up costs), and the per-step compute of
+one rank with DDP's synchronisation turned off (``no_sync``). Every process uses one
 torch thread. Run: ``python benchmarks/distributed_scaling.py [--quick]``.
 """
 
@@ -80,9 +81,12 @@ def throughput(workload: str, strategy: str, batch: int, n: int) -> float:
 
 
 def where_time_goes(workload: str, batch: int, reps: int) -> dict[str, float]:
-    """Milliseconds per step: DDP's gradient all-reduce alone, the replay gather alone, and
-    one rank's step with DDP's synchronisation off (compute only)."""
+    """Milliseconds per step: DDP's gradient all-reduce alone, the replay insertion into a
+    full memory and a gather of all rows, and one rank's step with DDP's synchronisation off
+    (compute only)."""
     import torch.distributed as dist
+
+    from retain.buffers import ReplayBuffer
 
     lr = learner(workload, "naive")
     n_params = sum(p.numel() for p in lr.model.parameters())
@@ -90,6 +94,9 @@ def where_time_goes(workload: str, batch: int, reps: int) -> dict[str, float]:
     x, y = data(workload, batch)[:]
     world = lr.world
     world.counts = (batch,) * world.size
+    memory = ReplayBuffer(500)
+    for _ in range(-(-20 * 500 // (batch * world.size))):  # full, 20 x capacity seen
+        memory.add_from_ranks({"x": x, "y": y}, world)
 
     def per_step(fn) -> float:
         fn()
@@ -106,6 +113,7 @@ def where_time_goes(workload: str, batch: int, reps: int) -> dict[str, float]:
             lr.optimizer.step()
 
     return {"allreduce_ms": per_step(lambda: dist.all_reduce(flat)),
+            "insert_ms": per_step(lambda: memory.add_from_ranks({"x": x, "y": y}, world)),
             "gather_ms": per_step(lambda: world.gather({"x": x, "y": y})),
             "compute_ms": per_step(step), "params": n_params}
 
@@ -155,11 +163,11 @@ def report(one: list, two: list, load: float) -> None:
               f"{speedup / r['ranks']:.0%} |")
     print("\nwhere a 2-rank step's time goes (ms per step, per rank):")
     print("| workload | batch per rank | parameters | compute (no_sync) | gradient all-reduce | "
-          "replay gather |")
-    print("|---|---|---|---|---|---|")
+          "replay insert, full memory | gather of all rows |")
+    print("|---|---|---|---|---|---|---|")
     for r in (r for r in two if "compute_ms" in r):
         print(f"| {r['workload']} | {r['batch']} | {r['params']:,} | {r['compute_ms']:.2f} | "
-              f"{r['allreduce_ms']:.2f} | {r['gather_ms']:.2f} |")
+              f"{r['allreduce_ms']:.2f} | {r['insert_ms']:.2f} | {r['gather_ms']:.2f} |")
 
 
 def main() -> None:

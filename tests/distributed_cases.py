@@ -29,7 +29,9 @@ WEIGHT_CASES = {
     "lwf": "lwf:alpha=1", "si": "si:c=0.1", "mas": "mas:lambda_=0.5",
 }
 MEMORY_CASES = {"replay": "replay:capacity=20", "derpp": "derpp:capacity=20",
-                "er-ace": "er-ace:capacity=20"}
+                "er-ace": "er-ace:capacity=20",
+                "class-balanced": "replay:capacity=20,policy=class-balanced",
+                "experience-balanced": "replay:capacity=20,policy=experience-balanced"}
 
 
 class Rows(Dataset):
@@ -54,9 +56,9 @@ def stream() -> list[TensorDataset]:
 
 def strategy(spec: str) -> Strategy:
     name, _, args = spec.partition(":")
-    params = {k: float(v) for k, v in (a.split("=") for a in args.split(",") if a)}
-    params = {k: int(v) if k in ("capacity", "sample_size", "epochs") else v
-              for k, v in params.items()}
+    params = dict(a.split("=") for a in args.split(",") if a)
+    params = {k: int(v) if k in ("capacity", "sample_size", "epochs") else
+              v if k == "policy" else float(v) for k, v in params.items()}
     return make_strategy(name, **params)
 
 

@@ -21,6 +21,8 @@ class ReplayBuffer:
     probability ``capacity / seen``, without knowing the stream length in advance."""
 
     policy = "reservoir"
+    #: the slot decisions read the rows' labels (class-balanced); else only their count
+    needs_labels = False
 
     def __init__(self, capacity: int, device: torch.device | str | None = None, seed: int = 0):
         if not isinstance(capacity, int) or capacity <= 0:
@@ -60,6 +62,39 @@ class ReplayBuffer:
         dst = torch.from_numpy(slots).to(self.device)
         for name, value in rows.items():
             self.fields[name].index_copy_(0, dst, value.detach().index_select(0, src))
+
+    def add_from_ranks(self, rows: dict[str, torch.Tensor], world: Any) -> None:
+        """:meth:`add` of every rank's incoming rows (``world.counts`` of them, in rank order)
+        on every rank of a distributed run, gathering only the rows the memory keeps.
+
+        The slot decisions need only the global row count (and the labels, for a
+        class-balanced memory), so every rank makes the same ones from the shared seed
+        first; then each rank contributes just its rows among those kept. Once the memory is
+        full that is a few rows a step, and a step that keeps none sends nothing."""
+        counts = world.counts
+        if not self.fields:
+            self._allocate(rows)
+        elif rows.keys() != self.fields.keys():
+            raise RetainError(f"buffer holds fields {sorted(self.fields)}, got {sorted(rows)}")
+        labels = world.gather({"y": rows["y"]}) if self.needs_labels else rows
+        source, slots = self._choose_slots(labels, sum(counts))
+        if source is None:  # a contiguous fill keeps every row of every rank
+            for name, value in world.gather(rows).items():
+                self.fields[name][slots : slots + value.shape[0]].copy_(value)
+            return
+        if len(source) == 0:
+            return
+        order = np.argsort(source, kind="stable")  # rank order is global position order
+        source, slots = source[order], slots[order]
+        bounds = np.cumsum((0, *counts))
+        kept = np.diff(np.searchsorted(source, bounds))  # rows each rank contributes
+        lo, hi = bounds[world.rank], bounds[world.rank + 1]
+        mine = torch.from_numpy(source[(source >= lo) & (source < hi)] - lo).to(self.device)
+        part = {name: value.detach().index_select(0, mine.to(value.device))
+                for name, value in rows.items()}
+        dst = torch.from_numpy(slots).to(self.device)
+        for name, value in world.gather(part, tuple(int(k) for k in kept)).items():
+            self.fields[name].index_copy_(0, dst, value.to(self.device))
 
     def _choose_slots(self, rows: dict[str, torch.Tensor], n: int):
         """Return ``(None, start)`` for a contiguous fill, else ``(source_rows, slots)``."""
@@ -158,6 +193,7 @@ class ClassBalancedBuffer(ReplayBuffer):
     """
 
     policy = "class-balanced"
+    needs_labels = True
 
     def __init__(self, capacity: int, device: torch.device | str | None = None, seed: int = 0):
         super().__init__(capacity, device, seed)

@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
@@ -65,8 +66,10 @@ class World:
         is this rank's incoming row count (memory rows follow the batch)."""
         return None
 
-    def gather(self, rows: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
-        """Every rank's incoming rows of this step, concatenated in rank order."""
+    def gather(self, rows: Mapping[str, torch.Tensor],
+               counts: tuple[int, ...] | None = None) -> Mapping[str, torch.Tensor]:
+        """Every rank's rows, concatenated in rank order: ``counts`` rows of each rank
+        (default: the step's incoming rows, :attr:`counts`)."""
         return rows
 
     def mean(self, tensors: list[torch.Tensor], count: int) -> list[torch.Tensor]:
@@ -123,17 +126,26 @@ class ProcessGroup(World):
             return self.rank * k, self.size * k
         return sum(self.counts[: self.rank]), sum(self.counts)
 
-    def gather(self, rows: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        most = max(self.counts)
-        out = {}
-        for name, value in rows.items():
-            value = value.detach()
-            padded = value.new_zeros((most, *value.shape[1:]))
-            padded[: value.shape[0]] = value
-            parts = [torch.empty_like(padded) for _ in range(self.size)]
-            dist.all_gather(parts, self._on(padded))
-            out[name] = torch.cat([p[:c] for p, c in zip(parts, self.counts, strict=True)]
-                                  ).to(value.device)
+    def gather(self, rows: Mapping[str, torch.Tensor],
+               counts: tuple[int, ...] | None = None) -> dict[str, torch.Tensor]:
+        counts = self.counts if counts is None else counts
+        # every field's rows as bytes side by side: one all-gather per step, whatever the
+        # fields and dtypes (rows padded to the largest rank's count)
+        fields = {name: value.detach() for name, value in rows.items()}
+        raw = [v.reshape(v.shape[0], math.prod(v.shape[1:])).contiguous().view(torch.uint8)
+               for v in fields.values()]
+        packed = torch.zeros((max(counts), sum(r.shape[1] for r in raw)), dtype=torch.uint8,
+                             device=self._device)
+        if raw[0].shape[0]:
+            packed[: raw[0].shape[0]] = self._on(torch.cat(raw, dim=1))
+        parts = [torch.empty_like(packed) for _ in range(self.size)]
+        dist.all_gather(parts, packed)
+        every = torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])
+        out, start = {}, 0
+        for (name, value), width in zip(fields.items(), (r.shape[1] for r in raw), strict=True):
+            column = every[:, start : start + width].contiguous().view(value.dtype)
+            out[name] = column.reshape(-1, *value.shape[1:]).to(value.device)
+            start += width
         return out
 
     def mean(self, tensors: list[torch.Tensor], count: int) -> list[torch.Tensor]:

@@ -82,8 +82,10 @@ class DER(Replay):
         rows = {"x": batch.new_x, "y": batch.new_y, "logits": batch.out[: batch.n_new]}
         if batch.new_task is not None:
             rows["task"] = batch.new_task
-        world = learner.world  # every rank's rows and logits, in rank order
-        self.buffer.add(**(rows if world.size == 1 else world.gather(rows)))
+        if learner.world.size == 1:
+            self.buffer.add(**rows)
+        else:  # every rank's rows and logits, in rank order: only those kept travel
+            self.buffer.add_from_ranks(rows, learner.world)
 
     def experience_rows(self, learner: Learner, rows: dict[str, torch.Tensor]
                         ) -> dict[str, torch.Tensor]:

@@ -114,8 +114,10 @@ class Replay(Strategy):
         rows = {"x": batch.new_x, "y": batch.new_y}
         if batch.new_task is not None:
             rows["task"] = batch.new_task
-        world = learner.world
-        self.buffer.add(**(rows if world.size == 1 else world.gather(rows)))  # rank order
+        if learner.world.size == 1:
+            self.buffer.add(**rows)
+        else:  # every rank's rows, in rank order: only those the memory keeps travel
+            self.buffer.add_from_ranks(rows, learner.world)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
