@@ -189,7 +189,7 @@ class ICaRL(Strategy):
                 return self._mixed(batch.n_new)
             return np.array_split(self._mixed(sum(world.counts)), world.size)[world.rank]
         k = self.batch_size or batch.n_new
-        share = world.share(k, fixed=self.batch_size is not None)
+        share = None if world.size == 1 else world.share(k, self.batch_size is not None)
         offset, total = (0, k) if share is None else share
         return self.rng.integers(0, self.memory["y"].shape[0], total)[offset : offset + k]
 
