@@ -165,7 +165,8 @@ def test_der_loss_is_ce_on_new_rows_plus_alpha_mse_on_memory():
     target = der.buffer.contents()["logits"].clone()
     x, y = torch.randn(3, 6), torch.randint(0, 4, (3,))
     seen = {}
-    der.buffer.sample = lambda k, fields=None: {"x": mem_x, "y": mem_y, "logits": target}
+    der.buffer.sample = lambda k, fields=None, share=None: {"x": mem_x, "y": mem_y,
+                                                            "logits": target}
     learner.strategies.append(_Probe(seen))
     learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)
     learner.update(x, y)
@@ -245,7 +246,7 @@ def test_er_ace_loss_is_masked_ce_on_new_rows_plus_ce_on_memory():
     learner.update(mem_x, mem_y)  # fills the memory (lr 0: model unchanged)
     x, y = torch.randn(3, 6), torch.tensor([2, 3, 3])
     seen = {}
-    er_ace.buffer.sample = lambda k, fields=None: {"x": mem_x, "y": mem_y}
+    er_ace.buffer.sample = lambda k, fields=None, share=None: {"x": mem_x, "y": mem_y}
     learner.strategies.append(_Probe(seen))
     learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)
     learner.update(x, y)
@@ -281,8 +282,10 @@ def test_labelled_rows_after_unlabelled_rows_get_the_criterion():
     mem_x, mem_y = torch.randn(4, 6), torch.randint(0, 4, (4,))
     learner.update(mem_x, mem_y)  # fills both memories (lr 0: model unchanged)
     target = der.buffer.contents()["logits"].clone()
-    der.buffer.sample = lambda k, fields=None: {"x": mem_x, "y": mem_y, "logits": target}
-    replay.buffer.sample = lambda k, fields=None: {"x": mem_x[:2], "y": mem_y[:2]}
+    der.buffer.sample = lambda k, fields=None, share=None: {"x": mem_x, "y": mem_y,
+                                                            "logits": target}
+    replay.buffer.sample = lambda k, fields=None, share=None: {"x": mem_x[:2],
+                                                               "y": mem_y[:2]}
     seen = {}
     learner.strategies.append(_Probe(seen))
     learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)

@@ -21,6 +21,8 @@ class ReplayBuffer:
     probability ``capacity / seen``, without knowing the stream length in advance."""
 
     policy = "reservoir"
+    #: the slot decisions read the rows' labels (class-balanced); else only their count
+    needs_labels = False
 
     def __init__(self, capacity: int, device: torch.device | str | None = None, seed: int = 0):
         if not isinstance(capacity, int) or capacity <= 0:
@@ -61,6 +63,39 @@ class ReplayBuffer:
         for name, value in rows.items():
             self.fields[name].index_copy_(0, dst, value.detach().index_select(0, src))
 
+    def add_from_ranks(self, rows: dict[str, torch.Tensor], world: Any) -> None:
+        """:meth:`add` of every rank's incoming rows (``world.counts`` of them, in rank order)
+        on every rank of a distributed run, gathering only the rows the memory keeps.
+
+        The slot decisions need only the global row count (and the labels, for a
+        class-balanced memory), so every rank makes the same ones from the shared seed
+        first; then each rank contributes just its rows among those kept. Once the memory is
+        full that is a few rows a step, and a step that keeps none sends nothing."""
+        counts = world.counts
+        if not self.fields:
+            self._allocate(rows)
+        elif rows.keys() != self.fields.keys():
+            raise RetainError(f"buffer holds fields {sorted(self.fields)}, got {sorted(rows)}")
+        labels = world.gather({"y": rows["y"]}) if self.needs_labels else rows
+        source, slots = self._choose_slots(labels, sum(counts))
+        if source is None:  # a contiguous fill keeps every row of every rank
+            for name, value in world.gather(rows).items():
+                self.fields[name][slots : slots + value.shape[0]].copy_(value)
+            return
+        if len(source) == 0:
+            return
+        order = np.argsort(source, kind="stable")  # rank order is global position order
+        source, slots = source[order], slots[order]
+        bounds = np.cumsum((0, *counts))
+        kept = np.diff(np.searchsorted(source, bounds))  # rows each rank contributes
+        lo, hi = bounds[world.rank], bounds[world.rank + 1]
+        mine = torch.from_numpy(source[(source >= lo) & (source < hi)] - lo).to(self.device)
+        part = {name: value.detach().index_select(0, mine.to(value.device))
+                for name, value in rows.items()}
+        dst = torch.from_numpy(slots).to(self.device)
+        for name, value in world.gather(part, tuple(int(k) for k in kept)).items():
+            self.fields[name].index_copy_(0, dst, value.to(self.device))
+
     def _choose_slots(self, rows: dict[str, torch.Tensor], n: int):
         """Return ``(None, start)`` for a contiguous fill, else ``(source_rows, slots)``."""
         start = self.seen
@@ -82,9 +117,17 @@ class ReplayBuffer:
             )
 
     # -- sampling --------------------------------------------------------------------------
-    def sample_indices(self, k: int, replace: bool = True) -> torch.Tensor:
+    def sample_indices(self, k: int, replace: bool = True,
+                       share: tuple[int, int] | None = None) -> torch.Tensor:
         """``k`` slots drawn uniformly from the filled part; ``replace=False`` draws
-        ``min(k, len(self))`` distinct slots instead (a random subset of the memory)."""
+        ``min(k, len(self))`` distinct slots instead (a random subset of the memory).
+
+        ``share=(offset, total)`` (distributed runs, :meth:`retain.distributed.World.share`):
+        draw ``total`` slots and keep ``[offset, offset + k)``, so that replicated memories
+        with one seed stay in step and together draw as one process draws ``total``."""
+        if share is not None:
+            offset, total = share
+            return self.sample_indices(total, replace)[offset : offset + k]
         if self.size == 0:
             raise RetainError("cannot sample from an empty replay buffer")
         if replace:
@@ -93,10 +136,10 @@ class ReplayBuffer:
             drawn = self.rng.choice(self.size, min(k, self.size), replace=False)
         return torch.from_numpy(drawn).to(self.device)
 
-    def sample(self, k: int, fields: tuple[str, ...] | None = None,
-               replace: bool = True) -> dict[str, torch.Tensor]:
+    def sample(self, k: int, fields: tuple[str, ...] | None = None, replace: bool = True,
+               share: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
         """A batch of ``k`` stored rows, one tensor per field (see :meth:`sample_indices`)."""
-        idx = self.sample_indices(k, replace)
+        idx = self.sample_indices(k, replace, share)
         names = fields if fields is not None else tuple(self.fields)
         return {name: self.fields[name].index_select(0, idx) for name in names}
 
@@ -150,6 +193,7 @@ class ClassBalancedBuffer(ReplayBuffer):
     """
 
     policy = "class-balanced"
+    needs_labels = True
 
     def __init__(self, capacity: int, device: torch.device | str | None = None, seed: int = 0):
         super().__init__(capacity, device, seed)

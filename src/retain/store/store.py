@@ -22,7 +22,7 @@ import json
 import math
 import shutil
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from retain.buffers import ReplayBuffer
 from retain.checkpoint import Checkpoint, open_checkpoint, save_learner
 from retain.checkpoint.atomic import TEMP_PREFIX, write_file
 from retain.checkpoint.recipes import recorded_model
+from retain.distributed import World
+from retain.distributed import current as current_world
 from retain.errors import RetainError
 from retain.learner import Learner
 from retain.optim import make_optimizer
@@ -127,8 +129,13 @@ class Store:
         ``tolerance`` is how much either error may rise (errors are 1 - accuracy, or MSE of
         standardised targets). Data already learned by the current version or its ancestors is
         refused unless ``force``. ``wait`` is how long to wait for another writer to finish.
+
+        Under ``torchrun`` every rank runs the update (docs/distributed.md): rank 0 holds the
+        lock and writes the checkpoint and the registry, every rank trains its share, and
+        every rank returns the same decision.
         """
-        with self._writing(wait, "update") as registry:
+        world = current_world()
+        with self._ranks_writing(world, wait, "update") as registry:
             schema = Schema.from_dict(registry.config["schema"])
             settings = registry.config["settings"]
             table = read_table(data, schema)
@@ -150,9 +157,12 @@ class Store:
                 stats = _learn(learner, train_data, settings)
             except DivergenceError as exc:
                 reason = f"{exc} ({_position(exc.step, len(train), settings['batch_size'])})"
-                registry.add(_with(new, status="rejected", reason=reason,
-                                   metrics={"train_rows": len(train), "diverged_step": exc.step,
-                                            "diverged_loss": _json_float(exc.loss)}))
+                rejected = _with(new, status="rejected", reason=reason,
+                                 metrics={"train_rows": len(train), "diverged_step": exc.step,
+                                          "diverged_loss": _json_float(exc.loss)})
+                if not world.main:
+                    return rejected
+                registry.add(rejected)
                 return registry.get(new.id)
             after = _errors(learner, held_data, memory)
             chance = chance_error(schema, train_data, held_data)
@@ -160,6 +170,9 @@ class Store:
             metrics = {**stats, "holdout_rows": len(held), "memory_rows": _rows(memory),
                        "tolerance": tolerance, "holdout_chance_error": chance, **after,
                        **{f"{k}_before": v for k, v in before.items()}}
+            if not world.main:  # rank 0 writes what every rank holds
+                return _with(new, metrics=metrics, reason=reason, current=promote,
+                             status="promoted" if promote else "rejected")
             save_learner(learner, self._folder(new.id), normalization=checkpoint.normalization)
             registry.add(_with(new, metrics=metrics))
             registry.decide(new.id, "promoted" if promote else "rejected", reason, metrics)
@@ -252,6 +265,28 @@ class Store:
                 self._clean(registry.ids())
                 registry.reject_undecided()
                 yield registry
+
+    @contextmanager
+    def _ranks_writing(self, world: World, wait: float, purpose: str) -> Iterator[Registry]:
+        """:meth:`_writing` on rank 0; the other ranks read the registry once rank 0 holds the
+        lock (and fail with rank 0's error if it could not take it)."""
+        if world.size == 1:
+            with self._writing(wait, purpose) as registry:
+                yield registry
+            return
+        with ExitStack() as stack:
+            error = None
+            if world.main:
+                try:
+                    registry = stack.enter_context(self._writing(wait, purpose))
+                except RetainError as exc:
+                    error = str(exc)
+            error = world.broadcast(error)
+            if error is not None:
+                raise RetainError(error)
+            if not world.main:
+                registry = stack.enter_context(self._registry())
+            yield registry
 
     def _clean(self, known: set[int]) -> None:
         """Remove temporaries and checkpoint folders the registry never recorded (a crash

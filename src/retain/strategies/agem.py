@@ -73,6 +73,9 @@ class AGEM(Strategy):
     """
 
     name = "agem"
+    # the memory is filled from the whole experience every rank holds (identical); the
+    # reference gradient is averaged over the ranks' shares of one memory draw
+    distributed = True
 
     def __init__(self, capacity: int = 500, sample_size: int = 256,
                  per_experience: int | None = None, replace: bool = True, seed: int = 0):
@@ -89,13 +92,19 @@ class AGEM(Strategy):
 
     def reference_gradient(self, learner: Learner) -> list[torch.Tensor]:
         """Gradient of the learner's loss on a batch drawn from the memory."""
-        mem = self.memory.sample(self.sample_size, replace=self.replace)
+        k = self.sample_size
+        mem = self.memory.sample(k, replace=self.replace,
+                                 share=learner.world.share(k, fixed=True))
+        rows = mem["x"].shape[0]
+        if rows == 0:  # this rank's share of a small distinct draw is empty
+            return learner.world.mean([torch.zeros_like(p) for p in self._params], 0)
         out = learner.model(mem["x"])
         if learner.output_map is not None:
             out = learner.output_map(out, mem.get("task"))
         loss = learner.loss_fn(out, mem["y"])
-        return list(torch.autograd.grad(loss, self._params, allow_unused=True,
-                                        materialize_grads=True))
+        grads = torch.autograd.grad(loss, self._params, allow_unused=True,
+                                    materialize_grads=True)
+        return learner.world.mean(list(grads), rows)  # before the projection
 
     def after_backward(self, learner: Learner, batch: Batch) -> None:
         if self.memory.size == 0:

@@ -153,6 +153,10 @@ class Strategy:
 
     #: name used on the command line and in configs (``retain run --strategy ewc``)
     name: str = "strategy"
+    #: True once the strategy keeps its state identical on every rank of a distributed run
+    #: (through ``learner.world``, docs/distributed.md); a learner with several ranks refuses
+    #: a strategy that does not declare it
+    distributed: bool = False
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)

@@ -14,9 +14,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from retain.distributed import World
+
 #: the learner members a strategy may use (kept equal to :class:`LearnerView`'s by a test)
 MEMBERS = ("model", "optimizer", "loss_fn", "device", "generator", "task_type", "seen_classes",
-           "eval_batch_size", "output_map", "batches", "loss_on")
+           "eval_batch_size", "output_map", "batches", "loss_on", "world")
 
 
 class LearnerView(Protocol):
@@ -38,6 +40,9 @@ class LearnerView(Protocol):
     seen_classes: torch.Tensor | None
     #: batch size for evaluation-like passes
     eval_batch_size: int
+    #: the processes training together (:mod:`retain.distributed`): its collectives keep a
+    #: strategy's state identical on every rank and are the identity in one process
+    world: World
 
     @property
     def output_map(self) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None:

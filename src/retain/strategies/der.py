@@ -65,7 +65,9 @@ class DER(Replay):
         self._logit_rows = None
         if self.buffer.size == 0:
             return
-        mem = self.buffer.sample(self.batch_size or batch.n_new)
+        k = self.batch_size or batch.n_new
+        mem = self.buffer.sample(k, share=None if learner.world.size == 1
+                                 else self.share(learner, k))
         self._logit_targets = mem["logits"]
         self._memory_labels = mem["y"]
         start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
@@ -80,7 +82,10 @@ class DER(Replay):
         rows = {"x": batch.new_x, "y": batch.new_y, "logits": batch.out[: batch.n_new]}
         if batch.new_task is not None:
             rows["task"] = batch.new_task
-        self.buffer.add(**rows)
+        if learner.world.size == 1:
+            self.buffer.add(**rows)
+        else:  # every rank's rows and logits, in rank order: only those kept travel
+            self.buffer.add_from_ranks(rows, learner.world)
 
     def experience_rows(self, learner: Learner, rows: dict[str, torch.Tensor]
                         ) -> dict[str, torch.Tensor]:
@@ -142,7 +147,9 @@ class DERPlusPlus(DER):
         if not self.independent:  # both terms on the logits' rows
             self._labels, self._label_rows = self._memory_labels, self._logit_rows
             return
-        mem = self.buffer.sample(self.batch_size or batch.n_new)
+        k = self.batch_size or batch.n_new
+        mem = self.buffer.sample(k, share=None if learner.world.size == 1
+                                 else self.share(learner, k))
         self._labels = mem["y"]
         start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
         self._label_rows = slice(start, start + mem["x"].shape[0])

@@ -16,15 +16,18 @@ if TYPE_CHECKING:
     from retain.learner import Learner
 
 
-def mask_absent_classes(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``logits`` with every class that does not occur in ``labels`` set to ``-inf``.
+def mask_absent_classes(logits: torch.Tensor, labels: torch.Tensor,
+                        present: torch.Tensor | None = None) -> torch.Tensor:
+    """``logits`` with every class that does not occur in ``labels`` (or is not marked in
+    the boolean mask ``present``) set to ``-inf``.
 
     The cross-entropy of the result is the cross-entropy over the present classes only, so
     incoming samples stop pushing down the logits of classes they do not contain — the old
     classes (their gradient is exactly zero).
     """
-    present = torch.zeros(logits.shape[1], dtype=torch.bool, device=logits.device)
-    present[labels] = True
+    if present is None:
+        present = torch.zeros(logits.shape[1], dtype=torch.bool, device=logits.device)
+        present[labels] = True
     return logits.masked_fill(~present, float("-inf"))
 
 
@@ -62,6 +65,8 @@ class ERACE(Replay):
     """
 
     name = "er-ace"
+    # replicated memory as Replay's; the classes present are those of the global batch
+    distributed = True
 
     def __init__(self, capacity: int = 500, batch_size: int | None = None,
                  policy: str = "reservoir", seed: int = 0):
@@ -69,6 +74,7 @@ class ERACE(Replay):
         self._log_probs = False
         self._memory_rows: slice | None = None
         self._memory_labels: torch.Tensor | None = None
+        self._present: torch.Tensor | None = None
 
     def bind(self, learner: Learner) -> None:
         super().bind(learner)
@@ -83,9 +89,16 @@ class ERACE(Replay):
 
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
         self._memory_rows = None
+        if learner.world.size > 1:  # every rank, also one without rows: a collective
+            present = torch.zeros(learner.seen_classes.shape[0], dtype=torch.bool,
+                                  device=batch.new_y.device)
+            present[batch.new_y] = True
+            self._present = learner.world.any(present)
         if self.buffer.size == 0:
             return
-        mem = self.buffer.sample(self.batch_size or batch.n_new, self._fields)
+        k = self.batch_size or batch.n_new
+        mem = self.buffer.sample(k, self._fields, share=None if learner.world.size == 1
+                                 else self.share(learner, k))
         self._memory_labels = mem["y"]
         start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
         self._memory_rows = slice(start, start + mem["x"].shape[0])
@@ -93,10 +106,11 @@ class ERACE(Replay):
     def criterion(self, learner: Learner, batch: Batch, out: torch.Tensor,
                   y: torch.Tensor) -> torch.Tensor:
         n = batch.n_new
+        present = self._present
         if out.shape[0] == n:
-            out = mask_absent_classes(out, batch.new_y)
+            out = mask_absent_classes(out, batch.new_y, present)
         else:  # labelled rows of another strategy follow the incoming rows: left unmasked
-            out = torch.cat((mask_absent_classes(out[:n], batch.new_y), out[n:]))
+            out = torch.cat((mask_absent_classes(out[:n], batch.new_y, present), out[n:]))
         if self._log_probs:
             out = F.log_softmax(out, dim=1)
         return learner.loss_fn(out, y)

@@ -73,6 +73,8 @@ class EWC(Strategy):
     """
 
     name = "ewc"
+    # each rank estimates the Fisher on its part of the samples; the parts are averaged
+    distributed = True
 
     def __init__(
         self,
@@ -95,12 +97,16 @@ class EWC(Strategy):
 
     def estimate_fisher(self, learner: Learner, experience: Experience) -> list:
         batch_size = self.fisher_batch_size if self.fisher == "batched-empirical" else 1024
-        batches = learner.batches(experience.train, batch_size=batch_size,
-                                  limit=self.fisher_samples)
-        return fisher_diagonal(
-            learner.model, batches, kind=self.fisher, task_type=learner.task_type,
+        world = learner.world
+        shard = world.shard(learner.batches(experience.train, batch_size=batch_size,
+                                            limit=self.fisher_samples))
+        fisher = fisher_diagonal(
+            learner.model, shard, kind=self.fisher, task_type=learner.task_type,
             loss_fn=learner.loss_fn, output_map=learner.output_map, generator=learner.generator,
         )
+        if self.fisher == "sampled":  # drew labels for this rank's rows only
+            world.sync_generator(learner.generator)
+        return world.mean(fisher, shard.rows)
 
     def after_experience(self, learner: Learner, experience: Experience) -> None:
         self._cache_params(learner)

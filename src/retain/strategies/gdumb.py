@@ -73,6 +73,9 @@ class GDumb(Strategy):
     """
 
     name = "gdumb"
+    # every rank holds the whole experience: the same memory, the same retraining (redundant
+    # work, identical results; docs/distributed.md)
+    distributed = True
 
     def __init__(self, capacity: int = 500, epochs: int = 30, batch_size: int = 16,
                  seed: int = 0):

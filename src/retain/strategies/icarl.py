@@ -116,6 +116,8 @@ class ICaRL(Strategy):
     """
 
     name = "icarl"
+    # exemplars chosen by herding on the whole experience every rank holds: identical
+    distributed = True
 
     def __init__(self, capacity: int = 500, alpha: float = 1.0, batch_size: int | None = None,
                  nme: bool = True, loss: str = "ce", normalize: bool = True, mean_batch: int = 0,
@@ -170,14 +172,25 @@ class ICaRL(Strategy):
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
         if not self.memory:
             return
-        idx = torch.from_numpy(self._mixed(batch.n_new) if self.batch_size == 0 else
-                               self.rng.integers(0, self.memory["y"].shape[0],
-                                                 self.batch_size or batch.n_new))
+        idx = torch.from_numpy(self._draw(learner, batch))
         if len(idx) == 0:
             return
         idx = idx.to(learner.device)
         batch.append(*(self._replay[k].index_select(0, idx) if k in self._replay else None
                        for k in ("x", "y", "task")))
+
+    def _draw(self, learner: Learner, batch: Batch) -> np.ndarray:
+        """Exemplar rows to replay; with several ranks, this rank's share of one draw for the
+        whole step (every rank's memory and generator stay identical)."""
+        world = learner.world
+        if self.batch_size == 0:
+            if world.size == 1:
+                return self._mixed(batch.n_new)
+            return np.array_split(self._mixed(sum(world.counts)), world.size)[world.rank]
+        k = self.batch_size or batch.n_new
+        share = None if world.size == 1 else world.share(k, self.batch_size is not None)
+        offset, total = (0, k) if share is None else share
+        return self.rng.integers(0, self.memory["y"].shape[0], total)[offset : offset + k]
 
     def _mixed(self, n_new: int) -> np.ndarray:
         """The next exemplars of a shuffled pass, as many as ``n_new`` rows of the experience

@@ -43,6 +43,7 @@ class LwF(Strategy):
     """
 
     name = "lwf"
+    distributed = True  # the teacher copies weights that are identical on every rank
 
     def __init__(self, alpha: float = 1.0, temperature: float = 2.0):
         super().__init__(alpha=alpha, temperature=temperature)

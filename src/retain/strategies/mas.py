@@ -79,6 +79,7 @@ class MAS(Strategy):
     """
 
     name = "mas"
+    distributed = True  # importance estimated on each rank's part of the samples, averaged
 
     def __init__(self, lambda_: float = 1.0, samples: int | None = None, batch_size: int = 256):
         if lambda_ < 0:
@@ -95,8 +96,10 @@ class MAS(Strategy):
         self._params = trainable_parameters(learner.model)
 
     def after_experience(self, learner: Learner, experience: Experience) -> None:
-        batches = learner.batches(experience.train, self.batch_size, limit=self.samples)
-        importance = output_sensitivity(learner.model, (x for x, _, _ in batches))
+        shard = learner.world.shard(learner.batches(experience.train, self.batch_size,
+                                                    limit=self.samples))
+        importance = output_sensitivity(learner.model, (x for x, _, _ in shard))
+        importance = learner.world.mean(importance, shard.rows)
         self.penalty.reanchor(importance, self._params, decay=1.0)
 
     def after_backward(self, learner: Learner, batch: Batch) -> None:

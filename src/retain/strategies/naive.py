@@ -11,3 +11,4 @@ class Naive(Strategy):
     """
 
     name = "naive"
+    distributed = True

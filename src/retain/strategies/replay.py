@@ -51,6 +51,9 @@ class Replay(Strategy):
     """
 
     name = "replay"
+    # one replicated memory: every rank inserts all ranks' rows with the same seed and draws
+    # its share of one global sample (docs/distributed.md)
+    distributed = True
 
     def __init__(self, capacity: int = 500, batch_size: int | None = None,
                  policy: str = "reservoir", seed: int = 0, update: str = "step"):
@@ -67,8 +70,15 @@ class Replay(Strategy):
     def extend_batch(self, learner: Learner, batch: Batch) -> None:
         if self.buffer.size == 0:
             return
-        mem = self.buffer.sample(self.batch_size or batch.n_new, self._fields)
+        k = self.batch_size or batch.n_new
+        mem = self.buffer.sample(k, self._fields, share=None if learner.world.size == 1
+                                 else self.share(learner, k))
         batch.append(mem["x"], mem["y"], mem.get("task"))
+
+    def share(self, learner: Learner, k: int) -> tuple[int, int]:
+        """Where this rank's ``k`` memory draws sit in one draw for the whole step (several
+        ranks only: in one process the hot path makes no call for it)."""
+        return learner.world.share(k, fixed=self.batch_size is not None)
 
     def before_experience(self, learner: Learner, experience: Experience) -> None:
         if self.update == "step":  # the experience's rows start arriving now
@@ -101,10 +111,13 @@ class Replay(Strategy):
     def after_step(self, learner: Learner, batch: Batch) -> None:
         if self._fields is None:
             self._fields = ("x", "y") if batch.new_task is None else ("x", "y", "task")
-        if batch.new_task is None:
-            self.buffer.add(x=batch.new_x, y=batch.new_y)
-        else:
-            self.buffer.add(x=batch.new_x, y=batch.new_y, task=batch.new_task)
+        rows = {"x": batch.new_x, "y": batch.new_y}
+        if batch.new_task is not None:
+            rows["task"] = batch.new_task
+        if learner.world.size == 1:
+            self.buffer.add(**rows)
+        else:  # every rank's rows, in rank order: only those the memory keeps travel
+            self.buffer.add_from_ranks(rows, learner.world)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
