@@ -8,7 +8,6 @@ running.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +19,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-import pytest
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -67,7 +65,8 @@ class Server:
         self.proc.wait(timeout=30)
         self.http.close()
 
-    def wait(self, check, timeout: float = 60.0, what: str = "the condition"):
+    def wait(self, check, timeout: float = 60.0, what: str = "the condition",
+             every: float = 0.1):
         """Poll ``check()`` until it returns something truthy."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -76,7 +75,7 @@ class Server:
                 return value
             if self.proc.poll() is not None:
                 raise AssertionError(f"the server exited: {self.log.read_text()}")
-            time.sleep(0.1)
+            time.sleep(every)
         raise AssertionError(f"timed out waiting for {what}; server log: {self.log.read_text()}")
 
     def predict(self, frame: pd.DataFrame, **extra) -> dict:
@@ -123,15 +122,3 @@ def _answers(server: Server) -> bool:
     except httpx.TransportError:
         return False
 
-
-@pytest.fixture(scope="session")
-def serve_template(tmp_path_factory) -> Path:
-    """One small trained store for all serve tests (each test works on a copy)."""
-    return make_store(tmp_path_factory.mktemp("serve-template") / "store")
-
-
-@pytest.fixture
-def store(serve_template, tmp_path) -> Path:
-    path = tmp_path / "store"
-    shutil.copytree(serve_template, path)
-    return path

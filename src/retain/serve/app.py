@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 
 from retain.errors import RetainError
 from retain.serve.checks import BadInput
@@ -79,8 +79,12 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
 
-class TooLarge(Exception):
-    pass
+class TooLarge(HTTPException):
+    """A body over the limit; an HTTPException so that FastAPI's body parser passes it on."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is larger than this server takes "
+                              f"({limit} bytes)")
 
 
 class Guard:
@@ -97,14 +101,11 @@ class Guard:
         declared = dict(scope["headers"]).get(b"content-length")
         try:
             if declared is not None and int(declared) > self.limit:
-                raise TooLarge
+                raise TooLarge(self.limit)
             await self.app(scope, self._counting(receive), self._status(send, status))
-        except TooLarge:
+        except TooLarge as exc:  # declared too large: refused before the body is read
             status[0] = 413
-            response = PlainTextResponse(
-                f"the request body is larger than this server takes ({self.limit} bytes)",
-                status_code=413)
-            await response(scope, receive, send)
+            await JSONResponse({"detail": exc.detail}, status_code=413)(scope, receive, send)
         route = getattr(scope.get("route"), "path", "unmatched")
         self.metrics.observe(route, status[0], started)
 
@@ -115,7 +116,7 @@ class Guard:
             message = await receive()
             seen[0] += len(message.get("body", b""))
             if seen[0] > self.limit:
-                raise TooLarge
+                raise TooLarge(self.limit)
             return message
         return counted
 
