@@ -67,6 +67,9 @@ def register(app: typer.Typer) -> None:
         err.print(f"serving {store} on http://{host}:{port} ({workers} worker"
                   f"{'s' if workers > 1 else ''}; API at /docs)", highlight=False)
         if workers <= 1:
+            import torch
+
+            torch.set_num_threads(1)  # tiny forward passes: intra-op threads only contend
             app = create_app(settings.store, settings)
             uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
             return

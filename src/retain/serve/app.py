@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -55,6 +56,7 @@ def create_app(store: str | Path, settings: ServeSettings | None = None,
 def app_from_env() -> FastAPI:
     """The app of a ``retain serve --workers N`` worker (settings in ``$RETAIN_SERVE_SETTINGS``)."""
     settings = ServeSettings.from_json(os.environ[SETTINGS_ENV])
+    torch.set_num_threads(1)  # one worker per core: intra-op threads would only contend
     return create_app(settings.store, settings)
 
 

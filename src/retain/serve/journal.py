@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS updates (
     finished REAL, first_seq INTEGER, last_seq INTEGER, rows INTEGER,
     status TEXT NOT NULL, version INTEGER, reason TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created);
+CREATE INDEX IF NOT EXISTS labels_unused ON labels (used_by);
 """
 
 

@@ -28,6 +28,11 @@ class Served:
     normalizer: Normalizer
     schema: Schema
 
+    def __post_init__(self) -> None:  # the scaling as arrays once, not per request
+        scaler = self.normalizer.features
+        object.__setattr__(self, "_mean", np.asarray(scaler.mean))
+        object.__setattr__(self, "_std", np.asarray(scaler.std))
+
     @classmethod
     def load(cls, store: Any, version: int | None = None) -> Served:
         """Load ``version`` (default: the current one) of ``store`` (a :class:`Store`)."""
@@ -44,7 +49,8 @@ class Served:
     def predict(self, x: np.ndarray) -> list[dict[str, Any]]:
         """Predictions for rows ``x`` [n, features] (checked, finite): ``{"prediction": class
         or value, "probabilities": {class: p}}`` (probabilities for classification only)."""
-        inputs = torch.from_numpy(self.normalizer.inputs(x))
+        # the store's own arithmetic (float64, then float32), so predictions match Store.predict
+        inputs = torch.from_numpy(((x - self._mean) / self._std).astype(np.float32))
         with torch.inference_mode():
             out = self.learner.model(inputs)
         if self.schema.task == "regression":

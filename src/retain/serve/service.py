@@ -22,6 +22,8 @@ from retain.serve.shadow import Shadow
 from retain.store.registry import Registry
 from retain.store.store import Store
 
+PURGE_EVERY = 60.0  # seconds between removals of long-expired predictions
+
 
 class ServeState:
     """The worker's state; build with :meth:`open`, stop with :meth:`close`."""
@@ -39,7 +41,7 @@ class ServeState:
         self.policy = UpdatePolicy(settings, Journal(settings.path, durable=False))
         self.shadow = Shadow(self)
         self.slot = ModelSlot(Served.load(self.store, self.serving_version()))
-        self.started = time.time()
+        self.started = self.purged = time.time()
         self._task: asyncio.Task | None = None
 
     @property
@@ -62,7 +64,9 @@ class ServeState:
                 await self.refresh()
                 self.policy.tick()
                 self.shadow.decide()
-                self.fast.purge(time.time() - 2 * self.settings.pending_ttl)
+                if time.time() - self.purged > PURGE_EVERY:
+                    self.purged = time.time()
+                    self.fast.purge(self.purged - 2 * self.settings.pending_ttl)
             except Exception as exc:  # noqa: BLE001 - a failed check must not stop serving
                 self.last_error = f"{type(exc).__name__}: {exc}"
 

@@ -7,9 +7,9 @@ pass of a small model take well under a millisecond, less than a thread switch w
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from retain.serve.checks import BadInput, rows_to_array, unique
 from retain.serve.deps import State
@@ -19,7 +19,7 @@ router = APIRouter(tags=["predictions"])
 
 
 @router.post("/predict")
-async def predict(body: PredictRequest, state: State) -> dict[str, Any]:
+async def predict(body: PredictRequest, state: State) -> JSONResponse:
     """Predict every row with the serving version; the response names that version and gives
     a prediction id per row (the client's, or a new one) to send the label with later."""
     served = state.served  # one version for the whole request, even if a swap happens now
@@ -37,8 +37,10 @@ async def predict(body: PredictRequest, state: State) -> dict[str, Any]:
     state.fast.log_predictions(
         (pid, served.version, row.tolist(), p["prediction"], None if shadow is None else s)
         for pid, row, p, s in zip(ids, x, out, shadow or [None] * len(ids), strict=True))
-    return {"version": served.version,
-            "predictions": [{"id": pid, **p} for pid, p in zip(ids, out, strict=True)]}
+    # a JSONResponse skips FastAPI's generic encoder: the values are plain already
+    return JSONResponse({"version": served.version,
+                         "predictions": [{"id": pid, **p} for pid, p in zip(ids, out,
+                                                                              strict=True)]})
 
 
 def check_size(rows: int, limit: int) -> None:
