@@ -16,14 +16,15 @@ from retain.serve.service import ServeState
 from retain.serve.settings import TOKEN_ENV
 
 
-def get_state(request: Request) -> ServeState:
+async def get_state(request: Request) -> ServeState:  # async: no thread hand-off
     return request.app.state.serve
 
 
 State = Annotated[ServeState, Depends(get_state)]
 
 
-def require_token(state: State, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_token(state: State,
+                        authorization: Annotated[str | None, Header()] = None) -> None:
     """401 without ``Authorization: Bearer TOKEN``, 403 for a wrong one."""
     token = state.settings.token
     if token is None:

@@ -59,16 +59,22 @@ class Pending:
 class Journal:
     """Open (and create) the log of the store in ``folder``; one per process and thread."""
 
-    def __init__(self, folder: str | Path, durable: bool = True):
+    def __init__(self, folder: str | Path, durable: bool = True, checkpoints: bool = True):
         self.file = Path(folder) / JOURNAL_FILE
         self.conn = sqlite3.connect(self.file, timeout=30, isolation_level=None,
                                     check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        if not checkpoints:  # the owner calls checkpoint() where a pause does no harm
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
         self.conn.executescript(_SCHEMA)
 
     def close(self) -> None:
         self.conn.close()
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database (fsyncs; keeps the log small)."""
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- predictions -----------------------------------------------------------------------
     def log_predictions(self, rows: Iterable[tuple[str, int, list[float], Any, Any]]) -> None:

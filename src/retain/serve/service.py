@@ -33,9 +33,10 @@ class ServeState:
         self.store = Store(settings.path)
         with Registry(settings.path):  # refuses a folder that is not a store, by name
             pass
-        # predictions log on the event loop without fsync; labels fsync, under a lock, in
-        # the thread pool (see retain.serve.journal)
-        self.fast = Journal(settings.path, durable=False)
+        # predictions log on the event loop without fsync and without the log checkpoints
+        # (they fsync); labels fsync, under a lock, in the thread pool, which also runs the
+        # checkpoints (see retain.serve.journal)
+        self.fast = Journal(settings.path, durable=False, checkpoints=False)
         self.durable = Journal(settings.path, durable=True)
         self.write_lock = threading.Lock()
         self.policy = UpdatePolicy(settings, Journal(settings.path, durable=False))
@@ -62,6 +63,7 @@ class ServeState:
             await asyncio.sleep(self.settings.poll)
             try:
                 await self.refresh()
+                await asyncio.to_thread(self._checkpoint)
                 self.policy.tick()
                 self.shadow.decide()
                 if time.time() - self.purged > PURGE_EVERY:
@@ -78,6 +80,10 @@ class ServeState:
             changed = await asyncio.to_thread(self.slot.refresh, self.store, version)
         await asyncio.to_thread(self.shadow.refresh)
         return changed
+
+    def _checkpoint(self) -> None:
+        with self.write_lock:
+            self.durable.checkpoint()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.follow())
