@@ -36,7 +36,7 @@ def test_delayed_labels_update_promote_serve_the_new_version_then_roll_back(serv
         [update] = _outcome(server)
         assert update["status"] == "promoted", update
         assert (update["rows"], update["trigger"]) == (120, "120 labels")
-        server.wait(lambda: server.predict(probe)["version"] == 2, 30, "version 2 to serve")
+        server.wait(lambda: server.predict(probe)["version"] == 2, 60, "version 2 to serve")
         history = Store(serve_store).history()
         assert [(v.id, v.status, v.current) for v in history] == [
             (1, "promoted", False), (2, "promoted", True)]
@@ -102,7 +102,7 @@ def test_shadow_mode_serves_the_champion_until_the_trial_decides(serve_store):
         [update] = _outcome(server)
         assert update["status"] == "shadow" and update["version"] == 2
         health = server.wait(lambda: (h := server.http.get("/health").json())["challenger"]
-                             and h, 30, "the challenger to load")
+                             and h, 60, "the challenger to load")
         assert (health["version"], health["challenger"]) == (1, 2)
         assert server.predict(rows(3, 6))["version"] == 1  # the champion still answers
         trial = rows(60, 7)
@@ -111,16 +111,15 @@ def test_shadow_mode_serves_the_champion_until_the_trial_decides(serve_store):
         def decided():
             updates = server.http.get("/versions").json()["updates"]
             return updates[0] if updates[0]["status"] != "shadow" else None
-        settled = server.wait(decided, 30, "the trial to end")
+        settled = server.wait(decided, 60, "the trial to end")
         versions = server.http.get("/versions").json()
-        champion, challenger = (versions["prequential"][v]["error"] for v in ("1", "1"))
         assert "live error over 60 labels" in settled["reason"]
         current = [v["id"] for v in versions["versions"] if v["current"]]
         if settled["status"] == "promoted":
             assert "challenger 2 took over" in settled["reason"] and current == [2]
-            server.wait(lambda: server.predict(rows(2, 8))["version"] == 2, 30, "the swap")
+            server.wait(lambda: server.predict(rows(2, 8))["version"] == 2, 60, "the swap")
         else:
             assert settled["status"] == "rolled-back" and current == [1]
             assert Store(serve_store).history()[1].status == "rolled-back"
-        del champion, challenger
-        assert server.http.get("/health").json()["challenger"] is None
+        server.wait(lambda: server.http.get("/health").json()["challenger"] is None, 60,
+                    "the challenger to be dropped")
