@@ -2,6 +2,7 @@
 delayed labels, promotes a gated update, turns a bad one away, rolls back, and runs a shadow
 trial."""
 
+import httpx
 from serve_server import AUTH, rows, serving
 
 from retain.store import Store
@@ -23,9 +24,25 @@ def _outcome(server, count: int = 1):
     return server.wait(done, 90, "the update to finish")
 
 
+def _every_worker(server, version: int, workers: int = 2) -> None:
+    """Wait until ``workers`` distinct worker processes answer with ``version``."""
+    def seen():
+        with httpx.Client(base_url=server.url, timeout=10) as fresh:  # a new connection
+            health = fresh.get("/health").json()
+        if health["version"] == version:
+            found.add(health["worker"])
+        else:
+            found.discard(health["worker"])
+        return len(found) >= workers
+    found: set[int] = set()
+    server.wait(seen, 60, f"{workers} workers to serve version {version}", every=0.02)
+
+
 def test_delayed_labels_update_promote_serve_the_new_version_then_roll_back(serve_store):
+    """With two workers: both switch to the promoted version, and back after the rollback."""
     probe = rows(5, 99)
-    with serving(serve_store, "--update-every", "100") as server:
+    with serving(serve_store, "--update-every", "100", "--workers", "2") as server:
+        _every_worker(server, 1)
         before = server.predict(probe)
         assert before["version"] == 1
         day = rows(120, 1)
@@ -36,13 +53,13 @@ def test_delayed_labels_update_promote_serve_the_new_version_then_roll_back(serv
         [update] = _outcome(server)
         assert update["status"] == "promoted", update
         assert (update["rows"], update["trigger"]) == (120, "120 labels")
-        server.wait(lambda: server.predict(probe)["version"] == 2, 60, "version 2 to serve")
+        _every_worker(server, 2)
         history = Store(serve_store).history()
         assert [(v.id, v.status, v.current) for v in history] == [
             (1, "promoted", False), (2, "promoted", True)]
         assert history[1].data_rows == 120
-        health = server.http.get("/health").json()
-        assert (health["version"], health["pending_labels"]) == (2, 0)
+        assert server.http.get("/health").json()["pending_labels"] == 0
+        assert server.predict(probe)["version"] == 2
         metrics = server.http.get("/metrics").text
         assert 'retain_serve_prequential_labels_total{version="1"} 120.0' in metrics
         assert 'retain_serve_updates_total{status="promoted"} 1.0' in metrics
@@ -55,6 +72,7 @@ def test_delayed_labels_update_promote_serve_the_new_version_then_roll_back(serv
         back = server.http.post("/rollback", json={}, headers=AUTH)
         assert back.status_code == 200, back.text
         assert back.json() == {"version": 1, "serving": 1}
+        _every_worker(server, 1)
         again = server.predict(probe)
         assert again["version"] == 1
         assert [p["probabilities"] for p in again["predictions"]] == [

@@ -10,6 +10,7 @@ every worker this way.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from typing import Any
@@ -99,6 +100,6 @@ class ServeState:
         return {"status": "ok", "version": self.served.version,
                 "challenger": self.shadow.version, "pending_labels": self.fast.unused(),
                 "update_running": update_running(self.settings.path),
-                "uptime_s": round(time.time() - self.started, 1)}
+                "uptime_s": round(time.time() - self.started, 1), "worker": os.getpid()}
 
     last_error: str | None = None
