@@ -67,3 +67,20 @@ def test_a_killed_update_is_settled_by_the_next_one(serve_store):
     assert updates[second]["status"] == "interrupted"
     assert [r[0] for r in journal.unused_rows()] == [r[0] for r in rest]  # not learned twice
     assert journal.interrupted() == []
+
+
+def test_a_rise_of_the_prequential_error_raises_a_drift_alarm(tmp_path):
+    from retain.serve.policy import UpdatePolicy
+
+    journal = Journal(tmp_path)
+    policy = UpdatePolicy(ServeSettings(store=str(tmp_path), drift=True, update_every=None),
+                          journal)
+    started: list[str] = []
+    policy._start = lambda trigger: started.append(trigger) or True
+    rng = __import__("numpy").random.default_rng(0)
+    steady = [(None, 1, [0.0, 0.0], "low", float(e), None) for e in rng.random(300) < 0.05]
+    journal.add_labels(steady)
+    assert policy.tick() is False and started == []  # a steady 5% error: no alarm
+    worse = [(None, 1, [0.0, 0.0], "low", float(e), None) for e in rng.random(100) < 0.6]
+    journal.add_labels(worse)
+    assert policy.tick() is True and started == ["drift alarm (adwin)"]

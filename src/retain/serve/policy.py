@@ -11,6 +11,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class UpdatePolicy:
         self.monitor = None
         self.seen = 0  # last label seq fed to the drift monitor
         self.alarm: str | None = None
+        # /learn calls after_labels from the thread pool, the poll loop calls tick
+        self.lock = threading.RLock()
         if settings.drift:
             from retain.drift import DriftMonitor
 
@@ -59,6 +62,10 @@ class UpdatePolicy:
 
     def tick(self) -> bool:
         """The time and drift rules (called every ``poll`` seconds)."""
+        with self.lock:
+            return self._tick()
+
+    def _tick(self) -> bool:
         self.reap()
         self._feed_drift()
         unused = self.journal.unused()
@@ -76,6 +83,10 @@ class UpdatePolicy:
 
     def start(self, trigger: str) -> bool:
         """Start the update process unless one runs; ``True`` if started."""
+        with self.lock:
+            return self._start(trigger)
+
+    def _start(self, trigger: str) -> bool:
         self.reap()
         if self.child is not None or update_running(self.settings.path):
             return False

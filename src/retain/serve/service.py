@@ -79,7 +79,7 @@ class ServeState:
         changed = False
         if version != self.served.version:
             changed = await asyncio.to_thread(self.slot.refresh, self.store, version)
-        await asyncio.to_thread(self.shadow.refresh)
+        await asyncio.to_thread(self.shadow.refresh, self.shadow.trial())
         return changed
 
     def _checkpoint(self) -> None:

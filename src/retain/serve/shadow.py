@@ -38,9 +38,9 @@ class Shadow:
     def trial(self) -> dict[str, Any] | None:
         return self.state.fast.get_state("shadow")
 
-    def refresh(self) -> None:
-        """Load the challenger named by the journal, or drop it when the trial is over."""
-        trial = self.trial()
+    def refresh(self, trial: dict[str, Any] | None) -> None:
+        """Load the challenger of ``trial`` (read from the journal on the event loop), or
+        drop it when the trial is over. Runs in a thread: loading takes a while."""
         if trial is None:
             self.slot = None
         elif self.slot is None:

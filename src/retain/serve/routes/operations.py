@@ -14,11 +14,11 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health")
-def health(state: State) -> dict[str, Any]:
+async def health(state: State) -> dict[str, Any]:
     """The serving version, the challenger on trial, labels waiting, whether an update runs."""
     return state.health()
 
 
 @router.get("/metrics")
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.text(), media_type=CONTENT_TYPE_LATEST)

@@ -1,7 +1,8 @@
 """``GET /versions``, ``POST /rollback``, ``POST /update``: the store's history and changes.
 
 A rollback goes through the store (its lock, its checks) and is then loaded by this worker at
-once; the other workers follow within one poll interval.
+once; the other workers follow within one poll interval. The reads run on the event loop (the
+journal connection they share with ``/predict`` is used from that thread only).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ router = APIRouter(tags=["versions"])
 
 
 @router.get("/versions")
-def versions(state: State) -> dict[str, Any]:
+async def versions(state: State) -> dict[str, Any]:
     """Every version of the store (oldest first), the one serving, and the server's updates
     with their trigger, outcome and reason."""
     trial = state.fast.get_state("shadow")
@@ -54,7 +55,7 @@ def _rollback(state, to: int | None):
 
 
 @router.post("/update", status_code=202, dependencies=[Authorized])
-def update(state: State) -> dict[str, Any]:
+async def update(state: State) -> dict[str, Any]:
     """Start an update on the labels that wait now (it runs in its own process)."""
     waiting = state.fast.unused()
     if waiting < state.settings.min_update_rows:
