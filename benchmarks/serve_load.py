@@ -65,6 +65,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds used so far by the processes of group ``pgid`` (the server's workers; the
+    update process runs in a session of its own and is not counted)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def server(store: Path, workers: int, *args: str):
     port = free_port()
@@ -86,7 +100,7 @@ def server(store: Path, workers: int, *args: str):
                 raise SystemExit(f"the server did not start: {' '.join(cmd)}")
             time.sleep(0.2)
         time.sleep(1.0 * workers)  # let every worker finish starting
-        yield url
+        yield url, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -102,7 +116,8 @@ class Load:
     def __init__(self, url: str, rows: list[dict]):
         self.url, self.rows = url, rows
         self.latencies: list[float] = []
-        self.failed = 0
+        self.failed = 0  # error statuses and refused connections
+        self.timeouts = 0
         self.versions: set[int] = set()
         self.waiting: list[str] = []  # prediction ids to label
         self.labels: dict[str, str] = {}
@@ -130,6 +145,9 @@ class Load:
         start = time.perf_counter()
         try:
             response = await http.post(route, json=body, headers=headers)
+        except httpx.TimeoutException:  # no answer within 10 s: the machine is overloaded
+            self.timeouts += 1
+            return None
         except httpx.HTTPError:
             self.failed += 1
             return None
@@ -144,7 +162,7 @@ class Load:
         return {"requests": self.sent, "rate": self.sent / seconds,
                 "p50": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
                 "p99": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
-                "failed": self.failed, "versions": sorted(self.versions)}
+                "failed": self.failed, "timeouts": self.timeouts, "versions": sorted(self.versions)}
 
 
 def _client(url: str) -> httpx.AsyncClient:
@@ -211,34 +229,43 @@ def main() -> None:
             shutil.copytree(template, path)
             return path
 
-        def record(phase: str, workers: int, r: dict, extra: str = "") -> None:
+        def record(phase: str, workers: int, r: dict, cpu: float, extra: str = "") -> None:
             results.append([phase, str(workers), str(r["requests"]), f"{r['rate']:.0f}",
                             f"{r['p50']:.1f}", f"{r['p99']:.1f}", str(r["failed"]),
+                            str(r["timeouts"]),
+                            f"{1000 * cpu / max(1, r['requests']):.2f}",
                             ",".join(map(str, r["versions"])), extra,
                             f"{load_average():.1f}"])
             print(" | ".join(results[-1]), flush=True)
 
+        def phase(pgid: int, run) -> tuple[dict, float]:
+            cpu = group_cpu_s(pgid)
+            r = asyncio.run(run)
+            return r, group_cpu_s(pgid) - cpu
+
         for workers in (1, 2):
-            with server(fresh(f"closed{workers}"), workers, "--update-every", "0") as url:
+            with server(fresh(f"closed{workers}"), workers, "--update-every", "0") as (url, g):
                 asyncio.run(closed_loop(url, rows, 300, 8, 30))  # warm up
-                r = asyncio.run(closed_loop(url, rows, args.requests, args.concurrency,
-                                            args.limit_s))
-                record("predict, closed loop", workers, r)
-        with server(fresh("open"), 2, "--update-every", "0") as url:
+                record("predict, closed loop", workers, *phase(g, closed_loop(
+                    url, rows, args.requests, args.concurrency, args.limit_s)))
+        with server(fresh("open"), 2, "--update-every", "0") as (url, g):
             asyncio.run(closed_loop(url, rows, 300, 8, 30))
             record(f"predict at {args.rate:g}/s", 2,
-                   asyncio.run(open_loop(url, rows, args.rate, args.seconds)))
+                   *phase(g, open_loop(url, rows, args.rate, args.seconds)))
             record(f"90/10 mix at {args.rate:g}/s", 2,
-                   asyncio.run(open_loop(url, rows, args.rate, args.seconds, 0.1)))
-        with server(fresh("update"), 2, "--update-every", str(args.update_every)) as url:
+                   *phase(g, open_loop(url, rows, args.rate, args.seconds, 0.1)))
+        with server(fresh("update"), 2, "--update-every", str(args.update_every)) as (url, g):
             asyncio.run(closed_loop(url, rows, 300, 8, 30))
-            r = asyncio.run(open_loop(url, rows, args.rate, args.seconds, 0.1))
+            r, cpu = phase(g, open_loop(url, rows, args.rate, args.seconds, 0.1))
             done = [f"{u['status']}->{u['version']}" for u in updates_during(url)]
-            record(f"90/10 mix at {args.rate:g}/s + updates", 2, r, " ".join(done))
+            record(f"90/10 mix at {args.rate:g}/s + updates", 2, r, cpu, " ".join(done))
     print()
     print(f"machine: {machine()}; client and server share it; load = 1-min load average")
+    print("server ms CPU/request: CPU seconds of the server's processes per request (the "
+          "capacity if the client ran elsewhere: 1000 / it per core)")
     print(markdown_table(["phase", "workers", "requests", "req/s", "p50 ms", "p99 ms",
-                          "failed", "versions", "updates", "load"], results))
+                          "failed", "timeouts", "server ms CPU/request", "versions", "updates",
+                          "load"], results))
 
 
 if __name__ == "__main__":
