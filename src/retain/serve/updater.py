@@ -1,7 +1,7 @@
 """The update process: the store's gated update on the labels that wait, then the record.
 
 Run by a server worker as ``python -m retain.serve.updater SETTINGS_JSON TRIGGER`` in its own
-process (and at a lower CPU priority), so training never holds up a prediction. It takes the
+process (at the lowest CPU priority), so training never holds up a prediction. It takes the
 labels no update has taken, learns them with :meth:`Store.update` — the store's gate,
 divergence guard and crash safety — and records the outcome and the labels it took in one
 transaction. Promotion needs nothing more: the workers see the store's new current version
@@ -100,8 +100,17 @@ def _schema(store: Store) -> Schema:
         return Schema.from_dict(registry.config["schema"])
 
 
+def _lowest_priority() -> None:
+    """Predictions come first: on Linux the update runs as SCHED_IDLE (it gets the CPU the
+    server leaves), elsewhere at the lowest nice level."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
+
+
 def main(argv: list[str]) -> int:
-    os.nice(10)  # the server's predictions come first
+    _lowest_priority()
     torch.set_num_threads(1)
     settings = ServeSettings.from_json(argv[0])
     run_update(settings, argv[1] if len(argv) > 1 else "manual")
