@@ -17,3 +17,21 @@ def _deterministic():
     random.seed(0)
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(scope="session")
+def serve_template(tmp_path_factory):
+    """One small trained store for the serve tests (tests/serve_server.py); copy it."""
+    from serve_server import make_store
+
+    return make_store(tmp_path_factory.mktemp("serve-template") / "store")
+
+
+@pytest.fixture
+def serve_store(serve_template, tmp_path):
+    """A fresh copy of the serve tests' store."""
+    import shutil
+
+    path = tmp_path / "store"
+    shutil.copytree(serve_template, path)
+    return path

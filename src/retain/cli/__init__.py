@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("retain.cli.store", "Write predictions for DATA as CSV to stdout."),
     "export": ("retain.cli.store", "Write a version's plain weights (safetensors, with its recipe "
                "as metadata)."),
+    "serve": ("retain.cli.serve", "Serve predictions from a store and keep learning from the "
+              "labels that come back."),
     "forecast": ("retain.cli.forecast", "Forecast each day, score it, then learn it: incremental "
                  "updates against a frozen\nmodel, seasonal-naive and retraining from scratch."),
     "data": ("retain.cli.data", "Download built-in datasets and show where they are cached "

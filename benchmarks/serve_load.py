@@ -1,0 +1,300 @@
+"""Load on ``retain serve`` over loopback: a bounded async httpx load generator (a fixed number
+of requests and a time limit per phase) against a real server process on this machine.
+
+Phases, each on a fresh copy of one small store (8 features, 3 classes, MLP 64):
+
+1. single-row ``/predict``, closed loop (``--concurrency`` requests in flight), 1 worker and
+   2 workers: throughput, p50, p99;
+2. single-row ``/predict`` open loop at half the 1,000/s target (``--rate``, 500/s) and at half
+   the throughput measured in 1, 2 workers: p50, p99 (send to answer), answered per second;
+3. a 90/10 ``/predict``/``/learn`` mix at half the measured throughput (each learn labels an
+   earlier prediction);
+4. the same mix while updates run and the version swaps (about three in the phase): failed
+   requests, the versions that answered, the updates and their outcome.
+
+Targets (issue #17): >= 1,000 predictions/s with 2 workers, p99 < 25 ms at half that rate,
+zero failed requests through an update and swap. The client shares the CPU with the server,
+so on a 2-core machine the load generator's own cost is part of every figure.
+
+    python benchmarks/serve_load.py [--requests 4000] [--rate 500] [--seconds 12]
+                                    [--update-seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from timing import load_average, machine, markdown_table
+
+TOKEN = "benchmark-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+FEATURES = [f"f{i}" for i in range(8)]
+
+
+def frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, len(FEATURES)))
+    score = x[:, :4].sum(axis=1) - x[:, 4:].sum(axis=1) / 2
+    kind = np.digitize(score, [-1.0, 1.0])
+    out = pd.DataFrame(x, columns=FEATURES)
+    out["kind"] = np.array(["low", "mid", "high"])[kind]
+    return out
+
+
+def make_store(path: Path) -> None:
+    from retain.store import Store
+
+    Store(path).init(frame(2000, 0), label="kind", model_args={"hidden": (64,)},
+                     holdout="random", lr=0.01, epochs=5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds used so far by the processes of group ``pgid`` (the server's workers; the
+    update process runs in a session of its own and is not counted)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def server(store: Path, workers: int, *args: str):
+    port = free_port()
+    env = {**os.environ, "RETAIN_SERVE_TOKEN": TOKEN}
+    cmd = [sys.executable, "-m", "retain.cli", "serve", "--store", str(store), "--port",
+           str(port), "--workers", str(workers), "--poll", "0.2", *args]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"the server did not start: {' '.join(cmd)}")
+            time.sleep(0.2)
+        time.sleep(1.0 * workers)  # let every worker finish starting
+        yield url, proc.pid
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        from retain.serve.policy import update_running
+
+        while update_running(store):
+            time.sleep(0.2)
+
+
+class Load:
+    """Requests sent, their latencies and failures."""
+
+    def __init__(self, url: str, rows: list[dict]):
+        self.url, self.rows = url, rows
+        self.latencies: list[float] = []
+        self.failed = 0  # error statuses and refused connections
+        self.timeouts = 0
+        self.versions: set[int] = set()
+        self.waiting: list[str] = []  # prediction ids to label
+        self.labels: dict[str, str] = {}
+        self.sent = 0
+
+    async def predict(self, http: httpx.AsyncClient, i: int) -> None:
+        row = self.rows[i % len(self.rows)]
+        body = {"rows": [{k: row[k] for k in FEATURES}]}
+        answer = await self._send(http, "/predict", body)
+        if answer is not None:
+            self.versions.add(answer["version"])
+            pid = answer["predictions"][0]["id"]
+            self.labels[pid] = row["kind"]
+            self.waiting.append(pid)
+
+    async def learn(self, http: httpx.AsyncClient) -> None:
+        if not self.waiting:
+            return
+        pid = self.waiting.pop(0)
+        await self._send(http, "/learn", {"labels": [{"id": pid, "label": self.labels[pid]}]},
+                         AUTH)
+
+    async def _send(self, http, route, body, headers=None):
+        self.sent += 1
+        start = time.perf_counter()
+        try:
+            response = await http.post(route, json=body, headers=headers)
+        except httpx.TimeoutException:  # no answer within 10 s: the machine is overloaded
+            self.timeouts += 1
+            return None
+        except httpx.HTTPError:
+            self.failed += 1
+            return None
+        self.latencies.append(time.perf_counter() - start)
+        if response.status_code != 200:
+            self.failed += 1
+            return None
+        return response.json()
+
+    def summary(self, seconds: float) -> dict:
+        ms = np.array(self.latencies) * 1000
+        return {"requests": self.sent, "rate": self.sent / seconds,
+                "p50": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
+                "p99": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
+                "failed": self.failed, "timeouts": self.timeouts, "versions": sorted(self.versions)}
+
+
+def _client(url: str) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    return httpx.AsyncClient(base_url=url, limits=limits, timeout=10)
+
+
+async def closed_loop(url: str, rows: list[dict], requests: int, concurrency: int,
+                      limit_s: float) -> dict:
+    load, counter = Load(url, rows), iter(range(requests))
+    deadline = time.perf_counter() + limit_s
+
+    async def worker(http):
+        for i in counter:
+            if time.perf_counter() > deadline:
+                return
+            await load.predict(http, i)
+    async with _client(url) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        return load.summary(time.perf_counter() - start)
+
+
+async def open_loop(url: str, rows: list[dict], rate: float, seconds: float,
+                    learn_share: float = 0.0, max_in_flight: int = 256) -> dict:
+    """``rate`` requests a second for ``seconds`` (``learn_share`` of them /learn), sent on
+    schedule whether or not earlier ones have answered. Bounded: a request due while
+    ``max_in_flight`` are unanswered is not sent (counted as shed), and whatever has not
+    answered 10 s after the last one was due is cancelled (counted as a timeout)."""
+    load, tasks = Load(url, rows), set()
+    total, shed = int(rate * seconds), 0
+    every = round(1 / learn_share) if learn_share else 0
+    async with _client(url) as http:
+        start = time.perf_counter()
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks = {t for t in tasks if not t.done()}
+            if len(tasks) >= max_in_flight:
+                shed += 1
+                continue
+            work = load.learn(http) if every and i % every == every - 1 else load.predict(http, i)
+            tasks.add(asyncio.create_task(work))
+        _, late = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+        for task in late:
+            task.cancel()
+        load.timeouts += len(late)
+        result = load.summary(time.perf_counter() - start)
+    result["shed"] = shed
+    result["rate"] = len(load.latencies) / seconds  # answered per second of schedule
+    return result
+
+
+def updates_during(url: str) -> list[dict]:
+    return httpx.get(f"{url}/versions", timeout=10).json()["updates"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument("--update-every", type=int, default=0,
+                        help="labels per update in phase 4 (default: about 3 updates)")
+    parser.add_argument("--update-seconds", type=float, default=30.0)
+    parser.add_argument("--limit-s", type=float, default=60.0)
+    args = parser.parse_args()
+    rows = frame(5000, 1).to_dict("records")
+    results: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "template"
+        make_store(template)
+
+        def fresh(name: str) -> Path:
+            path = Path(tmp) / name
+            shutil.copytree(template, path)
+            return path
+
+        def record(phase: str, workers: int, r: dict, cpu: float, extra: str = "") -> None:
+            results.append([phase, str(workers), str(r["requests"]), f"{r['rate']:.0f}",
+                            f"{r['p50']:.1f}", f"{r['p99']:.1f}", str(r["failed"]),
+                            str(r["timeouts"]), str(r.get("shed", "")),
+                            f"{1000 * cpu / max(1, r['requests']):.2f}",
+                            ",".join(map(str, r["versions"])), extra,
+                            f"{load_average():.1f}"])
+            print(" | ".join(results[-1]), flush=True)
+
+        def phase(pgid: int, run) -> tuple[dict, float]:
+            cpu = group_cpu_s(pgid)
+            r = asyncio.run(run)
+            return r, group_cpu_s(pgid) - cpu
+
+        for workers in (1, 2):
+            with server(fresh(f"closed{workers}"), workers, "--update-every", "0") as (url, g):
+                asyncio.run(closed_loop(url, rows, 300, 8, 30))  # warm up
+                r, cpu = phase(g, closed_loop(url, rows, args.requests, args.concurrency,
+                                              args.limit_s))
+                record("predict, closed loop", workers, r, cpu)
+                capacity = r["rate"]
+        with server(fresh("open"), 2, "--update-every", "0") as (url, g):
+            asyncio.run(closed_loop(url, rows, 300, 8, 30))
+            record(f"predict at {args.rate:g}/s", 2,
+                   *phase(g, open_loop(url, rows, args.rate, args.seconds)))
+            half = round(capacity / 2)
+            record(f"predict at {half}/s (half the measured)", 2,
+                   *phase(g, open_loop(url, rows, half, args.seconds)))
+            record(f"90/10 mix at {half}/s", 2,
+                   *phase(g, open_loop(url, rows, half, args.seconds, 0.1)))
+        # about three updates in the phase: every third of the labels it sends
+        every = args.update_every or max(20, int(half * args.update_seconds * 0.1 / 3))
+        with server(fresh("update"), 2, "--update-every", str(every)) as (url, g):
+            asyncio.run(closed_loop(url, rows, 300, 8, 30))
+            r, cpu = phase(g, open_loop(url, rows, half, args.update_seconds, 0.1))
+            time.sleep(1)
+            done = [f"{u['status']}->{u['version']}" for u in updates_during(url)]
+            record(f"90/10 mix at {half}/s + updates every {every} labels", 2, r, cpu,
+                   " ".join(done))
+    print()
+    print(f"machine: {machine()}; client and server share it; load = 1-min load average")
+    print("req/s: answered per second (open loop: per second of the schedule); shed: due while "
+          "256 were unanswered, not sent")
+    print("server ms CPU/request: CPU seconds of the server's processes per request (the "
+          "capacity if the client ran elsewhere: 1000 / it per core)")
+    print(markdown_table(["phase", "workers", "requests", "req/s", "p50 ms", "p99 ms",
+                          "failed", "timeouts", "shed", "server ms CPU/request", "versions",
+                          "updates", "load"], results))
+
+
+if __name__ == "__main__":
+    main()

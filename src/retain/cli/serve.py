@@ -1,0 +1,83 @@
+"""``retain serve``: the prediction service over a store (see docs/serve.md)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        store: Annotated[Path, typer.Option("--store", help="the store folder (retain init)")],
+        host: Annotated[str, typer.Option(help="address to bind; the default takes "
+                                               "connections from this machine only")
+                        ] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+        workers: Annotated[int, typer.Option(help="server processes")] = 1,
+        token_file: Annotated[Path | None, typer.Option(
+            help="file holding the bearer token for /learn, /rollback and /update (default: "
+                 "$RETAIN_SERVE_TOKEN)")] = None,
+        update_every: Annotated[int, typer.Option(
+            help="update after this many labels (0: never by count)")] = 500,
+        update_interval: Annotated[float, typer.Option(
+            help="seconds between updates while labels wait (0: never by time)")] = 0,
+        drift: Annotated[bool, typer.Option(
+            help="also update when ADWIN sees the prequential error rise")] = False,
+        min_update_rows: Annotated[int, typer.Option(help="fewest labels an update learns")
+                                   ] = 20,
+        tolerance: Annotated[float, typer.Option(help="the gate's tolerance")] = 0.02,
+        shadow: Annotated[bool, typer.Option(
+            help="a promoted version predicts beside the current one first and takes over "
+                 "only if its live error is no worse")] = False,
+        shadow_labels: Annotated[int, typer.Option(help="labels a shadow trial scores")] = 200,
+        pending_ttl: Annotated[float, typer.Option(
+            help="seconds a prediction id waits for its label")] = 7 * 24 * 3600.0,
+        max_rows: Annotated[int, typer.Option(help="most rows in one request")] = 1000,
+        max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 1_000_000,
+        poll: Annotated[float, typer.Option(help="seconds between checks for a new version")
+                        ] = 1.0,
+    ) -> None:
+        """Serve predictions from a store and keep learning from the labels that come back."""
+        from retain.extras import require
+
+        uvicorn = require("uvicorn", "serve")
+        from retain.serve import create_app
+        from retain.serve.settings import SETTINGS_ENV, ServeSettings, read_token
+
+        settings = ServeSettings(
+            store=str(store.resolve()), token=read_token(token_file), max_rows=max_rows,
+            max_body_bytes=max_body_bytes, pending_ttl=pending_ttl,
+            update_every=update_every or None, update_interval=update_interval or None,
+            drift=drift, min_update_rows=min_update_rows, tolerance=tolerance, shadow=shadow,
+            shadow_labels=shadow_labels, poll=poll)
+        if settings.token is None:
+            err.print("[yellow]no token[/yellow]: /learn, /rollback and /update are refused; "
+                      "pass --token-file or set $RETAIN_SERVE_TOKEN")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            err.print(f"[yellow]listening on {host}[/yellow]: other machines can reach it")
+        err.print(f"serving {store} on http://{host}:{port} ({workers} worker"
+                  f"{'s' if workers > 1 else ''}; API at /docs)", highlight=False)
+        if workers <= 1:
+            import torch
+
+            torch.set_num_threads(1)  # tiny forward passes: intra-op threads only contend
+            app = create_app(settings.store, settings)
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            return
+        create_app(settings.store, settings)  # refuses a bad store before starting workers
+        metrics = tempfile.mkdtemp(prefix="retain-serve-metrics-")
+        os.environ.update({SETTINGS_ENV: settings.to_json(), "PROMETHEUS_MULTIPROC_DIR": metrics})
+        try:
+            uvicorn.run("retain.serve.app:app_from_env", factory=True, host=host, port=port,
+                        workers=workers, log_level="warning", access_log=False)
+        finally:
+            shutil.rmtree(metrics, ignore_errors=True)

@@ -1,0 +1,239 @@
+"""The server's durable log: predictions with the features they saw, labels, updates.
+
+One SQLite database next to the store's registry (``DIR/serve.sqlite``, WAL mode), shared by
+every server worker and the update process. Why a log and not memory: a label may come days
+after its prediction, and a server killed in between must still join it to exactly what the
+model saw. Labels are written with ``synchronous=FULL`` (fsync on commit) before ``/learn``
+answers; predictions only need to survive a killed process, so they skip the fsync
+(``synchronous=NORMAL`` in WAL mode keeps every commit through a ``SIGKILL``).
+
+Prequential metrics are sums over the ``labels`` table, so a restart finds them where they were.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+JOURNAL_FILE = "serve.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    id TEXT PRIMARY KEY, version INTEGER NOT NULL, features TEXT NOT NULL,
+    prediction TEXT NOT NULL, created REAL NOT NULL, shadow TEXT);
+CREATE TABLE IF NOT EXISTS labels (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, prediction_id TEXT UNIQUE, version INTEGER NOT NULL,
+    features TEXT NOT NULL, label TEXT NOT NULL, error REAL NOT NULL, shadow_error REAL,
+    created REAL NOT NULL, used_by INTEGER);
+CREATE TABLE IF NOT EXISTS updates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, trigger TEXT NOT NULL, started REAL NOT NULL,
+    finished REAL, first_seq INTEGER, last_seq INTEGER, rows INTEGER,
+    status TEXT NOT NULL, version INTEGER, reason TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created);
+CREATE INDEX IF NOT EXISTS labels_unused ON labels (used_by);
+"""
+
+
+class JournalError(Exception):
+    """A request conflicts with the log (an id used twice, a label given twice)."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A logged prediction waiting for its label."""
+
+    id: str
+    version: int
+    features: list[float]
+    prediction: Any
+    created: float
+    shadow: Any = None
+
+
+class Journal:
+    """Open (and create) the log of the store in ``folder``; one per process and thread."""
+
+    def __init__(self, folder: str | Path, durable: bool = True, checkpoints: bool = True):
+        self.file = Path(folder) / JOURNAL_FILE
+        self.conn = sqlite3.connect(self.file, timeout=30, isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        if not checkpoints:  # the owner calls checkpoint() where a pause does no harm
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
+        self.conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database (fsyncs; keeps the log small)."""
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    # -- predictions -----------------------------------------------------------------------
+    def log_predictions(self, rows: Iterable[tuple[str, int, list[float], Any, Any]]) -> None:
+        """Log ``(id, version, features, prediction, shadow)`` rows in one transaction; an id
+        already in the log raises :class:`JournalError` naming it and nothing is written."""
+        stamp = time.time()
+        values = [(i, v, json.dumps(f), json.dumps(p), stamp,
+                   None if s is None else json.dumps(s)) for i, v, f, p, s in rows]
+        try:
+            with self._transaction():
+                self.conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
+                                      values)
+        except sqlite3.IntegrityError:
+            used = self._existing([v[0] for v in values])
+            raise JournalError(f"prediction id(s) {used} are already used; send new ids or "
+                               "none (the server makes them)") from None
+
+    def pending(self, ids: Sequence[str]) -> dict[str, Pending]:
+        """The logged predictions among ``ids`` that have no label yet."""
+        found: dict[str, Pending] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                    "SELECT id, version, features, prediction, created, shadow FROM predictions "
+                    f"WHERE id IN ({marks})", chunk):
+                found[row[0]] = Pending(row[0], row[1], json.loads(row[2]), json.loads(row[3]),
+                                        row[4], None if row[5] is None else json.loads(row[5]))
+        return found
+
+    def labelled(self, ids: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            out |= {r[0] for r in self.conn.execute(
+                f"SELECT prediction_id FROM labels WHERE prediction_id IN ({marks})", chunk)}
+        return out
+
+    def purge(self, older_than: float) -> int:
+        """Forget predictions made before ``older_than`` (their ids have expired)."""
+        with self._transaction():
+            return self.conn.execute("DELETE FROM predictions WHERE created < ?",
+                                     (older_than,)).rowcount
+
+    # -- labels ----------------------------------------------------------------------------
+    def add_labels(self, rows: Sequence[tuple[str | None, int, list[float], Any, float,
+                                              float | None]]) -> int:
+        """Log ``(prediction id or None, version, features, label, error, shadow error)`` in
+        one fsynced transaction and return how many labels wait for an update. A label given
+        twice raises :class:`JournalError` and nothing is written."""
+        stamp = time.time()
+        values = [(pid, v, json.dumps(f), json.dumps(lab), err, shadow, stamp)
+                  for pid, v, f, lab, err, shadow in rows]
+        try:
+            with self._transaction():
+                self.conn.executemany(
+                    "INSERT INTO labels (prediction_id, version, features, label, error, "
+                    "shadow_error, created) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        except sqlite3.IntegrityError:
+            raise JournalError("a prediction id was labelled by another request at the same "
+                               "time; each prediction takes one label") from None
+        return self.unused()
+
+    def unused(self) -> int:
+        """Labels no update has taken yet."""
+        return self.conn.execute("SELECT COUNT(*) FROM labels WHERE used_by IS NULL"
+                                 ).fetchone()[0]
+
+    def unused_rows(self) -> list[tuple[int, list[float], Any]]:
+        """``(seq, features, label)`` of every label no update has taken, oldest first."""
+        return [(s, json.loads(f), json.loads(lab)) for s, f, lab in self.conn.execute(
+            "SELECT seq, features, label FROM labels WHERE used_by IS NULL ORDER BY seq")]
+
+    def errors_since(self, seq: int) -> list[tuple[int, float]]:
+        """``(seq, error)`` of labels after ``seq``, for the drift detector."""
+        return list(self.conn.execute("SELECT seq, error FROM labels WHERE seq > ? ORDER BY seq",
+                                      (seq,)))
+
+    def prequential(self) -> dict[int, dict[str, float]]:
+        """Per version that served: labels scored, running mean error."""
+        return {v: {"labels": n, "error": total / n} for v, n, total in self.conn.execute(
+            "SELECT version, COUNT(*), SUM(error) FROM labels GROUP BY version")}
+
+    def shadow_errors(self, since: float) -> tuple[int, float, float]:
+        """``(labels, champion error, challenger error)`` over labels scored by both models
+        after ``since``."""
+        n, champ, chall = self.conn.execute(
+            "SELECT COUNT(*), AVG(error), AVG(shadow_error) FROM labels "
+            "WHERE shadow_error IS NOT NULL AND created >= ?", (since,)).fetchone()
+        return n, champ or 0.0, chall or 0.0
+
+    # -- updates ---------------------------------------------------------------------------
+    def start_update(self, trigger: str, first: int, last: int, rows: int) -> int:
+        with self._transaction():
+            cur = self.conn.execute(
+                "INSERT INTO updates (trigger, started, first_seq, last_seq, rows, status) "
+                "VALUES (?, ?, ?, ?, ?, 'running')", (trigger, time.time(), first, last, rows))
+        return int(cur.lastrowid)
+
+    def finish_update(self, update: int, status: str, version: int | None, reason: str,
+                      take_labels: bool) -> None:
+        """Record an update's outcome and, in the same transaction, mark the labels it
+        learned (promoted or rejected alike: a rejected batch is not retried)."""
+        with self._transaction():
+            self.conn.execute("UPDATE updates SET finished=?, status=?, version=?, reason=? "
+                              "WHERE id=?", (time.time(), status, version, reason, update))
+            if take_labels:
+                first, last = self.conn.execute(
+                    "SELECT first_seq, last_seq FROM updates WHERE id=?", (update,)).fetchone()
+                self.conn.execute("UPDATE labels SET used_by=? WHERE seq BETWEEN ? AND ? "
+                                  "AND used_by IS NULL", (update, first, last))
+
+    def updates(self) -> list[dict[str, Any]]:
+        cols = ("id", "trigger", "started", "finished", "first_seq", "last_seq", "rows",
+                "status", "version", "reason")
+        return [dict(zip(cols, row, strict=True)) for row in self.conn.execute(
+            f"SELECT {', '.join(cols)} FROM updates ORDER BY id")]
+
+    def last_update_time(self) -> float | None:
+        row = self.conn.execute("SELECT MAX(started) FROM updates").fetchone()
+        return row[0]
+
+    def interrupted(self) -> list[int]:
+        """Updates recorded as running (call while holding the update lock: none is)."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM updates WHERE status='running'")]
+
+    # -- small shared state (shadow mode) --------------------------------------------------
+    def get_state(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_state(self, key: str, value: Any) -> None:
+        with self._transaction():
+            if value is None:
+                self.conn.execute("DELETE FROM state WHERE key=?", (key,))
+            else:
+                self.conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?)",
+                                  (key, json.dumps(value)))
+
+    # -- internals -------------------------------------------------------------------------
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    def _existing(self, ids: list[str]) -> list[str]:
+        return sorted(self.pending(ids))[:5]
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` .. ``COMMIT`` (or ``ROLLBACK`` on error): writers queue up front."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, *rest) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i: i + size]

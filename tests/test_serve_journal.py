@@ -1,0 +1,86 @@
+"""The serve journal and the update process in-process (no server): all-or-nothing writes,
+prequential sums that survive reopening, and an update process killed half way settled by
+the next one without losing or double-learning labels."""
+
+import pytest
+from serve_server import rows
+
+from retain.serve.journal import Journal, JournalError
+from retain.serve.settings import ServeSettings
+from retain.serve.updater import _recover, _schema, labelled_frame, run_update
+from retain.store import Store
+
+
+def _label_rows(journal: Journal, frame, version: int = 1) -> None:
+    journal.add_labels([(None, version, [r.x1, r.x2], r.kind, float(i % 2), None)
+                        for i, r in enumerate(frame.itertuples())])
+
+
+def test_writes_are_all_or_nothing_and_figures_survive_reopening(tmp_path):
+    journal = Journal(tmp_path)
+    journal.log_predictions([("a", 1, [0.0, 1.0], "low", None)])
+    with pytest.raises(JournalError, match=r"\['a'\] are already used"):
+        journal.log_predictions([("b", 1, [0.0, 1.0], "low", None),
+                                 ("a", 1, [0.0, 1.0], "low", None)])
+    assert set(journal.pending(["a", "b"])) == {"a"}
+    journal.add_labels([("a", 1, [0.0, 1.0], "high", 1.0, None)])
+    with pytest.raises(JournalError):
+        journal.add_labels([(None, 1, [0.0, 0.0], "low", 0.0, None),
+                            ("a", 1, [0.0, 1.0], "high", 1.0, None)])
+    assert journal.unused() == 1
+    journal.add_labels([(None, 2, [0.0, 0.0], "low", 0.0, None),
+                        (None, 2, [0.0, 0.0], "low", 1.0, None)])
+    journal.close()
+    again = Journal(tmp_path)
+    assert again.prequential() == {1: {"labels": 1, "error": 1.0},
+                                   2: {"labels": 2, "error": 0.5}}
+    assert again.labelled(["a", "b"]) == {"a"} and again.unused() == 3
+
+
+def test_an_update_learns_the_waiting_labels_once(serve_store):
+    journal = Journal(serve_store)
+    _label_rows(journal, rows(40, 3))
+    settings = ServeSettings(store=str(serve_store))
+    outcome = run_update(settings, "test")
+    assert outcome["status"] == "promoted" and outcome["version"] == 2
+    assert journal.unused() == 0
+    assert run_update(settings, "test") is None  # nothing left to learn
+    [update] = journal.updates()
+    assert (update["rows"], update["status"], update["trigger"]) == (40, "promoted", "test")
+
+
+def test_a_killed_update_is_settled_by_the_next_one(serve_store):
+    journal = Journal(serve_store)
+    store, schema = Store(serve_store), _schema(Store(serve_store))
+    _label_rows(journal, rows(40, 3))
+    # killed after the store recorded version 2, before the journal heard of it
+    taken = journal.unused_rows()
+    first = journal.start_update("count", taken[0][0], taken[-1][0], len(taken))
+    assert store.update(labelled_frame(taken, schema)).status == "promoted"
+    # killed before the store recorded anything
+    _label_rows(journal, rows(30, 4))
+    rest = [r for r in journal.unused_rows() if r[0] > taken[-1][0]]
+    second = journal.start_update("count", rest[0][0], rest[-1][0], len(rest))
+    _recover(journal, store, schema)
+    updates = {u["id"]: u for u in journal.updates()}
+    assert (updates[first]["status"], updates[first]["version"]) == ("promoted", 2)
+    assert updates[second]["status"] == "interrupted"
+    assert [r[0] for r in journal.unused_rows()] == [r[0] for r in rest]  # not learned twice
+    assert journal.interrupted() == []
+
+
+def test_a_rise_of_the_prequential_error_raises_a_drift_alarm(tmp_path):
+    from retain.serve.policy import UpdatePolicy
+
+    journal = Journal(tmp_path)
+    policy = UpdatePolicy(ServeSettings(store=str(tmp_path), drift=True, update_every=None),
+                          journal)
+    started: list[str] = []
+    policy._start = lambda trigger: started.append(trigger) or True
+    rng = __import__("numpy").random.default_rng(0)
+    steady = [(None, 1, [0.0, 0.0], "low", float(e), None) for e in rng.random(300) < 0.05]
+    journal.add_labels(steady)
+    assert policy.tick() is False and started == []  # a steady 5% error: no alarm
+    worse = [(None, 1, [0.0, 0.0], "low", float(e), None) for e in rng.random(100) < 0.6]
+    journal.add_labels(worse)
+    assert policy.tick() is True and started == ["drift alarm (adwin)"]
