@@ -42,6 +42,20 @@ class StreamEvaluator:
         self.counts = torch.bincount(self.segments, minlength=len(datasets)).double()
 
     def __call__(self) -> np.ndarray:
+        """The score of each test set."""
+        return self.aggregate(self.scores())
+
+    def aggregate(self, scores: torch.Tensor) -> np.ndarray:
+        """Per-test-set means of per-sample scores (from :meth:`scores`)."""
+        n = scores.shape[0]
+        sums = torch.bincount(self.segments[:n], weights=scores.double(),
+                              minlength=len(self.counts))
+        counts = torch.bincount(self.segments[:n], minlength=len(self.counts)).double()
+        return (sums / counts).cpu().numpy()  # NaN for a set beyond ``upto``
+
+    def scores(self, upto: int | None = None) -> torch.Tensor:
+        """One score per test sample, in order: correct (bool) or its squared error; only
+        the first ``upto`` samples when given (the test sets of the experiences so far)."""
         learner, model = self.learner, self.learner.model
         was_training = model.training
         model.eval()
@@ -50,12 +64,13 @@ class StreamEvaluator:
         classify = learner.classifier if self.metric == "accuracy" else None
         try:
             with torch.inference_mode():
-                for i in range(0, self.x.shape[0], size):
-                    x, y = self.x[i : i + size], self.y[i : i + size]
+                for i in range(0, self.x.shape[0] if upto is None else upto, size):
+                    stop = i + size if upto is None else min(i + size, upto)
+                    x, y = self.x[i:stop], self.y[i:stop]
                     if self.metric == "accuracy":
                         classes = None if classify is None else classify(learner, x)
                         if classes is None:
-                            t = None if self.t is None else self.t[i : i + size]
+                            t = None if self.t is None else self.t[i:stop]
                             classes = learner.mask(model(x), t).argmax(1)
                         scores.append(classes == y)
                     else:
@@ -64,6 +79,4 @@ class StreamEvaluator:
                         scores.append(err.reshape(err.shape[0], -1).mean(1))
         finally:
             model.train(was_training)
-        per_sample = torch.cat(scores).double()
-        sums = torch.bincount(self.segments, weights=per_sample, minlength=len(self.counts))
-        return (sums / self.counts).cpu().numpy()
+        return torch.cat(scores)

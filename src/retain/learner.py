@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -16,6 +15,7 @@ from retain.data import Tensors, as_tensors, is_tensor_backed, iterate
 from retain.errors import RetainError
 from retain.evaluation import StreamEvaluator
 from retain.metrics import RunResult
+from retain.run_recorder import REGRESSION_FLIP_TOLERANCE, RunRecorder
 from retain.scenarios.experience import Experience, Stream
 from retain.strategies.base import HOOKS, Batch, Strategy
 
@@ -100,6 +100,8 @@ class Learner:
         self.seen_classes: torch.Tensor | None = None
         self.task_classes: list[tuple[int, ...]] | None = None
         self._task_mask: torch.Tensor | None = None
+        # (K, callback(steps)): continual evaluation every K steps, set by RunRecorder
+        self._periodic: tuple[int, Callable[[int], None]] | None = None
         self.strategies = strategies  # builds the hook table and binds them
 
     @property
@@ -240,10 +242,13 @@ class Learner:
             hook(self, experience)
         self.model.train()
         loss, steps, n = torch.zeros(()), 0, len(experience.train)
+        periodic = self._periodic
         for _ in range(epochs):
             for x, y, *t in self._batches(experience.train, tensors, batch_size, shuffle):
                 loss = self._step(x, y, t[0] if t else None)
                 steps += 1
+                if periodic is not None and steps % periodic[0] == 0:
+                    periodic[1](steps)
             if self.scheduler is not None and self.scheduler_interval == "epoch":
                 self.scheduler.step()
         if self.scheduler is not None and self.scheduler_interval == "experience":
@@ -255,30 +260,33 @@ class Learner:
         return LearnStats(n * epochs, steps, time.perf_counter() - start, float(loss.detach()))
 
     def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
-            progress: Any = None) -> RunResult:
+            progress: Any = None, eval_every: int | None = None,
+            flip_tolerance: float = REGRESSION_FLIP_TOLERANCE) -> RunResult:
         """Train on each experience in turn and test on every experience after each one.
 
         ``progress`` is an optional callable ``progress(i, n, stats)`` called after each
-        experience (the CLI passes a progress bar).
+        experience (the CLI passes a progress bar). After each experience the result also
+        holds the update's flip rates against the model before it, on the test sets seen so
+        far (``flip_tolerance``: how much a regression row's squared error may grow before it
+        counts as a negative flip). ``eval_every=K`` also scores the test sets seen so far
+        every ``K`` steps, for the stability-gap curve, min-ACC and WC-ACC.
         """
         experiences = list(stream)
         if not experiences:
             raise RetainError("the stream has no experiences")
         if getattr(stream, "task_classes", None):
             self.set_task_classes(stream.task_classes)
-        evaluator = StreamEvaluator(self, [e.test for e in experiences],
-                                    [e.task_label for e in experiences])
-        baseline = evaluator()
-        rows, times, samples = [], [], []
+        recorder = RunRecorder(self, experiences, eval_every, flip_tolerance)
+        times, samples = [], []
         for i, experience in enumerate(experiences):
-            stats = self.learn(experience, epochs=epochs, batch_size=batch_size)
+            with recorder.training(i):
+                stats = self.learn(experience, epochs=epochs, batch_size=batch_size)
             times.append(stats.seconds)
             samples.append(stats.samples)
-            rows.append(evaluator())
+            recorder.finished(i, stats.steps)
             if progress is not None:
                 progress(i, len(experiences), stats)
-        return RunResult(np.array(rows), baseline, times, samples, metric=evaluator.metric,
-                         experience_names=[e.name for e in experiences])
+        return recorder.result(times, samples, [e.name for e in experiences])
 
     def set_task_classes(self, task_classes: Sequence[Sequence[int]]) -> None:
         """Declare the classes of each task: outputs are then masked to the sample's task."""

@@ -31,6 +31,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "scenario": "split-digits", "strategy": ["naive"], "epochs": 1, "batch_size": 10,
     "lr": 0.03, "optimizer": "sgd", "seed": 0, "experiences": None, "hidden": [100, 100],
     "model": "mlp", "threads": None, "joint": False, "strategy_defaults": {},
+    "eval_every": None,
     **dict.fromkeys(SCENARIO_OPTIONS),
 }
 JOINT_LABEL = "joint (upper bound)"
@@ -41,10 +42,12 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
             hidden: tuple[int, ...] = (100, 100), model: str | None = "mlp",
             quiet: bool = False, joint: bool = False,
             strategy_defaults: dict | None = None,
-            scenario_options: dict | None = None) -> dict[str, RunResult]:
+            scenario_options: dict | None = None,
+            eval_every: int | None = None) -> dict[str, RunResult]:
     """Run each strategy spec on the same scenario from the same initial weights; ``joint``
     adds training on all experiences at once (same epochs) as the upper bound.
-    ``scenario_options`` (``data``, ``by``, ...) go to a scenario that takes them."""
+    ``scenario_options`` (``data``, ``by``, ...) go to a scenario that takes them;
+    ``eval_every`` scores the seen test sets every that many steps (the stability gap)."""
     built = [(strategy_label(s), build_strategies(s, strategy_defaults))
              for s in strategies]  # fail early
     if joint:
@@ -68,20 +71,30 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
                 bar.update(task, completed=len(stream))
                 continue
             results[label] = learner.run(stream, epochs=epochs, batch_size=batch_size,
-                                         progress=lambda i, n, s, t=task: bar.advance(t))
+                                         progress=lambda i, n, s, t=task: bar.advance(t),
+                                         eval_every=eval_every)
     return results
 
 
 def print_table(results: dict[str, RunResult], title: str, console: Console) -> None:
     table = Table(title=title)
     metric = next(iter(results.values())).metric
-    for col in ("strategy", f"final avg {metric}", "forgetting", "BWT", "FWT", "train s"):
+    gap = any(r.min_acc is not None for r in results.values())
+    columns = ["strategy", f"final avg {metric}", "forgetting", "BWT", "FWT", "NFR", "PFR",
+               *(["min-ACC", "WC-ACC"] if gap else []), "train s"]
+    for col in columns:
         table.add_column(col, justify="right" if col != "strategy" else "left",
                          overflow="fold")
     for name, r in results.items():
+        measures = [r.negative_flip_rate, r.positive_flip_rate,
+                    *([r.min_acc, r.wc_acc] if gap else [])]
         table.add_row(name, f"{r.average_accuracy:.3f}", f"{r.forgetting:.3f}", f"{r.bwt:.3f}",
-                      f"{r.fwt:.3f}", f"{sum(r.train_time):.1f}")
+                      f"{r.fwt:.3f}", *(_cell(v) for v in measures), f"{sum(r.train_time):.1f}")
     console.print(table)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def write_outputs(out: Path, results: dict[str, RunResult], config: dict, title: str) -> None:
@@ -133,6 +146,9 @@ def register(app: typer.Typer) -> None:
         validation: Annotated[float | None, typer.Option(
             help="recordings: test on the training part's last fraction instead (tuning)")
             ] = None,
+        eval_every: Annotated[int | None, typer.Option(
+            help="also test the seen experiences every N steps: stability gap, min-ACC, "
+                 "WC-ACC")] = None,
     ) -> None:
         """Train strategies on a scenario and compare what they remember."""
         from_file = _load_config(config)
@@ -142,7 +158,7 @@ def register(app: typer.Typer) -> None:
                  "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "seed": seed,
                  "experiences": experiences, "data": data, "by": by, "window": window,
                  "stride": stride, "fs": fs, "train_fraction": train_fraction,
-                 "validation": validation}
+                 "validation": validation, "eval_every": eval_every}
         cfg.update({k: v for k, v in given.items() if v is not None})
         if isinstance(cfg["strategy"], str | dict):
             cfg["strategy"] = [cfg["strategy"]]
@@ -152,7 +168,8 @@ def register(app: typer.Typer) -> None:
                           cfg["lr"], cfg["optimizer"], cfg["seed"], cfg["experiences"],
                           tuple(cfg["hidden"]), cfg["model"], joint=cfg["joint"],
                           strategy_defaults=cfg["strategy_defaults"],
-                          scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS})
+                          scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS},
+                          eval_every=cfg["eval_every"])
         _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
 
     @app.command("demo")

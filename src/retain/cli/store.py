@@ -118,11 +118,14 @@ def register(app: typer.Typer) -> None:
                          ] = False,
         wait: WaitOpt = 60.0,
         as_json: JsonOpt = False,
+        max_negative_flips: Annotated[float | None, typer.Option(
+            help="reject a candidate that breaks more than this share of the holdout or "
+                 "replay-memory rows the current version gets right (e.g. 0.05)")] = None,
     ) -> None:
         """Learn DATA on top of the current version; promote it only if it passes the gate.
         Exit status 0: promoted, 1: rejected, 2: error."""
         version = _store(store).update(data, holdout=holdout, tolerance=tolerance, force=force,
-                                       wait=wait)
+                                       wait=wait, max_negative_flips=max_negative_flips)
         err.print(_summary(version), highlight=False)
         if as_json:
             typer.echo(json.dumps(version.to_dict()))
@@ -138,7 +141,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps([v.to_dict() for v in versions], indent=1))
             return
         table = Table(title=f"retain store {store}")
-        for col in ("version", "from", "status", "data until", "holdout", "memory"):
+        for col in ("version", "from", "status", "data until", "holdout", "memory", "NFR"):
             table.add_column(col, no_wrap=True, justify="left" if col in (
                 "status", "data until") else "right")
         table.add_column("reason", overflow="fold", min_width=12)
@@ -146,7 +149,8 @@ def register(app: typer.Typer) -> None:
             table.add_row(f"{'*' if v.current else ''}{v.id}", str(v.parent or ""), v.status,
                           (v.data_end or "")[:16].replace("T", " "),
                           _number(v.metrics.get("holdout_error")),
-                          _number(v.metrics.get("memory_error")), v.reason)
+                          _number(v.metrics.get("memory_error")),
+                          _number(v.metrics.get("holdout_negative_flip_rate")), v.reason)
         Console().print(table)
 
     @app.command("rollback")
