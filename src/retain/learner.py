@@ -15,7 +15,7 @@ from retain.data import Tensors, as_tensors, is_tensor_backed, iterate
 from retain.errors import RetainError
 from retain.evaluation import StreamEvaluator
 from retain.metrics import RunResult
-from retain.run_recorder import REGRESSION_FLIP_TOLERANCE, RunRecorder
+from retain.run_recorder import EVAL_SAMPLES, REGRESSION_FLIP_TOLERANCE, RunRecorder
 from retain.scenarios.experience import Experience, Stream
 from retain.strategies.base import HOOKS, Batch, Strategy
 
@@ -261,7 +261,8 @@ class Learner:
 
     def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
             progress: Any = None, eval_every: int | None = None,
-            flip_tolerance: float = REGRESSION_FLIP_TOLERANCE) -> RunResult:
+            flip_tolerance: float = REGRESSION_FLIP_TOLERANCE,
+            eval_samples: int | None = EVAL_SAMPLES, loggers: Sequence[Any] = ()) -> RunResult:
         """Train on each experience in turn and test on every experience after each one.
 
         ``progress`` is an optional callable ``progress(i, n, stats)`` called after each
@@ -269,14 +270,18 @@ class Learner:
         holds the update's flip rates against the model before it, on the test sets seen so
         far (``flip_tolerance``: how much a regression row's squared error may grow before it
         counts as a negative flip). ``eval_every=K`` also scores the test sets seen so far
-        every ``K`` steps, for the stability-gap curve, min-ACC and WC-ACC.
+        every ``K`` steps, for the stability-gap curve, min-ACC and WC-ACC, on a fixed random
+        subset of ``eval_samples`` test samples per experience (``None``: all of them).
+        ``loggers`` (:mod:`retain.loggers`) get each experience's scores and flips once it is
+        learned, and the summary at the end; the caller closes them.
         """
         experiences = list(stream)
         if not experiences:
             raise RetainError("the stream has no experiences")
         if getattr(stream, "task_classes", None):
             self.set_task_classes(stream.task_classes)
-        recorder = RunRecorder(self, experiences, eval_every, flip_tolerance)
+        recorder = RunRecorder(self, experiences, eval_every, flip_tolerance, eval_samples,
+                               loggers)
         times, samples = [], []
         for i, experience in enumerate(experiences):
             with recorder.training(i):

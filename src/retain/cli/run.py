@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,11 +44,13 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
             quiet: bool = False, joint: bool = False,
             strategy_defaults: dict | None = None,
             scenario_options: dict | None = None,
-            eval_every: int | None = None) -> dict[str, RunResult]:
+            eval_every: int | None = None,
+            loggers_for: Callable[[str], list] | None = None) -> dict[str, RunResult]:
     """Run each strategy spec on the same scenario from the same initial weights; ``joint``
     adds training on all experiences at once (same epochs) as the upper bound.
     ``scenario_options`` (``data``, ``by``, ...) go to a scenario that takes them;
-    ``eval_every`` scores the seen test sets every that many steps (the stability gap)."""
+    ``eval_every`` scores the seen test sets every that many steps (the stability gap);
+    ``loggers_for(label)`` gives the loggers of each strategy's run."""
     built = [(strategy_label(s), build_strategies(s, strategy_defaults))
              for s in strategies]  # fail early
     if joint:
@@ -70,9 +73,14 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
                                                           "batch_size": batch_size})
                 bar.update(task, completed=len(stream))
                 continue
+            loggers = loggers_for(label) if loggers_for else []
+            for log in loggers:
+                log.log_params({"strategy": label, "scenario": scenario, "epochs": epochs,
+                                "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+                                "seed": seed, "model": model, "eval_every": eval_every})
             results[label] = learner.run(stream, epochs=epochs, batch_size=batch_size,
                                          progress=lambda i, n, s, t=task: bar.advance(t),
-                                         eval_every=eval_every)
+                                         eval_every=eval_every, loggers=loggers)
     return results
 
 
@@ -149,6 +157,9 @@ def register(app: typer.Typer) -> None:
         eval_every: Annotated[int | None, typer.Option(
             help="also test the seen experiences every N steps: stability gap, min-ACC, "
                  "WC-ACC")] = None,
+        log: Annotated[str | None, typer.Option(
+            help="log each run to tensorboard, mlflow and/or csv (comma-separated)")] = None,
+        log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
     ) -> None:
         """Train strategies on a scenario and compare what they remember."""
         from_file = _load_config(config)
@@ -164,13 +175,22 @@ def register(app: typer.Typer) -> None:
             cfg["strategy"] = [cfg["strategy"]]
         if cfg["threads"]:
             torch.set_num_threads(int(cfg["threads"]))
-        results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"], cfg["batch_size"],
-                          cfg["lr"], cfg["optimizer"], cfg["seed"], cfg["experiences"],
-                          tuple(cfg["hidden"]), cfg["model"], joint=cfg["joint"],
-                          strategy_defaults=cfg["strategy_defaults"],
-                          scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS},
-                          eval_every=cfg["eval_every"])
-        _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
+        opened: dict[str, list] = {}
+        loggers_for = _loggers_factory(log, log_dir, opened)
+        try:
+            results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"],
+                              cfg["batch_size"], cfg["lr"], cfg["optimizer"], cfg["seed"],
+                              cfg["experiences"], tuple(cfg["hidden"]), cfg["model"],
+                              joint=cfg["joint"], strategy_defaults=cfg["strategy_defaults"],
+                              scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS},
+                              eval_every=cfg["eval_every"], loggers_for=loggers_for)
+            _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
+            if out is not None:
+                _log_figures(opened, out)
+        finally:
+            for loggers in opened.values():
+                for logger in loggers:
+                    logger.close()
 
     @app.command("demo")
     def demo(
@@ -196,6 +216,32 @@ DEMO = {
                  "replay:capacity=500"],
     "epochs": 1, "batch_size": 10, "lr": 0.1, "optimizer": "sgd", "seed": 0,
 }
+
+
+def _loggers_factory(log: str | None, log_dir: Path,
+                     opened: dict[str, list]) -> Callable[[str], list] | None:
+    """Loggers per strategy label, kept in ``opened`` so the caller closes them."""
+    if not log:
+        return None
+    from retain.loggers import make_loggers, parse_kinds
+
+    kinds = parse_kinds(log)  # a typo fails before any training
+
+    def loggers_for(label: str) -> list:
+        opened[label] = make_loggers(kinds, log_dir, label)
+        return opened[label]
+    return loggers_for
+
+
+def _log_figures(opened: dict[str, list], out: Path) -> None:
+    """The report's plots of each strategy, once it is written."""
+    from retain.report.runs import slug
+
+    for label, loggers in opened.items():
+        for name in (f"matrix-{slug(label)}", f"gap-{slug(label)}", "curves"):
+            if (out / f"{name}.png").exists():
+                for logger in loggers:
+                    logger.log_figure(name, out / f"{name}.png")
 
 
 def _finish(results: dict[str, RunResult], cfg: dict, title: str, out: Path | None,

@@ -13,7 +13,7 @@ from retain.report.html import Section, write_html
 from retain.report.plots import plot_curves, plot_gap, plot_matrix
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-").lower() or "run"
 
 
@@ -32,13 +32,13 @@ def write_report(out: Path, results: dict[str, RunResult], title: str = "retain 
     plot_curves(results, out / "curves.png")
     sections.append(Section("Score on the experiences seen so far", images=["curves.png"]))
     for name, r in results.items():
-        image = f"matrix-{_slug(name)}.png"
+        image = f"matrix-{slug(name)}.png"
         plot_matrix(r, name, out / image)
         sections.append(Section(f"{name}: accuracy matrix", images=[image],
                                 text="Row i: after training experience i; column j: tested on "
                                      "experience j."))
         if r.curve is not None:
-            image = f"gap-{_slug(name)}.png"
+            image = f"gap-{slug(name)}.png"
             plot_gap(r, f"{name}: every {r.eval_every} steps", out / image)
             sections.append(Section(f"{name}: the stability gap", images=[image],
                                     text=f"min-ACC {_text(r.min_acc)}, WC-ACC "
