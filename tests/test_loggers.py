@@ -168,3 +168,44 @@ def test_retain_run_logs_each_strategy_with_the_reports_plots(tmp_path):
         params = {r["name"]: r["value"] for r in _csv(folder / "params.csv")}
         assert params["strategy"] == name
         assert any((tmp_path / "logs" / "tensorboard" / name).glob("events.out.tfevents.*"))
+
+
+def test_store_updates_log_their_measures_at_the_version_id(tmp_path):
+    from test_flips import _rows
+
+    from retain.store import Store
+
+    store = Store(tmp_path / "store")
+    store.init(_rows({"low": [0] * 60, "high": [1] * 60, "middle": [0] * 60}, seed=1),
+               label="label", strategies=["replay"], epochs=5, holdout="random")
+    with CSVLogger(tmp_path / "log") as log:
+        for seed in (2, 3):
+            version = store.update(_rows({"low": [0] * 40, "high": [1] * 40}, seed=seed),
+                                   loggers=[log])
+    rows = _csv(tmp_path / "log" / "scalars.csv")
+    nfr = {int(r["step"]): float(r["value"]) for r in rows
+           if r["name"] == "holdout_negative_flip_rate"}
+    assert sorted(nfr) == [2, 3]
+    assert nfr[3] == pytest.approx(version.metrics["holdout_negative_flip_rate"])
+    decision = _csv(tmp_path / "log" / "version_3.csv")[0]
+    assert decision["status"] == version.status and decision["parent"] == "2"
+
+
+def test_a_bench_grid_logs_each_run_and_the_summary(tmp_path):
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    result = CliRunner().invoke(app, [
+        "bench", "--scenario", "split-digits", "--strategies", "naive,replay:capacity=50",
+        "--seeds", "0", "--workers", "1", "--out", str(tmp_path / "grid"),
+        "--log", "csv", "--log-dir", str(tmp_path / "logs")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "logs" / "csv" / "bench-grid"
+    rows = _csv(folder / "scalars.csv")
+    names = {r["name"] for r in rows}
+    assert {"split-digits/naive/seed0/average_accuracy",
+            "split-digits/replay(capacity=50)/seed0/negative_flip_rate"} <= names
+    summary = _csv(folder / "summary.csv")
+    assert [r["strategy"] for r in summary] == ["naive", "replay(capacity=50)"]
+    assert list(folder.glob("bars-*.png"))

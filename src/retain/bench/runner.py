@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from retain.bench.grid import JOINT
+from retain.bench.log import log_record
 from retain.data import materialize
 from retain.errors import RetainError
 from retain.evaluation import StreamEvaluator
@@ -143,9 +144,11 @@ def pending(runs: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
 
 
 def run_grid(runs: list[dict[str, Any]], out: Path, workers: int | None = None,
-             progress: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+             progress: Callable[[dict[str, Any]], None] | None = None,
+             loggers: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Run every pending run (``workers`` processes, default one per core), appending each
-    record to ``out/runs.jsonl`` as it finishes. Returns the records written now."""
+    record to ``out/runs.jsonl`` as it finishes. Returns the records written now.
+    ``loggers`` (:mod:`retain.loggers`) get each finished run's summary as it comes in."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     todo = pending(runs, out)
@@ -156,6 +159,7 @@ def run_grid(runs: list[dict[str, Any]], out: Path, workers: int | None = None,
     for record in _results(todo, workers):
         _append(out, record)
         written.append(record)
+        log_record(loggers, record, len(written))
         if progress is not None:
             progress(record)
     return written

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from retain.bench.grid import RUN_DEFAULTS, label  # noqa: E402
+from retain.bench.log import log_summary  # noqa: E402
 from retain.bench.runner import latest, read_records  # noqa: E402
 from retain.metrics import RunResult  # noqa: E402
 from retain.report import Section, plot_curves, write_html  # noqa: E402
@@ -85,8 +86,10 @@ def format_cell(row: dict[str, Any], key: str) -> str:
     return f"{row[key]:.2f} ± {row[key + '_std']:.2f}"
 
 
-def write_outputs(out: Path, title: str = "retain bench") -> list[dict[str, Any]]:
-    """Write runs.csv, runs.json, summary.csv, summary.json and index.html into ``out``."""
+def write_outputs(out: Path, title: str = "retain bench",
+                  loggers: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Write runs.csv, runs.json, summary.csv, summary.json and index.html into ``out``
+    (and the summary table and plots to ``loggers``)."""
     out = Path(out)
     records = list(latest(read_records(out)).values())
     rows = summarise(records)
@@ -97,6 +100,9 @@ def write_outputs(out: Path, title: str = "retain bench") -> list[dict[str, Any]
         writer.writeheader()
         writer.writerows(rows)
     _write_report(out, title, records, rows)
+    log_summary(loggers, ["scenario", "strategy", "seeds", *[h for _, h, _ in METRICS]],
+                [[r["scenario"], r["name"], r["seeds"], *[format_cell(r, k) for k, _, _ in
+                                                         METRICS]] for r in rows], out)
     return rows
 
 

@@ -83,7 +83,7 @@ def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
 
 
 def execute_grid(runs: list[dict[str, Any]], out: Path, workers: int | None,
-                 title: str) -> list[dict[str, Any]]:
+                 title: str, loggers: list | None = None) -> list[dict[str, Any]]:
     """Run what is pending with a progress bar, then write every output file."""
     from retain.bench.runner import pending, run_grid
     from retain.bench.summary import write_outputs
@@ -105,8 +105,8 @@ def execute_grid(runs: list[dict[str, Any]], out: Path, workers: int | None,
                           highlight=False)
             bar.advance(task)
 
-        run_grid(todo, out, workers=workers, progress=progress)
-    rows = write_outputs(out, title=title)
+        run_grid(todo, out, workers=workers, progress=progress, loggers=loggers or [])
+    rows = write_outputs(out, title=title, loggers=loggers or [])
     if failures:
         err.print(f"[yellow]{failures} run(s) failed; see {out / 'runs.csv'}[/yellow]")
     return rows
@@ -146,6 +146,9 @@ def register(app: typer.Typer) -> None:
                        ] = Path("results/bench"),
         as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")
                            ] = False,
+        log: Annotated[str | None, typer.Option(
+            help="log the grid to tensorboard, mlflow and/or csv (comma-separated)")] = None,
+        log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
     ) -> None:
         """Run scenario × strategies × hyper-parameters × seeds; resume an interrupted grid."""
         from retain.bench.grid import DEFAULT_MAX_RUNS, expand
@@ -170,7 +173,15 @@ def register(app: typer.Typer) -> None:
         if len(runs) > limit and not yes:
             raise RetainError(f"this grid has {len(runs)} runs, more than the limit of {limit}; "
                               "pass --yes to run it anyway or raise --max-runs")
-        rows = execute_grid(runs, out, cfg.get("workers") or os.cpu_count(), title)
+        from retain.loggers import make_loggers
+
+        loggers = make_loggers(log, log_dir, f"bench-{out.name}")
+        try:
+            rows = execute_grid(runs, out, cfg.get("workers") or os.cpu_count(), title,
+                                loggers)
+        finally:
+            for logger in loggers:
+                logger.close()
         if reproduce is not None:
             from retain.bench.reproduce import markdown
 

@@ -121,11 +121,22 @@ def register(app: typer.Typer) -> None:
         max_negative_flips: Annotated[float | None, typer.Option(
             help="reject a candidate that breaks more than this share of the holdout or "
                  "replay-memory rows the current version gets right (e.g. 0.05)")] = None,
+        log: Annotated[str | None, typer.Option(
+            help="log the update to tensorboard, mlflow and/or csv (comma-separated)")] = None,
+        log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
     ) -> None:
         """Learn DATA on top of the current version; promote it only if it passes the gate.
         Exit status 0: promoted, 1: rejected, 2: error."""
-        version = _store(store).update(data, holdout=holdout, tolerance=tolerance, force=force,
-                                       wait=wait, max_negative_flips=max_negative_flips)
+        from retain.loggers import make_loggers
+
+        loggers = make_loggers(log, log_dir, f"store-{Path(store).name}")
+        try:
+            version = _store(store).update(data, holdout=holdout, tolerance=tolerance,
+                                           force=force, wait=wait, loggers=loggers,
+                                           max_negative_flips=max_negative_flips)
+        finally:
+            for logger in loggers:
+                logger.close()
         err.print(_summary(version), highlight=False)
         if as_json:
             typer.echo(json.dumps(version.to_dict()))

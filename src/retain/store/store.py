@@ -42,6 +42,7 @@ from retain.learner import Learner
 from retain.optim import make_optimizer
 from retain.store.guard import DivergenceError, DivergenceGuard
 from retain.store.lock import LOCK_FILE, StoreLock
+from retain.store.log import log_version
 from retain.store.registry import REGISTRY_FILE, Registry, Version, now
 from retain.store.regressions import check_limit, flip_failures, row_scores, update_flips
 from retain.store.tables import (
@@ -118,7 +119,7 @@ class Store:
     # -- the daily update --------------------------------------------------------------------
     def update(self, data: Data, *, holdout: str | Data | None = None, tolerance: float = 0.02,
                force: bool = False, wait: float = DEFAULT_WAIT,
-               max_negative_flips: float | None = None) -> Version:
+               max_negative_flips: float | None = None, loggers: Sequence = ()) -> Version:
         """Learn ``data`` on top of the current version and promote the result only if it
         passes the gate. Returns the new version (promoted or rejected, with the reason).
 
@@ -132,7 +133,8 @@ class Store:
         The candidate's flip rates against the current version on both sets are recorded
         (a regression row flips when its error moves by more than ``tolerance``);
         ``max_negative_flips`` (a share of rows) also rejects a candidate whose negative
-        flip rate on either set exceeds it.
+        flip rate on either set exceeds it. ``loggers`` (:mod:`retain.loggers`) get the
+        version's measures at step = its id.
         """
         check_limit(max_negative_flips)
         with self._writing(wait, "update") as registry:
@@ -161,6 +163,7 @@ class Store:
                 registry.add(_with(new, status="rejected", reason=reason,
                                    metrics={"train_rows": len(train), "diverged_step": exc.step,
                                             "diverged_loss": _json_float(exc.loss)}))
+                log_version(loggers, registry.get(new.id), settings)
                 return registry.get(new.id)
             after = _errors(learner, held_data, memory)
             chance = chance_error(schema, train_data, held_data)
@@ -176,6 +179,7 @@ class Store:
             save_learner(learner, self._folder(new.id), normalization=checkpoint.normalization)
             registry.add(_with(new, metrics=metrics))
             registry.decide(new.id, "promoted" if promote else "rejected", reason, metrics)
+            log_version(loggers, registry.get(new.id), settings)
             return registry.get(new.id)
 
     def rollback(self, to: int | None = None, wait: float = DEFAULT_WAIT) -> Version:
