@@ -30,6 +30,7 @@ EXTRAS = {
     "bench": "benchmark grids (the cli extra)",
     "log": "TensorBoard, MLflow and CSV loggers (tensorboard, mlflow-skinny) with report",
     "lightning": "retain's strategies in a LightningModule (lightning)",
+    "search": "hyper-parameter search for bench grids (optuna) with bench",
     "all": "everything above",
 }
 

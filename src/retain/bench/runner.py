@@ -58,8 +58,11 @@ def execute(run: dict[str, Any]) -> dict[str, Any]:
     return {"id": run["id"], "run": run, **record, "wall_s": time.perf_counter() - start}
 
 
-def _train(run: dict[str, Any]) -> RunResult:
-    stream = _stream(run["scenario"], run["seed"], run["experiences"])
+def _train(run: dict[str, Any], stream=None) -> RunResult:
+    """Train and test one run on its scenario (or on ``stream``: the search's validation
+    split)."""
+    stream = stream if stream is not None else _stream(run["scenario"], run["seed"],
+                                                       run["experiences"])
     model = build_model(stream, model=run["model"], hidden=tuple(run["hidden"]),
                         seed=run["seed"])
     if run["init"] == "xavier":

@@ -112,6 +112,26 @@ def execute_grid(runs: list[dict[str, Any]], out: Path, workers: int | None,
     return rows
 
 
+def _searched(runs: list[dict[str, Any]], out: Path, method: str, trials: int,
+              space: list[str] | None, validation: float,
+              timeout: float | None) -> list[dict[str, Any]]:
+    """The runs with hyper-parameters chosen on validation data (see retain.bench.search)."""
+    from retain.bench.search import DEFAULT_SPACE, parse_space, search_grid
+
+    if method != "optuna":
+        raise RetainError(f"unknown --search {method!r}; the one there is: optuna")
+
+    def progress(name: str, found: dict[str, Any]) -> None:
+        values = ", ".join(f"{k}={v:.4g}" for k, v in found["params"].items()) or "nothing"
+        score = "" if found["value"] is None else f" (validation accuracy {found['value']:.4f}"
+        trials_done = f"{found['trials']} trials"
+        shown = f"{score}, {trials_done})" if score else f" ({trials_done})"
+        err.print(f"search {name}: {values}{shown}", highlight=False)
+
+    chosen = parse_space(space) if space else DEFAULT_SPACE
+    return search_grid(runs, out, trials, chosen, validation, timeout, progress)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
@@ -149,6 +169,17 @@ def register(app: typer.Typer) -> None:
         log: Annotated[str | None, typer.Option(
             help="log the grid to tensorboard, mlflow and/or csv (comma-separated)")] = None,
         log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
+        search: Annotated[str | None, typer.Option(
+            help="choose hyper-parameters first on a validation split of each experience's "
+                 "training data: optuna")] = None,
+        trials: Annotated[int, typer.Option(help="--search: trials per setting")] = 20,
+        space: Annotated[list[str] | None, typer.Option(
+            help="--search: KEY=log:LO:HI or KEY=LO:HI, repeatable (default: lr and the "
+                 "strategies' main weights)")] = None,
+        validation: Annotated[float, typer.Option(
+            help="--search: share of each experience's training data held out")] = 0.1,
+        search_timeout: Annotated[float | None, typer.Option(
+            help="--search: seconds per setting at most")] = None,
     ) -> None:
         """Run scenario × strategies × hyper-parameters × seeds; resume an interrupted grid."""
         from retain.bench.grid import DEFAULT_MAX_RUNS, expand
@@ -170,6 +201,9 @@ def register(app: typer.Typer) -> None:
         else:
             runs = expand({k: v for k, v in cfg.items() if k not in ("workers",)})
             title = "retain bench"
+        if search is not None:
+            runs = _searched(runs, out, search, trials, space, validation, search_timeout)
+            title = f"{title} --search {search} --trials {trials}"
         if len(runs) > limit and not yes:
             raise RetainError(f"this grid has {len(runs)} runs, more than the limit of {limit}; "
                               "pass --yes to run it anyway or raise --max-runs")
