@@ -19,9 +19,27 @@ from retain.forecasting.data import synthetic
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("forecast")
     result = CliRunner().invoke(app, ["forecast", "--quick", "--threads", "1", "--out",
-                                      str(out), "--json", "--plot-days", "2014-01-30"])
+                                      str(out), "--json", "--plot-days", "2014-01-30",
+                                      "--log", "csv", "--log-dir", str(out / "logs")])
     assert result.exit_code == 0, result.output
     return out, result
+
+
+def test_the_run_is_logged_day_by_day_with_its_summary(quick_run):
+    import csv
+
+    out, result = quick_run
+    summary = json.loads(result.stdout)
+    folder = out / "logs" / "csv" / f"forecast-{out.name}"
+    with open(folder / "scalars.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    daily = [r for r in rows if r["name"].startswith("mae_7day/")]
+    assert sorted({int(r["step"]) for r in daily}) == list(range(summary["days"]))
+    for name, a in summary["approaches"].items():
+        logged = [float(r["value"]) for r in rows if r["name"] == f"{name}/mae"]
+        assert logged == pytest.approx([a["mae"]])
+    assert (folder / "summary.csv").read_text().startswith("#,approach,kind,MAE")
+    assert list(folder.glob("*.png"))
 
 
 def test_quick_run_writes_the_report_and_prints_json(quick_run):

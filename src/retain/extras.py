@@ -31,6 +31,9 @@ EXTRAS = {
     "distributed": "benchmark grids as Ray tasks, on one machine or a cluster (ray)",
     "serve": "the prediction service that keeps learning (fastapi, uvicorn, httpx, "
              "prometheus-client) with data and forecast",
+    "log": "TensorBoard, MLflow and CSV loggers (tensorboard, mlflow-skinny) with report",
+    "lightning": "retain's strategies in a LightningModule (lightning)",
+    "search": "hyper-parameter search for bench grids (optuna) with bench",
     "all": "everything above",
 }
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -18,6 +17,7 @@ from retain.distributed import World, current, rank_batches, rank_indices
 from retain.errors import RetainError
 from retain.evaluation import StreamEvaluator
 from retain.metrics import RunResult
+from retain.run_recorder import EVAL_SAMPLES, REGRESSION_FLIP_TOLERANCE, RunRecorder
 from retain.scenarios.experience import Experience, Stream
 from retain.strategies.base import HOOKS, Batch, Strategy
 
@@ -108,6 +108,8 @@ class Learner:
         self._task_mask: torch.Tensor | None = None
         self.world = world if world is not None else current()
         self._distributed = self.world.size > 1
+        # (K, callback(steps)): continual evaluation every K steps, set by RunRecorder
+        self._periodic: tuple[int, Callable[[int], None]] | None = None
         self.strategies = strategies  # builds the hook table and binds them
         if self._distributed:  # refuse disagreeing ranks before DDP's first collective
             self.world.agree(self._settings())
@@ -256,28 +258,24 @@ class Learner:
         if epochs < 1 or batch_size < 1:
             raise RetainError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
         start = time.perf_counter()
-        tensors = self._tensors(experience)
-        self._validate(*tensors)
-        self._note_classes(tensors[1])
-        if self._distributed:
+        if self._distributed:  # every rank reaches this collective, whatever its data
             self._check_world(len(experience.train), {
                 "experience": len(experience.train), "epochs": epochs,
                 "batch_size": batch_size, "shuffle": shuffle})
-        for hook in self._hooks["before_experience"]:
-            hook(self, experience)
-        self.model.train()
+        tensors = self.begin_experience(experience)
         loss, steps, n = torch.zeros(()), 0, len(experience.train)
+        periodic = self._periodic
         for _ in range(epochs):
             for x, y, *t in self._batches(experience.train, tensors, batch_size, shuffle):
                 loss = self._step(x, y, t[0] if t else None)
                 steps += 1
+                if periodic is not None and steps % periodic[0] == 0:
+                    periodic[1](steps)
             if self.scheduler is not None and self.scheduler_interval == "epoch":
                 self.scheduler.step()
         if self.scheduler is not None and self.scheduler_interval == "experience":
             self.scheduler.step()
-        for hook in self._hooks["after_experience"]:
-            hook(self, experience)
-        self.experiences_seen += 1
+        self.end_experience(experience)
         self.samples_seen += n * epochs
         return LearnStats(n * epochs, steps, time.perf_counter() - start, self._reported(loss))
 
@@ -288,31 +286,65 @@ class Learner:
             loss = self.world.mean([loss.detach()], 1)[0]
         return float(loss.detach())
 
+    # -- for a training loop of your own (retain.lightning uses these) ----------------------
+    def begin_experience(self, experience: Experience) -> Tensors:
+        """What :meth:`learn` does before its first step: check the data, note its classes,
+        let the strategies prepare. Returns the experience's tensors on the device."""
+        tensors = self._tensors(experience)
+        self._validate(*tensors)
+        self._note_classes(tensors[1])
+        for hook in self._hooks["before_experience"]:
+            hook(self, experience)
+        self.model.train()
+        return tensors
+
+    def step(self, x: torch.Tensor, y: torch.Tensor,
+             task: torch.Tensor | None = None) -> torch.Tensor:
+        """One update step of a batch of an experience opened with :meth:`begin_experience`
+        (checked there, not here): the loss tensor, with no host sync."""
+        loss = self._step(x, y, task)
+        self.samples_seen += x.shape[0]
+        return loss
+
+    def end_experience(self, experience: Experience) -> None:
+        """What :meth:`learn` does after its last step: the strategies consolidate."""
+        for hook in self._hooks["after_experience"]:
+            hook(self, experience)
+        self.experiences_seen += 1
+
     def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
-            progress: Any = None) -> RunResult:
+            progress: Any = None, eval_every: int | None = None,
+            flip_tolerance: float = REGRESSION_FLIP_TOLERANCE,
+            eval_samples: int | None = EVAL_SAMPLES, loggers: Sequence[Any] = ()) -> RunResult:
         """Train on each experience in turn and test on every experience after each one.
 
         ``progress`` is an optional callable ``progress(i, n, stats)`` called after each
-        experience (the CLI passes a progress bar).
+        experience (the CLI passes a progress bar). After each experience the result also
+        holds the update's flip rates against the model before it, on the test sets seen so
+        far (``flip_tolerance``: how much a regression row's squared error may grow before it
+        counts as a negative flip). ``eval_every=K`` also scores the test sets seen so far
+        every ``K`` steps, for the stability-gap curve, min-ACC and WC-ACC, on a fixed random
+        subset of ``eval_samples`` test samples per experience (``None``: all of them).
+        ``loggers`` (:mod:`retain.loggers`) get each experience's scores and flips once it is
+        learned, and the summary at the end; the caller closes them.
         """
         experiences = list(stream)
         if not experiences:
             raise RetainError("the stream has no experiences")
         if getattr(stream, "task_classes", None):
             self.set_task_classes(stream.task_classes)
-        evaluator = StreamEvaluator(self, [e.test for e in experiences],
-                                    [e.task_label for e in experiences])
-        baseline = evaluator()
-        rows, times, samples = [], [], []
+        recorder = RunRecorder(self, experiences, eval_every, flip_tolerance, eval_samples,
+                               loggers)
+        times, samples = [], []
         for i, experience in enumerate(experiences):
-            stats = self.learn(experience, epochs=epochs, batch_size=batch_size)
+            with recorder.training(i):
+                stats = self.learn(experience, epochs=epochs, batch_size=batch_size)
             times.append(stats.seconds)
             samples.append(stats.samples)
-            rows.append(evaluator())
+            recorder.finished(i, stats.steps)
             if progress is not None:
                 progress(i, len(experiences), stats)
-        return RunResult(np.array(rows), baseline, times, samples, metric=evaluator.metric,
-                         experience_names=[e.name for e in experiences])
+        return recorder.result(times, samples, [e.name for e in experiences])
 
     def set_task_classes(self, task_classes: Sequence[Sequence[int]]) -> None:
         """Declare the classes of each task: outputs are then masked to the sample's task."""

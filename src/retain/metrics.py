@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retain.errors import RetainError
+from retain.stability import min_acc, wc_acc
 
 
 def _square(matrix) -> np.ndarray:
@@ -70,6 +71,13 @@ class RunResult:
     samples_seen: list[int] = field(default_factory=list)
     metric: str = "accuracy"
     experience_names: list[str] = field(default_factory=list)
+    #: per experience: flip rates of its update against the model before it
+    flips: list[dict] = field(default_factory=list)
+    #: with ``eval_every``: scores every K steps (``nan`` for experiences not yet seen)
+    curve: np.ndarray | None = None
+    curve_steps: list[int] = field(default_factory=list)
+    curve_training: list[int] = field(default_factory=list)
+    eval_every: int | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -91,7 +99,39 @@ class RunResult:
     def fwt(self) -> float:
         return fwt(self.accuracy_matrix, self.baseline)
 
-    def summary(self) -> dict[str, float]:
+    def _mean_flip(self, key: str) -> float | None:
+        """Mean over the updates of a trained model (experiences 1..T-1; the first one is
+        compared with the untrained model, so it is left out)."""
+        values = [f[key] for f in self.flips[1:] if f.get(key) is not None]
+        return float(np.mean(values)) if values else None
+
+    @property
+    def negative_flip_rate(self) -> float | None:
+        return self._mean_flip("negative_flip_rate")
+
+    @property
+    def positive_flip_rate(self) -> float | None:
+        return self._mean_flip("positive_flip_rate")
+
+    @property
+    def negative_flip_impact(self) -> float | None:
+        return self._mean_flip("negative_flip_impact")
+
+    @property
+    def min_acc(self) -> float | None:
+        """min-ACC (De Lange et al. 2023); needs ``eval_every`` and accuracy."""
+        if self.curve is None or not self.higher_is_better:
+            return None
+        return min_acc(self.curve, self.curve_training)
+
+    @property
+    def wc_acc(self) -> float | None:
+        """WC-ACC (De Lange et al. 2023); needs ``eval_every`` and accuracy."""
+        if self.curve is None or not self.higher_is_better:
+            return None
+        return wc_acc(self.curve, self.curve_training)
+
+    def summary(self) -> dict[str, float | None]:
         return {
             "average_accuracy": self.average_accuracy,
             "forgetting": self.forgetting,
@@ -99,6 +139,11 @@ class RunResult:
             "fwt": self.fwt,
             "train_time_s": float(sum(self.train_time)),
             "samples_seen": int(sum(self.samples_seen)),
+            "negative_flip_rate": self.negative_flip_rate,
+            "positive_flip_rate": self.positive_flip_rate,
+            "negative_flip_impact": self.negative_flip_impact,
+            "min_acc": self.min_acc,
+            "wc_acc": self.wc_acc,
         }
 
     def to_dict(self) -> dict:
@@ -109,6 +154,11 @@ class RunResult:
             "train_time_per_experience_s": list(self.train_time),
             "samples_per_experience": list(self.samples_seen),
             "experience_names": list(self.experience_names),
+            "flips_per_experience": list(self.flips),
+            "eval_every": self.eval_every,
+            "curve": None if self.curve is None else _nulls(self.curve),
+            "curve_steps": list(self.curve_steps),
+            "curve_training": list(self.curve_training),
             **self.summary(),
         }
 
@@ -117,4 +167,13 @@ class RunResult:
         return cls(np.asarray(data["accuracy_matrix"]), np.asarray(data["baseline"]),
                    list(data.get("train_time_per_experience_s", [])),
                    list(data.get("samples_per_experience", [])),
-                   data.get("metric", "accuracy"), list(data.get("experience_names", [])))
+                   data.get("metric", "accuracy"), list(data.get("experience_names", [])),
+                   list(data.get("flips_per_experience", [])),
+                   None if data.get("curve") is None else np.array(data["curve"], dtype=float),
+                   list(data.get("curve_steps", [])), list(data.get("curve_training", [])),
+                   data.get("eval_every"))
+
+
+def _nulls(curve: np.ndarray) -> list[list[float | None]]:
+    """The curve as JSON: ``null`` where an experience was not yet seen (JSON has no NaN)."""
+    return [[None if np.isnan(v) else float(v) for v in row] for row in curve]

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from retain.bench.grid import JOINT
+from retain.bench.log import log_record
 from retain.data import materialize
 from retain.errors import RetainError
 from retain.evaluation import StreamEvaluator
@@ -57,8 +58,11 @@ def execute(run: dict[str, Any]) -> dict[str, Any]:
     return {"id": run["id"], "run": run, **record, "wall_s": time.perf_counter() - start}
 
 
-def _train(run: dict[str, Any]) -> RunResult:
-    stream = _stream(run["scenario"], run["seed"], run["experiences"])
+def _train(run: dict[str, Any], stream=None) -> RunResult:
+    """Train and test one run on its scenario (or on ``stream``: the search's validation
+    split)."""
+    stream = stream if stream is not None else _stream(run["scenario"], run["seed"],
+                                                       run["experiences"])
     model = build_model(stream, model=run["model"], hidden=tuple(run["hidden"]),
                         seed=run["seed"])
     if run["init"] == "xavier":
@@ -144,10 +148,12 @@ def pending(runs: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
 
 def run_grid(runs: list[dict[str, Any]], out: Path, workers: int | None = None,
              progress: Callable[[dict[str, Any]], None] | None = None,
-             backend: str = "process", address: str | None = None) -> list[dict[str, Any]]:
+             backend: str = "process", address: str | None = None,
+             loggers: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Run every pending run (``workers`` processes, default one per core; ``backend="ray"``:
     Ray tasks on a local Ray or the cluster at ``address``), appending each record to
-    ``out/runs.jsonl`` as it finishes. Returns the records written now."""
+    ``out/runs.jsonl`` as it finishes. Returns the records written now.
+    ``loggers`` (:mod:`retain.loggers`) get each finished run's summary as it comes in."""
     if backend not in ("process", "ray"):
         raise RetainError(f"backend must be 'process' or 'ray', got {backend!r}")
     if address is not None and backend != "ray":
@@ -167,6 +173,7 @@ def run_grid(runs: list[dict[str, Any]], out: Path, workers: int | None = None,
     for record in results:
         _append(out, record)
         written.append(record)
+        log_record(loggers, record, len(written))
         if progress is not None:
             progress(record)
     return written

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from retain.bench.grid import RUN_DEFAULTS, label  # noqa: E402
+from retain.bench.log import log_summary  # noqa: E402
 from retain.bench.runner import latest, read_records  # noqa: E402
 from retain.metrics import RunResult  # noqa: E402
 from retain.report import Section, plot_curves, write_html  # noqa: E402
@@ -23,7 +24,9 @@ from retain.report import Section, plot_curves, write_html  # noqa: E402
 #: the columns of the summary: (record key, heading, scale)
 METRICS = (("average_accuracy", "final avg acc (%)", 100.0),
            ("forgetting", "forgetting (%)", 100.0),
-           ("bwt", "BWT (%)", 100.0), ("fwt", "FWT (%)", 100.0), ("wall_s", "wall time (s)", 1.0))
+           ("bwt", "BWT (%)", 100.0), ("fwt", "FWT (%)", 100.0),
+           ("negative_flip_rate", "NFR (%)", 100.0), ("positive_flip_rate", "PFR (%)", 100.0),
+           ("wall_s", "wall time (s)", 1.0))
 
 
 def group_name(run: dict[str, Any]) -> str:
@@ -45,9 +48,11 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"group": name, "scenario": run["scenario"],
                                "strategy": label(run), "seeds": len(members)}
         for key, _, scale in METRICS:
-            values = np.array([_metric(m, key) for m in members]) * scale
-            row[key] = float(values.mean())
-            row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            measured = [v for v in (_metric(m, key) for m in members) if v is not None]
+            values = np.array(measured) * scale
+            row[key] = float(values.mean()) if measured else None
+            row[f"{key}_std"] = (float(values.std(ddof=1)) if len(values) > 1
+                                 else 0.0 if measured else None)
         rows.append(row)
     for row, members in zip(rows, groups.values(), strict=True):
         row["name"] = _name(members[0]["run"], [m[0]["run"] for m in groups.values()
@@ -61,8 +66,11 @@ def _name(run: dict[str, Any], neighbours: list[dict[str, Any]]) -> str:
     return " ".join([label(run), *(f"{k}={run[k]}" for k in varying)])
 
 
-def _metric(record: dict[str, Any], key: str) -> float:
-    return float(record["wall_s"] if key == "wall_s" else record["result"][key])
+def _metric(record: dict[str, Any], key: str) -> float | None:
+    """A record's measure; ``None`` when it has none (flip rates of a joint run, or a
+    record written before they were measured)."""
+    value = record["wall_s"] if key == "wall_s" else record["result"].get(key)
+    return None if value is None else float(value)
 
 
 def mean_result(records: Sequence[dict[str, Any]]) -> RunResult:
@@ -73,11 +81,15 @@ def mean_result(records: Sequence[dict[str, Any]]) -> RunResult:
 
 
 def format_cell(row: dict[str, Any], key: str) -> str:
+    if row[key] is None:
+        return "-"
     return f"{row[key]:.2f} ± {row[key + '_std']:.2f}"
 
 
-def write_outputs(out: Path, title: str = "retain bench") -> list[dict[str, Any]]:
-    """Write runs.csv, runs.json, summary.csv, summary.json and index.html into ``out``."""
+def write_outputs(out: Path, title: str = "retain bench",
+                  loggers: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Write runs.csv, runs.json, summary.csv, summary.json and index.html into ``out``
+    (and the summary table and plots to ``loggers``)."""
     out = Path(out)
     records = list(latest(read_records(out)).values())
     rows = summarise(records)
@@ -88,6 +100,9 @@ def write_outputs(out: Path, title: str = "retain bench") -> list[dict[str, Any]
         writer.writeheader()
         writer.writerows(rows)
     _write_report(out, title, records, rows)
+    log_summary(loggers, ["scenario", "strategy", "seeds", *[h for _, h, _ in METRICS]],
+                [[r["scenario"], r["name"], r["seeds"], *[format_cell(r, k) for k, _, _ in
+                                                         METRICS]] for r in rows], out)
     return rows
 
 

@@ -83,8 +83,8 @@ def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
 
 
 def execute_grid(runs: list[dict[str, Any]], out: Path, workers: int | None,
-                 title: str, backend: str = "process",
-                 address: str | None = None) -> list[dict[str, Any]]:
+                 title: str, backend: str = "process", address: str | None = None,
+                 loggers: list | None = None) -> list[dict[str, Any]]:
     """Run what is pending with a progress bar, then write every output file."""
     from retain.bench.runner import pending, run_grid
     from retain.bench.summary import write_outputs
@@ -107,11 +107,31 @@ def execute_grid(runs: list[dict[str, Any]], out: Path, workers: int | None,
             bar.advance(task)
 
         run_grid(todo, out, workers=workers, progress=progress, backend=backend,
-                 address=address)
-    rows = write_outputs(out, title=title)
+                 address=address, loggers=loggers or [])
+    rows = write_outputs(out, title=title, loggers=loggers or [])
     if failures:
         err.print(f"[yellow]{failures} run(s) failed; see {out / 'runs.csv'}[/yellow]")
     return rows
+
+
+def _searched(runs: list[dict[str, Any]], out: Path, method: str, trials: int,
+              space: list[str] | None, validation: float,
+              timeout: float | None) -> list[dict[str, Any]]:
+    """The runs with hyper-parameters chosen on validation data (see retain.bench.search)."""
+    from retain.bench.search import DEFAULT_SPACE, parse_space, search_grid
+
+    if method != "optuna":
+        raise RetainError(f"unknown --search {method!r}; the one there is: optuna")
+
+    def progress(name: str, found: dict[str, Any]) -> None:
+        values = ", ".join(f"{k}={v:.4g}" for k, v in found["params"].items()) or "nothing"
+        score = "" if found["value"] is None else f" (validation accuracy {found['value']:.4f}"
+        trials_done = f"{found['trials']} trials"
+        shown = f"{score}, {trials_done})" if score else f" ({trials_done})"
+        err.print(f"search {name}: {values}{shown}", highlight=False)
+
+    chosen = parse_space(space) if space else DEFAULT_SPACE
+    return search_grid(runs, out, trials, chosen, validation, timeout, progress)
 
 
 def register(app: typer.Typer) -> None:
@@ -152,6 +172,20 @@ def register(app: typer.Typer) -> None:
             help="process (a pool on this machine) or ray (Ray tasks)")] = "process",
         ray_address: Annotated[str | None, typer.Option(
             help="with --backend ray: the cluster to join (default: a local Ray)")] = None,
+        log: Annotated[str | None, typer.Option(
+            help="log the grid to tensorboard, mlflow and/or csv (comma-separated)")] = None,
+        log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
+        search: Annotated[str | None, typer.Option(
+            help="choose hyper-parameters first on a validation split of each experience's "
+                 "training data: optuna")] = None,
+        trials: Annotated[int, typer.Option(help="--search: trials per setting")] = 20,
+        space: Annotated[list[str] | None, typer.Option(
+            help="--search: KEY=log:LO:HI or KEY=LO:HI, repeatable (default: lr and the "
+                 "strategies' main weights)")] = None,
+        validation: Annotated[float, typer.Option(
+            help="--search: share of each experience's training data held out")] = 0.1,
+        search_timeout: Annotated[float | None, typer.Option(
+            help="--search: seconds per setting at most")] = None,
     ) -> None:
         """Run scenario × strategies × hyper-parameters × seeds; resume an interrupted grid."""
         from retain.bench.grid import DEFAULT_MAX_RUNS, expand
@@ -173,11 +207,21 @@ def register(app: typer.Typer) -> None:
         else:
             runs = expand({k: v for k, v in cfg.items() if k not in ("workers",)})
             title = "retain bench"
+        if search is not None:
+            runs = _searched(runs, out, search, trials, space, validation, search_timeout)
+            title = f"{title} --search {search} --trials {trials}"
         if len(runs) > limit and not yes:
             raise RetainError(f"this grid has {len(runs)} runs, more than the limit of {limit}; "
                               "pass --yes to run it anyway or raise --max-runs")
+        from retain.loggers import make_loggers
+
         workers = cfg.get("workers") or (None if backend == "ray" else os.cpu_count())
-        rows = execute_grid(runs, out, workers, title, backend, ray_address)
+        loggers = make_loggers(log, log_dir, f"bench-{out.name}")
+        try:
+            rows = execute_grid(runs, out, workers, title, backend, ray_address, loggers)
+        finally:
+            for logger in loggers:
+                logger.close()
         if reproduce is not None:
             from retain.bench.reproduce import markdown
 

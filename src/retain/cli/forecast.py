@@ -110,6 +110,9 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="report folder")] = Path("results/forecast"),
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON "
                                                "on stdout")] = False,
+        log: Annotated[str | None, typer.Option(
+            help="log the run to tensorboard, mlflow and/or csv (comma-separated)")] = None,
+        log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
     ) -> None:
         """Forecast each day, score it, then learn it: incremental updates against a frozen
         model, seasonal-naive and retraining from scratch."""
@@ -139,6 +142,10 @@ def register(app: typer.Typer) -> None:
             changes["hyper"] = {**base.hyper, "retrain_every": retrain_every}
         experiment = replace(base, **changes)
         planned = plan(series, experiment)  # every check before any work or writing
+        from retain.forecasting.log import log_forecast
+        from retain.loggers import make_loggers
+
+        loggers = make_loggers(log, log_dir, f"forecast-{out.name}")
         chosen_days = _plot_days(plot_days, planned.forecast_times)
 
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -153,7 +160,7 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, total=n, completed=day + 1, description=f"{when:%Y-%m-%d}",
                            mae=f"best 7-day MAE: {shown}")
 
-            run, inputs = run_experiment(series, experiment, progress, workers)
+            run, inputs = run_experiment(series, experiment, progress, workers, loggers)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         summary = summarize(run)
         summary["wall_seconds"], summary["cpu_seconds"] = wall, cpu
@@ -161,6 +168,9 @@ def register(app: typer.Typer) -> None:
                   "target": series.target, "freq": series.freq,
                   "threads": torch.get_num_threads(), "workers": workers}
         write_report(out, run, summary, config, chosen_days)
+        log_forecast(loggers, summary, config, out)
+        for logger in loggers:
+            logger.close()
         # the best network of the standard family, which load_forecaster can rebuild
         networks = [n for n, a in summary["approaches"].items()
                     if a["kind"] == "incremental" and a["family"] == "cnn"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "scenario": "split-digits", "strategy": ["naive"], "epochs": 1, "batch_size": 10,
     "lr": 0.03, "optimizer": "sgd", "seed": 0, "experiences": None, "hidden": [100, 100],
     "model": "mlp", "threads": None, "joint": False, "strategy_defaults": {},
+    "eval_every": None,
     **dict.fromkeys(SCENARIO_OPTIONS),
 }
 JOINT_LABEL = "joint (upper bound)"
@@ -41,10 +43,14 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
             hidden: tuple[int, ...] = (100, 100), model: str | None = "mlp",
             quiet: bool = False, joint: bool = False,
             strategy_defaults: dict | None = None,
-            scenario_options: dict | None = None) -> dict[str, RunResult]:
+            scenario_options: dict | None = None,
+            eval_every: int | None = None,
+            loggers_for: Callable[[str], list] | None = None) -> dict[str, RunResult]:
     """Run each strategy spec on the same scenario from the same initial weights; ``joint``
     adds training on all experiences at once (same epochs) as the upper bound.
-    ``scenario_options`` (``data``, ``by``, ...) go to a scenario that takes them."""
+    ``scenario_options`` (``data``, ``by``, ...) go to a scenario that takes them;
+    ``eval_every`` scores the seen test sets every that many steps (the stability gap);
+    ``loggers_for(label)`` gives the loggers of each strategy's run."""
     built = [(strategy_label(s), build_strategies(s, strategy_defaults))
              for s in strategies]  # fail early
     if joint:
@@ -67,21 +73,36 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
                                                           "batch_size": batch_size})
                 bar.update(task, completed=len(stream))
                 continue
+            loggers = loggers_for(label) if loggers_for else []
+            for log in loggers:
+                log.log_params({"strategy": label, "scenario": scenario, "epochs": epochs,
+                                "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+                                "seed": seed, "model": model, "eval_every": eval_every})
             results[label] = learner.run(stream, epochs=epochs, batch_size=batch_size,
-                                         progress=lambda i, n, s, t=task: bar.advance(t))
+                                         progress=lambda i, n, s, t=task: bar.advance(t),
+                                         eval_every=eval_every, loggers=loggers)
     return results
 
 
 def print_table(results: dict[str, RunResult], title: str, console: Console) -> None:
     table = Table(title=title)
     metric = next(iter(results.values())).metric
-    for col in ("strategy", f"final avg {metric}", "forgetting", "BWT", "FWT", "train s"):
+    gap = any(r.min_acc is not None for r in results.values())
+    columns = ["strategy", f"final avg {metric}", "forgetting", "BWT", "FWT", "NFR", "PFR",
+               *(["min-ACC", "WC-ACC"] if gap else []), "train s"]
+    for col in columns:
         table.add_column(col, justify="right" if col != "strategy" else "left",
                          overflow="fold")
     for name, r in results.items():
+        measures = [r.negative_flip_rate, r.positive_flip_rate,
+                    *([r.min_acc, r.wc_acc] if gap else [])]
         table.add_row(name, f"{r.average_accuracy:.3f}", f"{r.forgetting:.3f}", f"{r.bwt:.3f}",
-                      f"{r.fwt:.3f}", f"{sum(r.train_time):.1f}")
+                      f"{r.fwt:.3f}", *(_cell(v) for v in measures), f"{sum(r.train_time):.1f}")
     console.print(table)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def write_outputs(out: Path, results: dict[str, RunResult], config: dict, title: str) -> None:
@@ -133,6 +154,12 @@ def register(app: typer.Typer) -> None:
         validation: Annotated[float | None, typer.Option(
             help="recordings: test on the training part's last fraction instead (tuning)")
             ] = None,
+        eval_every: Annotated[int | None, typer.Option(
+            help="also test the seen experiences every N steps: stability gap, min-ACC, "
+                 "WC-ACC")] = None,
+        log: Annotated[str | None, typer.Option(
+            help="log each run to tensorboard, mlflow and/or csv (comma-separated)")] = None,
+        log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
     ) -> None:
         """Train strategies on a scenario and compare what they remember."""
         from_file = _load_config(config)
@@ -142,7 +169,7 @@ def register(app: typer.Typer) -> None:
                  "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "seed": seed,
                  "experiences": experiences, "data": data, "by": by, "window": window,
                  "stride": stride, "fs": fs, "train_fraction": train_fraction,
-                 "validation": validation}
+                 "validation": validation, "eval_every": eval_every}
         cfg.update({k: v for k, v in given.items() if v is not None})
         if isinstance(cfg["strategy"], str | dict):
             cfg["strategy"] = [cfg["strategy"]]
@@ -151,16 +178,24 @@ def register(app: typer.Typer) -> None:
         from retain.distributed import close, init
 
         world = init()  # under torchrun: every rank trains its share, rank 0 reports
+        opened: dict[str, list] = {}
+        loggers_for = _loggers_factory(log if world.main else None, log_dir, opened)
         try:
             results = compare(cfg["scenario"], cfg["strategy"], cfg["epochs"],
                               cfg["batch_size"], cfg["lr"], cfg["optimizer"], cfg["seed"],
                               cfg["experiences"], tuple(cfg["hidden"]), cfg["model"],
                               quiet=not world.main, joint=cfg["joint"],
                               strategy_defaults=cfg["strategy_defaults"],
-                              scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS})
+                              scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS},
+                              eval_every=cfg["eval_every"], loggers_for=loggers_for)
             if world.main:
                 _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
+                if out is not None:
+                    _log_figures(opened, out)
         finally:
+            for loggers in opened.values():
+                for logger in loggers:
+                    logger.close()
             close()
 
     @app.command("demo")
@@ -187,6 +222,32 @@ DEMO = {
                  "replay:capacity=500"],
     "epochs": 1, "batch_size": 10, "lr": 0.1, "optimizer": "sgd", "seed": 0,
 }
+
+
+def _loggers_factory(log: str | None, log_dir: Path,
+                     opened: dict[str, list]) -> Callable[[str], list] | None:
+    """Loggers per strategy label, kept in ``opened`` so the caller closes them."""
+    if not log:
+        return None
+    from retain.loggers import make_loggers, parse_kinds
+
+    kinds = parse_kinds(log)  # a typo fails before any training
+
+    def loggers_for(label: str) -> list:
+        opened[label] = make_loggers(kinds, log_dir, label)
+        return opened[label]
+    return loggers_for
+
+
+def _log_figures(opened: dict[str, list], out: Path) -> None:
+    """The report's plots of each strategy, once it is written."""
+    from retain.report.runs import slug
+
+    for label, loggers in opened.items():
+        for name in (f"matrix-{slug(label)}", f"gap-{slug(label)}", "curves"):
+            if (out / f"{name}.png").exists():
+                for logger in loggers:
+                    logger.log_figure(name, out / f"{name}.png")
 
 
 def _finish(results: dict[str, RunResult], cfg: dict, title: str, out: Path | None,

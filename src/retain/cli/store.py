@@ -118,16 +118,28 @@ def register(app: typer.Typer) -> None:
                          ] = False,
         wait: WaitOpt = 60.0,
         as_json: JsonOpt = False,
+        max_negative_flips: Annotated[float | None, typer.Option(
+            help="reject a candidate that breaks more than this share of the holdout or "
+                 "replay-memory rows the current version gets right (e.g. 0.05)")] = None,
+        log: Annotated[str | None, typer.Option(
+            help="log the update to tensorboard, mlflow and/or csv (comma-separated)")] = None,
+        log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
     ) -> None:
         """Learn DATA on top of the current version; promote it only if it passes the gate.
         Exit status 0: promoted, 1: rejected, 2: error."""
         from retain.distributed import close, init
+        from retain.loggers import make_loggers
 
         world = init()  # under torchrun: every rank trains, rank 0 writes and reports
+        loggers = make_loggers(log if world.main else None, log_dir,
+                               f"store-{Path(store).name}")
         try:
             version = _store(store).update(data, holdout=holdout, tolerance=tolerance,
-                                           force=force, wait=wait)
+                                           force=force, wait=wait, loggers=loggers,
+                                           max_negative_flips=max_negative_flips)
         finally:
+            for logger in loggers:
+                logger.close()
             close()
         if world.main:
             err.print(_summary(version), highlight=False)
@@ -145,7 +157,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps([v.to_dict() for v in versions], indent=1))
             return
         table = Table(title=f"retain store {store}")
-        for col in ("version", "from", "status", "data until", "holdout", "memory"):
+        for col in ("version", "from", "status", "data until", "holdout", "memory", "NFR"):
             table.add_column(col, no_wrap=True, justify="left" if col in (
                 "status", "data until") else "right")
         table.add_column("reason", overflow="fold", min_width=12)
@@ -153,7 +165,8 @@ def register(app: typer.Typer) -> None:
             table.add_row(f"{'*' if v.current else ''}{v.id}", str(v.parent or ""), v.status,
                           (v.data_end or "")[:16].replace("T", " "),
                           _number(v.metrics.get("holdout_error")),
-                          _number(v.metrics.get("memory_error")), v.reason)
+                          _number(v.metrics.get("memory_error")),
+                          _number(v.metrics.get("holdout_negative_flip_rate")), v.reason)
         Console().print(table)
 
     @app.command("rollback")

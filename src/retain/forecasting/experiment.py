@@ -6,6 +6,7 @@ The CLI (``retain forecast``) is a thin layer over :func:`run_experiment`.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -17,6 +18,7 @@ from retain.errors import RetainError
 from retain.forecasting.approaches import Recipe, Settings, make_approaches
 from retain.forecasting.data import Series
 from retain.forecasting.features import Inputs, make_inputs, useful_cycles
+from retain.forecasting.log import logging_progress
 from retain.forecasting.protocol import DailyRun, Progress, Schedule, run_daily
 from retain.forecasting.windows import WindowSpec
 from retain.models.forecasting import FORECASTERS
@@ -121,13 +123,17 @@ STATISTICAL = ("mstl", "gbm")
 
 
 def run_experiment(series: Series, experiment: Experiment, progress: Progress | None = None,
-                   workers: int = 1) -> tuple[DailyRun, Inputs]:
+                   workers: int = 1, loggers: Sequence[Any] = ()) -> tuple[DailyRun, Inputs]:
     """Pre-train, then run every approach of ``experiment`` through the same days.
+
+    ``loggers`` (:mod:`retain.loggers`) get each approach's 7-day MAE day by day (written
+    once a week); :func:`retain.forecasting.log.log_forecast` logs the summary.
 
     ``workers=2`` runs the statistical contenders in a second process while this one runs
     the rest: the approaches never exchange anything, so the results are the same as with
     one process, in about half the wall time on two cores (``progress`` then follows this
     process's approaches)."""
+    progress = logging_progress(loggers, progress)
     split = [a for a in experiment.approaches if a in STATISTICAL]
     rest = [a for a in experiment.approaches if a not in STATISTICAL]
     if workers < 1:

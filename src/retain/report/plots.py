@@ -54,3 +54,29 @@ def plot_curves(results: dict[str, RunResult], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_gap(result: RunResult, title: str, path: Path) -> Path:
+    """The per-step curve of ``eval_every``: the score on each seen experience against the
+    training step, with the experience boundaries; the dips after them are the stability
+    gap."""
+    C = np.asarray(result.curve)
+    steps = np.asarray(result.curve_steps)
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    for j in range(C.shape[1]):
+        ax.plot(steps, C[:, j], lw=1.2, label=f"experience {j}")
+    ends = [s for s, i, n in zip(steps, result.curve_training,
+                                 [*result.curve_training[1:], None], strict=True) if n != i]
+    for end in ends[:-1]:
+        ax.axvline(end, color="grey", lw=0.6, ls="--")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(result.metric)
+    if result.higher_is_better:
+        ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -44,7 +44,9 @@ from retain.learner import Learner
 from retain.optim import make_optimizer
 from retain.store.guard import DivergenceError, DivergenceGuard
 from retain.store.lock import LOCK_FILE, StoreLock
+from retain.store.log import log_version
 from retain.store.registry import REGISTRY_FILE, Registry, Version, now
+from retain.store.regressions import check_limit, flip_failures, row_scores, update_flips
 from retain.store.tables import (
     HOLDOUTS,
     Data,
@@ -118,7 +120,8 @@ class Store:
 
     # -- the daily update --------------------------------------------------------------------
     def update(self, data: Data, *, holdout: str | Data | None = None, tolerance: float = 0.02,
-               force: bool = False, wait: float = DEFAULT_WAIT) -> Version:
+               force: bool = False, wait: float = DEFAULT_WAIT,
+               max_negative_flips: float | None = None, loggers: Sequence = ()) -> Version:
         """Learn ``data`` on top of the current version and promote the result only if it
         passes the gate. Returns the new version (promoted or rejected, with the reason).
 
@@ -129,11 +132,17 @@ class Store:
         ``tolerance`` is how much either error may rise (errors are 1 - accuracy, or MSE of
         standardised targets). Data already learned by the current version or its ancestors is
         refused unless ``force``. ``wait`` is how long to wait for another writer to finish.
+        The candidate's flip rates against the current version on both sets are recorded
+        (a regression row flips when its error moves by more than ``tolerance``);
+        ``max_negative_flips`` (a share of rows) also rejects a candidate whose negative
+        flip rate on either set exceeds it. ``loggers`` (:mod:`retain.loggers`) get the
+        version's measures at step = its id.
 
         Under ``torchrun`` every rank runs the update (docs/distributed.md): rank 0 holds the
         lock and writes the checkpoint and the registry, every rank trains its share, and
         every rank returns the same decision.
         """
+        check_limit(max_negative_flips)
         world = current_world()
         with self._ranks_writing(world, wait, "update") as registry:
             schema = Schema.from_dict(registry.config["schema"])
@@ -149,6 +158,7 @@ class Store:
             normalizer = Normalizer.from_dict(checkpoint.normalization)
             held_data, memory = _dataset(held, normalizer), replay_memory(learner)
             before = _errors(learner, held_data, memory)
+            rows_before = row_scores(learner, held_data, memory)
             new = Version(registry.next_id(), current.id, now(), fingerprint.hash,
                           fingerprint.rows, fingerprint.start, fingerprint.end,
                           _label(learner))
@@ -163,19 +173,26 @@ class Store:
                 if not world.main:
                     return rejected
                 registry.add(rejected)
+                log_version(loggers, registry.get(new.id), settings)
                 return registry.get(new.id)
             after = _errors(learner, held_data, memory)
             chance = chance_error(schema, train_data, held_data)
+            flips = update_flips(rows_before, row_scores(learner, held_data, memory), tolerance)
             promote, reason = gate(before, after, tolerance, chance)
+            if failed := flip_failures(flips, max_negative_flips):
+                reason = "; ".join(failed if promote else [reason, *failed])
+                promote = False
             metrics = {**stats, "holdout_rows": len(held), "memory_rows": _rows(memory),
                        "tolerance": tolerance, "holdout_chance_error": chance, **after,
-                       **{f"{k}_before": v for k, v in before.items()}}
+                       **{f"{k}_before": v for k, v in before.items()}, **flips,
+                       "max_negative_flips": max_negative_flips}
             if not world.main:  # rank 0 writes what every rank holds
                 return _with(new, metrics=metrics, reason=reason, current=promote,
                              status="promoted" if promote else "rejected")
             save_learner(learner, self._folder(new.id), normalization=checkpoint.normalization)
             registry.add(_with(new, metrics=metrics))
             registry.decide(new.id, "promoted" if promote else "rejected", reason, metrics)
+            log_version(loggers, registry.get(new.id), settings)
             return registry.get(new.id)
 
     def rollback(self, to: int | None = None, wait: float = DEFAULT_WAIT) -> Version:
