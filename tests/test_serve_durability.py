@@ -7,7 +7,7 @@ import threading
 import httpx
 from serve_server import AUTH, rows, serving
 
-from retain.serve.journal import JOURNAL_FILE
+from retain.serve.journal import JOURNAL_FILE, PREDICTIONS_FILE
 from retain.store import Store
 
 ROUNDS = 1
@@ -79,6 +79,7 @@ def test_sigkill_during_learn_loses_no_acknowledged_label(serve_store):
                                      json={"labels": [{"id": i, "label": labels[i]}]})
             assert retry.status_code in (200, 409), retry.text
     assert _integrity(serve_store / JOURNAL_FILE) == "ok"
+    assert _integrity(serve_store / PREDICTIONS_FILE) == "ok"
     assert _integrity(serve_store / "registry.sqlite") == "ok"
     assert [v.status for v in Store(serve_store).history()] == ["promoted"]
     Store(serve_store).load()  # every file's size and hash verified

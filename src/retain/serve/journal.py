@@ -1,11 +1,12 @@
 """The server's durable log: predictions with the features they saw, labels, updates.
 
-One SQLite database next to the store's registry (``DIR/serve.sqlite``, WAL mode), shared by
-every server worker and the update process. Why a log and not memory: a label may come days
-after its prediction, and a server killed in between must still join it to exactly what the
-model saw. Labels are written with ``synchronous=FULL`` (fsync on commit) before ``/learn``
-answers; predictions only need to survive a killed process, so they skip the fsync
-(``synchronous=NORMAL`` in WAL mode keeps every commit through a ``SIGKILL``).
+Two SQLite databases next to the store's registry (WAL mode), shared by every server worker and
+the update process. Why a log and not memory: a label may come days after its prediction, and a
+server killed in between must still join it to exactly what the model saw. Labels, updates and
+the shadow trial (``DIR/serve.sqlite``) are written with ``synchronous=FULL`` (fsync on commit)
+before ``/learn`` answers. Predictions (``DIR/serve-predictions.sqlite``) only need to survive
+a killed process, so they skip the fsync (``synchronous=NORMAL`` in WAL mode keeps every commit
+through a ``SIGKILL``); and being another file, their writes never queue behind a label's fsync.
 
 Prequential metrics are sums over the ``labels`` table, so a restart finds them where they were.
 """
@@ -21,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 JOURNAL_FILE = "serve.sqlite"
+PREDICTIONS_FILE = "serve-predictions.sqlite"
 
-_SCHEMA = """
+_PREDICTIONS = """
 CREATE TABLE IF NOT EXISTS predictions (
     id TEXT PRIMARY KEY, version INTEGER NOT NULL, features TEXT NOT NULL,
     prediction TEXT NOT NULL, created REAL NOT NULL, shadow TEXT);
+CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created);
+"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS labels (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, prediction_id TEXT UNIQUE, version INTEGER NOT NULL,
     features TEXT NOT NULL, label TEXT NOT NULL, error REAL NOT NULL, shadow_error REAL,
@@ -35,7 +40,6 @@ CREATE TABLE IF NOT EXISTS updates (
     finished REAL, first_seq INTEGER, last_seq INTEGER, rows INTEGER,
     status TEXT NOT NULL, version INTEGER, reason TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created);
 CREATE INDEX IF NOT EXISTS labels_unused ON labels (used_by);
 """
 
@@ -61,20 +65,18 @@ class Journal:
 
     def __init__(self, folder: str | Path, durable: bool = True, checkpoints: bool = True):
         self.file = Path(folder) / JOURNAL_FILE
-        self.conn = sqlite3.connect(self.file, timeout=30, isolation_level=None,
-                                    check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        if not checkpoints:  # the owner calls checkpoint() where a pause does no harm
-            self.conn.execute("PRAGMA wal_autocheckpoint=0")
-        self.conn.executescript(_SCHEMA)
+        self.conn = _connect(self.file, "FULL" if durable else "NORMAL", checkpoints, _SCHEMA)
+        self.pconn = _connect(Path(folder) / PREDICTIONS_FILE, "NORMAL", checkpoints,
+                              _PREDICTIONS)
 
     def close(self) -> None:
         self.conn.close()
+        self.pconn.close()
 
     def checkpoint(self) -> None:
-        """Copy the write-ahead log into the database (fsyncs; keeps the log small)."""
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Copy the write-ahead logs into the databases (fsyncs; keeps the logs small)."""
+        for conn in (self.conn, self.pconn):
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- predictions -----------------------------------------------------------------------
     def log_predictions(self, rows: Iterable[tuple[str, int, list[float], Any, Any]]) -> None:
@@ -84,9 +86,9 @@ class Journal:
         values = [(i, v, json.dumps(f), json.dumps(p), stamp,
                    None if s is None else json.dumps(s)) for i, v, f, p, s in rows]
         try:
-            with self._transaction():
-                self.conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
-                                      values)
+            with _Transaction(self.pconn):
+                self.pconn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
+                                       values)
         except sqlite3.IntegrityError:
             used = self._existing([v[0] for v in values])
             raise JournalError(f"prediction id(s) {used} are already used; send new ids or "
@@ -97,7 +99,7 @@ class Journal:
         found: dict[str, Pending] = {}
         for chunk in _chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
+            for row in self.pconn.execute(
                     "SELECT id, version, features, prediction, created, shadow FROM predictions "
                     f"WHERE id IN ({marks})", chunk):
                 found[row[0]] = Pending(row[0], row[1], json.loads(row[2]), json.loads(row[3]),
@@ -114,9 +116,9 @@ class Journal:
 
     def purge(self, older_than: float) -> int:
         """Forget predictions made before ``older_than`` (their ids have expired)."""
-        with self._transaction():
-            return self.conn.execute("DELETE FROM predictions WHERE created < ?",
-                                     (older_than,)).rowcount
+        with _Transaction(self.pconn):
+            return self.pconn.execute("DELETE FROM predictions WHERE created < ?",
+                                      (older_than,)).rowcount
 
     # -- labels ----------------------------------------------------------------------------
     def add_labels(self, rows: Sequence[tuple[str | None, int, list[float], Any, float,
@@ -232,6 +234,17 @@ class _Transaction:
 
     def __exit__(self, kind, *rest) -> None:
         self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _connect(file: Path, synchronous: str, checkpoints: bool, schema: str
+             ) -> sqlite3.Connection:
+    conn = sqlite3.connect(file, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    if not checkpoints:  # the owner calls checkpoint() where a pause does no harm
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.executescript(schema)
+    return conn
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
