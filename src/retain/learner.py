@@ -275,7 +275,9 @@ class Learner:
                 self.scheduler.step()
         if self.scheduler is not None and self.scheduler_interval == "experience":
             self.scheduler.step()
-        self.end_experience(experience)
+        for hook in self._hooks["after_experience"]:  # inline: a warning a hook raises
+            hook(self, experience)                    # points at the caller of learn()
+        self.experiences_seen += 1
         self.samples_seen += n * epochs
         return LearnStats(n * epochs, steps, time.perf_counter() - start, self._reported(loss))
 
@@ -307,7 +309,8 @@ class Learner:
         return loss
 
     def end_experience(self, experience: Experience) -> None:
-        """What :meth:`learn` does after its last step: the strategies consolidate."""
+        """What :meth:`learn` does after its last step: the strategies consolidate (the
+        same lines as in :meth:`learn`, kept there so that warnings point at its caller)."""
         for hook in self._hooks["after_experience"]:
             hook(self, experience)
         self.experiences_seen += 1
