@@ -22,8 +22,7 @@ def warn_if_unstable(penalty: QuadraticPenalty, lambda_: float, optimizer, name:
     penalty alone moves ``θ − θ*`` by the factor ``1 − lr·λ·F`` per step, which overshoots
     and grows without bound once ``lr·λ·F > 2(1 + momentum)`` — training then diverges
     (typically to chance accuracy) with no error. Adaptive optimizers rescale the step.
-    Called from ``after_experience`` (via ``end_experience``): the warning points at the
-    caller of ``Learner.learn``."""
+    Called from ``after_experience``: the warning points at the caller of ``Learner.learn``."""
     if not isinstance(optimizer, torch.optim.SGD) or penalty.empty or lambda_ == 0:
         return
     stiffest = float(torch.stack([a.max() for a in penalty.A]).max())
@@ -35,7 +34,7 @@ def warn_if_unstable(penalty: QuadraticPenalty, lambda_: float, optimizer, name:
                 f"{stiffest:.3g} = {group['lr'] * lambda_ * stiffest:.3g} > {limit:g}: SGD "
                 f"overshoots along the stiffest weights and training will diverge; use "
                 f"lambda_ < {limit / (group['lr'] * stiffest):.3g} at this learning rate, a "
-                f"smaller learning rate, or Adam", RetainWarning, stacklevel=5)
+                f"smaller learning rate, or Adam", RetainWarning, stacklevel=4)
             return
 
 
