@@ -352,6 +352,8 @@ class Hybrid(Approach):
         done = done[-self.blend_days:]
         if not done or self.blend_days <= 0:
             return
+        for old in [o for o in self._made if o < done[0]]:  # out of the window for good
+            del self._made[old]
         base, correction = (np.stack(a) for a in zip(*(self._made[o] for o in done),
                                                       strict=True))
         actual = np.stack([self.target[o:o + self.horizon] for o in done])
