@@ -207,3 +207,36 @@ def test_the_hybrid_weighs_its_correction_on_revealed_days_only():
     h._made[4] = (ones, -1 * ones)  # now w = 1 removes day 4's error
     h._reweigh()
     assert h.weight == 1.0
+
+
+def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(monkeypatch):
+    import statsforecast.models
+
+    from retain.forecasting.hybrid import SeasonalBase
+
+    asked = []
+
+    class Recorded(statsforecast.models.AutoETS):
+        def __init__(self, *args, model="ZZZ", damped=None, **kwargs):
+            asked.append((model, damped))
+            super().__init__(*args, model=model, damped=damped, **kwargs)
+
+    monkeypatch.setattr(statsforecast.models, "AutoETS", Recorded)
+    y = synthetic(days=40, freq="1h").frame.iloc[:, 0].to_numpy(float)
+    base = SeasonalBase(y, (24,), horizon=24, period=24, anchor=0, window=24 * 14,
+                        form_every=7)
+    forms = []
+    for day in range(3, 13):  # the first refresh needs two cycles (row 49 on)
+        base.at(day * 24)
+        forms.append(base._form)
+    assert asked[0] == asked[7] == ("ZZN", None)  # the search: first and eighth refresh
+    for i in set(range(10)) - {0, 7}:  # between: the last search's form, parameters refit
+        assert asked[i] == forms[i] == forms[i - 1]
+    assert len(asked) == 10 and len(forms[0][0]) == 3
+
+
+def test_stl_steps_follow_r_defaults_or_one_given_jump():
+    from retain.forecasting.hybrid import stl_jumps
+
+    assert stl_jumps([24]) == {"seasonal_jump": 2, "trend_jump": 5, "low_pass_jump": 3}
+    assert set(stl_jumps([48, 336], jump=1).values()) == {1}
