@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from retain.cli import app, main
-from retain.forecasting.bundle import load_forecaster
+from retain.forecasting.bundle import load_forecaster, load_hybrid
 from retain.forecasting.data import synthetic
 
 
@@ -75,6 +75,8 @@ def test_the_saved_model_carries_its_scaler_and_reproduces_forecasts(quick_run):
     assert meta["scaler"].names[0] == "Demand" and meta["windows"].lookback == 96
     x = torch.zeros(1, len(meta["scaler"].names), 96)
     assert model(x).shape == (1, 48)
+    hybrid = load_hybrid(out / "hybrid")  # the hybrid as it stands after the last day
+    assert hybrid.meta["target"] == "Demand" and hybrid.horizon == 48
 
 
 def test_a_users_csv_runs_through_the_same_command(tmp_path):

@@ -240,3 +240,36 @@ def test_stl_steps_follow_r_defaults_or_one_given_jump():
 
     assert stl_jumps([24]) == {"seasonal_jump": 2, "trend_jump": 5, "low_pass_jump": 3}
     assert set(stl_jumps([48, 336], jump=1).values()) == {1}
+
+
+def test_a_saved_hybrid_forecasts_as_the_run_did_from_the_history_alone(runs, tmp_path):
+    from retain.forecasting.bundle import load_hybrid, save_hybrid
+    from retain.forecasting.features import useful_cycles
+
+    run_a, _, inputs = runs
+    hybrid = run_a.runs["hybrid"]
+    save_hybrid(tmp_path / "h", hybrid, SERIES, inputs.scaler, useful_cycles(SERIES))
+    saved = load_hybrid(tmp_path / "h")
+    origin = int(run_a.origin_rows[-1])
+    history = replace(SERIES, frame=SERIES.frame.iloc[:origin])
+    future = SERIES.frame.iloc[origin:origin + H][["WorkDay"]]
+    forecast = saved.forecast(history, future)
+    assert list(forecast.index) == list(SERIES.frame.index[origin:origin + H])
+    np.testing.assert_allclose(forecast.to_numpy(), hybrid.forecasts[-1], rtol=1e-5)
+
+    with pytest.raises(RetainError, match=r"known-future column\(s\) \['WorkDay'\]"):
+        saved.forecast(history)
+    with pytest.raises(RetainError, match="future has 3 rows; the forecast needs 24"):
+        saved.forecast(history, future.iloc[:3])
+    need = 2 * max(saved.meta["base_seasons"]) + 1 + H  # two cycles, and a day for its error
+    with pytest.raises(RetainError, match=f"at least {need} rows of history"):
+        saved.forecast(replace(SERIES, frame=SERIES.frame.iloc[:50]), future)
+    other = replace(SERIES, frame=SERIES.frame.drop(columns="Temperature"),
+                    covariates=("WorkDay",))
+    with pytest.raises(RetainError, match="covariates \\['WorkDay'\\]; the model was trained"):
+        saved.forecast(other, future)
+    (tmp_path / "h" / "hybrid.json").write_text("{not json")
+    with pytest.raises(RetainError, match="damaged hybrid"):
+        load_hybrid(tmp_path / "h")
+    with pytest.raises(RetainError, match="no saved hybrid"):
+        load_hybrid(tmp_path)

@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         model, seasonal-naive and retraining from scratch."""
         import torch
 
-        from retain.forecasting.bundle import save_forecaster
+        from retain.forecasting.bundle import save_forecaster, save_hybrid
         from retain.forecasting.experiment import Experiment, plan, run_experiment
         from retain.forecasting.report import summarize, write_report
 
@@ -179,9 +179,15 @@ def register(app: typer.Typer) -> None:
             save_forecaster(out / "model", run.runs[best].model, experiment.model,
                             experiment.model_options, planned.spec, inputs.scaler, inputs.lead,
                             series.freq)
+        hybrid = run.runs.get("hybrid")
+        if hybrid is not None:  # as it stands after the last day, for load_hybrid
+            from retain.forecasting.features import useful_cycles
+
+            save_hybrid(out / "hybrid", hybrid, series, inputs.scaler, useful_cycles(series))
         _print_table(summary, err)
         err.print(f"wall time {wall:.1f} s (CPU {cpu:.1f} s); wrote {out / 'index.html'}, "
-                  f"results.json, forecasts.csv" + (f", model/ ({best})" if best else ""))
+                  f"results.json, forecasts.csv" + (f", model/ ({best})" if best else "")
+                  + (", hybrid/" if hybrid is not None else ""))
         if json_out:
             typer.echo(json.dumps(summary, indent=2, default=str))
 

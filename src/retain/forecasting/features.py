@@ -60,8 +60,9 @@ def useful_cycles(series: Series, cycles: Sequence[str] = ("day", "week")) -> tu
 
 
 def make_inputs(series: Series, train_end: int, horizon: int,
-                cycles: Sequence[str] = ("day", "week")) -> Inputs:
-    """Channels of ``series`` scaled by statistics of rows ``[0, train_end)`` only."""
+                cycles: Sequence[str] = ("day", "week"), scaler: Scaler | None = None) -> Inputs:
+    """Channels of ``series`` scaled by statistics of rows ``[0, train_end)`` only (or by a
+    saved ``scaler``, whose channels must be these)."""
     if not 2 <= train_end <= len(series):
         raise RetainError(f"training period of {train_end} rows does not fit a series of "
                           f"{len(series)} rows")
@@ -75,7 +76,11 @@ def make_inputs(series: Series, train_end: int, horizon: int,
     names = list(table.columns)
     lead = np.array([c in series.known_future or c not in frame.columns for c in names])
     raw = table.to_numpy(np.float64)
-    scaler = Scaler.fit(raw[:train_end], names)
+    if scaler is None:
+        scaler = Scaler.fit(raw[:train_end], names)
+    elif list(scaler.names) != names:
+        raise RetainError(f"the series gives channels {names}; the saved model was trained "
+                          f"on {list(scaler.names)}")
     scaled = np.nan_to_num(scaler.transform(raw))
     features = np.where(lead, scaled[horizon:], scaled[:n])
     return Inputs(torch.from_numpy(features.astype(np.float32)),

@@ -404,6 +404,14 @@ class Hybrid(Approach):
     def observe(self, revealed: int) -> None:
         self._revealed = revealed
 
+    def export(self) -> dict:
+        """Everything but the weights that a later forecast needs (``bundle.save_hybrid``)."""
+        c = self.candidate
+        return {"model": "hybrid", "width": self.width, "lookback": self.lookback,
+                "horizon": self.horizon, "period": self.period, "base_seasons": list(c.seasons),
+                "base_window": c.window, "jump": self.jump, "correction_weight": self.weight,
+                "chosen": self.chosen}
+
     def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
         origin = len(past)
         base = self.base.at(origin)

@@ -68,6 +68,9 @@ class ApproachRun:
     #: settings the approach chose on the pre-training period, and its validation scores
     chosen: dict | None = None
     validation: list[dict] | None = None
+    #: what the approach needs, beside ``model``, to forecast again later (the hybrid's
+    #: settings and weight: see :func:`retain.forecasting.bundle.save_hybrid`)
+    export: dict | None = None
 
 
 @dataclass
@@ -128,7 +131,8 @@ class _Track:
             a.name, scaler.inverse_target(self.forecasts).numpy().astype(np.float64),
             self.seconds, self.samples, a.kind, self.monitor.alarms if self.monitor else [],
             a.note, _extrapolated(a, self.seconds, self.samples), getattr(a, "model", None),
-            a.family, getattr(a, "chosen", None), getattr(a, "validation", None))
+            a.family, getattr(a, "chosen", None), getattr(a, "validation", None),
+            a.export() if hasattr(a, "export") else None)
 
 
 def run_daily(
