@@ -194,6 +194,12 @@ class Journal:
         return [dict(zip(cols, row, strict=True)) for row in self.conn.execute(
             f"SELECT {', '.join(cols)} FROM updates ORDER BY id")]
 
+    def last_failure(self) -> float | None:
+        """When the latest update finished, if it failed (an error, not a rejection)."""
+        row = self.conn.execute("SELECT status, finished FROM updates ORDER BY id DESC LIMIT 1"
+                                ).fetchone()
+        return row[1] if row is not None and row[0] == "failed" else None
+
     def last_update_time(self) -> float | None:
         row = self.conn.execute("SELECT MAX(started) FROM updates").fetchone()
         return row[0]

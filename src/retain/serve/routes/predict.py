@@ -2,26 +2,30 @@
 
 The handler runs on the event loop (no thread hand-off): checking a few rows and one forward
 pass of a small model take well under a millisecond, less than a thread switch would cost.
+It is the hot route, so it reads its body itself (:func:`retain.serve.requests.parse`: the same
+checks and 422 messages as FastAPI's body parsing, at a fraction of its cost per request).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from retain.serve.checks import BadInput, rows_to_array, unique
-from retain.serve.deps import State
-from retain.serve.requests import PredictRequest
+from retain.serve.requests import PredictRequest, body_schema, parse
+from retain.serve.service import ServeState
 
 router = APIRouter(tags=["predictions"])
 
 
-@router.post("/predict")
-async def predict(body: PredictRequest, state: State) -> JSONResponse:
+@router.post("/predict", openapi_extra=body_schema(PredictRequest))
+async def predict(request: Request) -> JSONResponse:
     """Predict every row with the serving version; the response names that version and gives
     a prediction id per row (the client's, or a new one) to send the label with later."""
+    body = parse(PredictRequest, await request.body())
+    state: ServeState = request.app.state.serve
     served = state.served  # one version for the whole request, even if a swap happens now
     check_size(len(body.rows), state.settings.max_rows)
     ids = body.ids if body.ids is not None else [uuid.uuid4().hex for _ in body.rows]
