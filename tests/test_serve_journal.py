@@ -106,3 +106,26 @@ def test_a_failed_update_holds_the_policy_back_for_retry_after(tmp_path):
     rejected = journal.start_update("32 labels", 1, 30, 30)
     journal.finish_update(rejected, "rejected", 2, "worse on the holdout", take_labels=True)
     assert not policy.backing_off()  # a rejection is an outcome, not a failure
+
+
+def test_predictions_of_one_loop_turn_share_a_commit_and_a_bad_id_fails_alone(tmp_path):
+    import asyncio
+
+    from retain.serve.journal import GroupCommit
+
+    journal = Journal(tmp_path)
+    journal.log_predictions([("used", 1, [0.0, 0.0], "low", None)])
+    group, writes = GroupCommit(journal), []
+    write = journal.log_predictions
+    journal.log_predictions = lambda rows: writes.append(len(rows)) or write(rows)
+
+    async def turn(names):
+        return await asyncio.gather(*(group.log([(n, 1, [0.0, 1.0], "low", None)])
+                                      for n in names), return_exceptions=True)
+    assert asyncio.run(turn(["a", "b", "c"])) == [None, None, None]
+    assert writes == [3]  # three requests, one transaction
+    outcome = asyncio.run(turn(["d", "used", "e"]))
+    assert outcome[0] is None and outcome[2] is None
+    assert isinstance(outcome[1], JournalError) and "['used']" in str(outcome[1])
+    assert writes == [3, 3, 1, 1, 1]  # the batch failed whole, then one by one
+    assert set(journal.pending(["a", "b", "c", "d", "e"])) == {"a", "b", "c", "d", "e"}

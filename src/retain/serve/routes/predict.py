@@ -38,9 +38,9 @@ async def predict(request: Request) -> JSONResponse:
     x = rows_to_array(body.rows, served.schema)
     out = served.predict(x)
     shadow = state.shadow.predict(x)
-    state.fast.log_predictions(
+    await state.predictions.log([  # committed before the answer; one commit per loop turn
         (pid, served.version, row.tolist(), p["prediction"], None if shadow is None else s)
-        for pid, row, p, s in zip(ids, x, out, shadow or [None] * len(ids), strict=True))
+        for pid, row, p, s in zip(ids, x, out, shadow or [None] * len(ids), strict=True)])
     # a JSONResponse skips FastAPI's generic encoder: the values are plain already
     return JSONResponse({"version": served.version,
                          "predictions": [{"id": pid, **p} for pid, p in zip(ids, out,
