@@ -9,6 +9,7 @@ checks and 422 messages as FastAPI's body parsing, at a fraction of its cost per
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -24,8 +25,14 @@ router = APIRouter(tags=["predictions"])
 async def predict(request: Request) -> JSONResponse:
     """Predict every row with the serving version; the response names that version and gives
     a prediction id per row (the client's, or a new one) to send the label with later."""
-    body = parse(PredictRequest, await request.body())
-    state: ServeState = request.app.state.serve
+    return JSONResponse(await answer(request.app.state.serve, await request.body()))
+
+
+async def answer(state: ServeState, raw: bytes) -> dict[str, Any]:
+    """The answer to the ``/predict`` body ``raw``, its predictions logged; refusals raise
+    (:class:`BadInput`, :class:`~retain.serve.journal.JournalError`, a validation error).
+    Shared by the route and the app's fast path (:class:`retain.serve.app.FastPredict`)."""
+    body = parse(PredictRequest, raw)
     served = state.served  # one version for the whole request, even if a swap happens now
     check_size(len(body.rows), state.settings.max_rows)
     ids = body.ids if body.ids is not None else [uuid.uuid4().hex for _ in body.rows]
@@ -41,10 +48,8 @@ async def predict(request: Request) -> JSONResponse:
     await state.predictions.log([  # committed before the answer; one commit per loop turn
         (pid, served.version, row.tolist(), p["prediction"], None if shadow is None else s)
         for pid, row, p, s in zip(ids, x, out, shadow or [None] * len(ids), strict=True)])
-    # a JSONResponse skips FastAPI's generic encoder: the values are plain already
-    return JSONResponse({"version": served.version,
-                         "predictions": [{"id": pid, **p} for pid, p in zip(ids, out,
-                                                                              strict=True)]})
+    return {"version": served.version,
+            "predictions": [{"id": pid, **p} for pid, p in zip(ids, out, strict=True)]}
 
 
 def check_size(rows: int, limit: int) -> None:
