@@ -31,6 +31,9 @@ def request(method: bytes, path: str, body: bytes, host: str,
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+IDLE_S = 4.0  # a connection idle longer is not reused: uvicorn closes them after 5 s
+
+
 class Failed(Exception):
     """An answer that is not a 2xx, or no answer (connection dropped, malformed reply)."""
 
@@ -44,6 +47,7 @@ class Connection(asyncio.Protocol):
         self.waiting: asyncio.Future | None = None
         self.need = -1  # bytes of head + body of the answer being read, once its head is in
         self.status = self.start = 0
+        self.used = 0.0  # when its last answer came
         self.closed = False
 
     @classmethod
@@ -124,7 +128,13 @@ class Pool:
         return not self.idle and self.open >= self.size
 
     async def send(self, data: bytes, timeout: float = 10.0) -> bytes:
-        conn = self.idle.pop() if self.idle else None
+        conn = None
+        while self.idle and conn is None:
+            conn = self.idle.pop()
+            if conn.closed or now() - conn.used > IDLE_S:  # closed, or the server may close it
+                conn.close()
+                self.open -= 1
+                conn = None
         if conn is None:
             self.open += 1
             try:
@@ -138,6 +148,7 @@ class Pool:
             conn.close()
             self.open -= 1
             raise
+        conn.used = now()
         self.idle.append(conn)
         return body
 

@@ -9,7 +9,7 @@ Phases, each on a fresh copy of one small store (8 features, 3 classes, MLP 64):
    the throughput measured in 1, 2 workers: p50, p99 (send to answer), answered per second;
 3. a 90/10 ``/predict``/``/learn`` mix at half the measured throughput (each learn labels an
    earlier prediction);
-4. the same mix while updates run and the version swaps (about three in the phase): failed
+4. the same mix at ``--rate`` while updates run and the version swaps (about three): failed
    requests, the versions that answered, the updates and their outcome.
 
 Targets (issue #17): >= 1,000 predictions/s with 2 workers, p99 < 25 ms at half that rate,
@@ -138,6 +138,7 @@ class Load:
         self.versions: set[int] = set()
         self.waiting: deque[tuple[str, str]] = deque()  # (prediction id, its label) to learn
         self.sent = 0
+        self.why: dict[str, int] = {}  # failures by message
 
     async def predict(self, i: int) -> None:
         answer = await self._send(self.predicts[i % len(self.predicts)])
@@ -160,8 +161,9 @@ class Load:
         except TimeoutError:  # no answer within 10 s: the machine is overloaded
             self.timeouts += 1
             return None
-        except Failed:
+        except Failed as exc:
             self.failed += 1
+            self.why[str(exc)[:120]] = self.why.get(str(exc)[:120], 0) + 1
             return None
         self.latencies.append(time.perf_counter() - start)
         return json.loads(body)
@@ -171,7 +173,7 @@ class Load:
         return {"requests": self.sent, "rate": self.sent / seconds,
                 "p50": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
                 "p99": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
-                "failed": self.failed, "timeouts": self.timeouts, "versions": sorted(self.versions)}
+                "failed": self.failed, "why": self.why, "timeouts": self.timeouts, "versions": sorted(self.versions)}
 
 
 async def closed_loop(url: str, rows: list[dict], requests: int, concurrency: int,
@@ -266,6 +268,8 @@ def main() -> None:
                             ",".join(map(str, r["versions"])), extra,
                             f"{load_average():.1f}"])
             print(" | ".join(results[-1]), flush=True)
+            if r["why"]:
+                print("  failed:", r["why"], flush=True)
 
         def phase(pgid: int, run) -> tuple[dict, float, float]:
             cpu, client = group_cpu_s(pgid), time.process_time()
@@ -291,15 +295,18 @@ def main() -> None:
                 record(f"90/10 mix at {half}/s", 2,
                        *phase(g, open_loop(url, rows, half, args.seconds, 0.1)))
         # about three updates in the phase: every third of the labels it sends
-        every = args.update_every or max(20, int(half * args.update_seconds * 0.1 / 3))
+        # at the --rate (half the target): an update takes a core for seconds, so at half the
+        # measured capacity the machine would be overloaded while it runs
+        every = args.update_every or max(20, int(args.rate * args.update_seconds * 0.1 / 3))
         if "update" in only:
             with server(fresh("update"), 2, "--update-every", str(every)) as (url, g):
                 asyncio.run(closed_loop(url, rows, 300, 8, 30))
-                r, cpu, client = phase(g, open_loop(url, rows, half, args.update_seconds, 0.1))
+                r, cpu, client = phase(g, open_loop(url, rows, args.rate, args.update_seconds,
+                                                    0.1))
                 time.sleep(1)
                 done = [f"{u['status']}->{u['version']}" for u in updates_during(url)]
-                record(f"90/10 mix at {half}/s + updates every {every} labels", 2, r, cpu,
-                       client, " ".join(done))
+                record(f"90/10 mix at {args.rate:g}/s + updates every {every} labels", 2, r,
+                       cpu, client, " ".join(done))
     print()
     print(f"machine: {machine()}; client and server share it; load = 1-min load average")
     print("req/s: answered per second (open loop: per second of the schedule); shed: due while "
