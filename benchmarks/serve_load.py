@@ -173,7 +173,8 @@ class Load:
         return {"requests": self.sent, "rate": self.sent / seconds,
                 "p50": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
                 "p99": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
-                "failed": self.failed, "why": self.why, "timeouts": self.timeouts, "versions": sorted(self.versions)}
+                "failed": self.failed, "why": self.why, "timeouts": self.timeouts,
+                "versions": sorted(self.versions)}
 
 
 async def closed_loop(url: str, rows: list[dict], requests: int, concurrency: int,
