@@ -1,5 +1,6 @@
-"""Load on ``retain serve`` over loopback: a bounded async httpx load generator (a fixed number
-of requests and a time limit per phase) against a real server process on this machine.
+"""Load on ``retain serve`` over loopback: a bounded load generator (``http_load``: raw asyncio
+keep-alive connections; a fixed number of requests and a time limit per phase) against a real
+server process on this machine.
 
 Phases, each on a fresh copy of one small store (8 features, 3 classes, MLP 64):
 
@@ -14,10 +15,11 @@ Phases, each on a fresh copy of one small store (8 features, 3 classes, MLP 64):
 
 Targets (issue #17): >= 1,000 predictions/s with 2 workers, p99 < 25 ms at half that rate,
 zero failed requests through an update and swap. The client shares the CPU with the server,
-so on a 2-core machine the load generator's own cost is part of every figure.
+so on a 2-core machine the load generator's own cost is part of every figure (it is printed:
+client ms CPU/request).
 
     python benchmarks/serve_load.py [--requests 4000] [--rate 500] [--seconds 12]
-                                    [--update-seconds 30]
+                                    [--update-seconds 30] [--only closed|open|update]
 """
 
 from __future__ import annotations
