@@ -1,5 +1,6 @@
-"""Load on ``retain serve`` over loopback: a bounded async httpx load generator (a fixed number
-of requests and a time limit per phase) against a real server process on this machine.
+"""Load on ``retain serve`` over loopback: a bounded load generator (``http_load``: raw asyncio
+keep-alive connections; a fixed number of requests and a time limit per phase) against a real
+server process on this machine.
 
 Phases, each on a fresh copy of one small store (8 features, 3 classes, MLP 64):
 
@@ -9,21 +10,23 @@ Phases, each on a fresh copy of one small store (8 features, 3 classes, MLP 64):
    the throughput measured in 1, 2 workers: p50, p99 (send to answer), answered per second;
 3. a 90/10 ``/predict``/``/learn`` mix at half the measured throughput (each learn labels an
    earlier prediction);
-4. the same mix while updates run and the version swaps (about three in the phase): failed
+4. the same mix at ``--rate`` while updates run and the version swaps (about three): failed
    requests, the versions that answered, the updates and their outcome.
 
 Targets (issue #17): >= 1,000 predictions/s with 2 workers, p99 < 25 ms at half that rate,
 zero failed requests through an update and swap. The client shares the CPU with the server,
-so on a 2-core machine the load generator's own cost is part of every figure.
+so on a 2-core machine the load generator's own cost is part of every figure (it is printed:
+client ms CPU/request).
 
     python benchmarks/serve_load.py [--requests 4000] [--rate 500] [--seconds 12]
-                                    [--update-seconds 30]
+                                    [--update-seconds 30] [--only closed|open|update]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -32,12 +35,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
+
+try:
+    import uvloop
+except ImportError:  # the serve extra has it except on Windows
+    uvloop = None
+from http_load import Failed, Pool, request
 from timing import load_average, machine, markdown_table
 
 TOKEN = "benchmark-token-0123456789"
@@ -114,79 +124,77 @@ def server(store: Path, workers: int, *args: str):
 
 
 class Load:
-    """Requests sent, their latencies and failures."""
+    """Requests sent, their latencies and failures; every answer is read (the version that
+    served it, the prediction id to label later)."""
 
-    def __init__(self, url: str, rows: list[dict]):
-        self.url, self.rows = url, rows
+    def __init__(self, url: str, rows: list[dict], size: int):
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.pool = Pool(host, int(port), size)
+        self.host = f"{host}:{port}"
+        self.predicts = [request(b"POST", "/predict", json.dumps(
+            {"rows": [{k: row[k] for k in FEATURES}]}).encode(), self.host) for row in rows]
+        self.kinds = [row["kind"] for row in rows]
         self.latencies: list[float] = []
-        self.failed = 0  # error statuses and refused connections
+        self.failed = 0  # error statuses, dropped connections, malformed answers
         self.timeouts = 0
         self.versions: set[int] = set()
-        self.waiting: list[str] = []  # prediction ids to label
-        self.labels: dict[str, str] = {}
+        self.waiting: deque[tuple[str, str]] = deque()  # (prediction id, its label) to learn
         self.sent = 0
+        self.why: dict[str, int] = {}  # failures by message
 
-    async def predict(self, http: httpx.AsyncClient, i: int) -> None:
-        row = self.rows[i % len(self.rows)]
-        body = {"rows": [{k: row[k] for k in FEATURES}]}
-        answer = await self._send(http, "/predict", body)
+    async def predict(self, i: int) -> None:
+        answer = await self._send(self.predicts[i % len(self.predicts)])
         if answer is not None:
             self.versions.add(answer["version"])
-            pid = answer["predictions"][0]["id"]
-            self.labels[pid] = row["kind"]
-            self.waiting.append(pid)
+            self.waiting.append((answer["predictions"][0]["id"], self.kinds[i % len(self.kinds)]))
 
-    async def learn(self, http: httpx.AsyncClient) -> None:
+    async def learn(self) -> None:
         if not self.waiting:
             return
-        pid = self.waiting.pop(0)
-        await self._send(http, "/learn", {"labels": [{"id": pid, "label": self.labels[pid]}]},
-                         AUTH)
+        pid, kind = self.waiting.popleft()
+        await self._send(request(b"POST", "/learn", json.dumps(
+            {"labels": [{"id": pid, "label": kind}]}).encode(), self.host, AUTH))
 
-    async def _send(self, http, route, body, headers=None):
+    async def _send(self, data: bytes) -> dict | None:
         self.sent += 1
         start = time.perf_counter()
         try:
-            response = await http.post(route, json=body, headers=headers)
-        except httpx.TimeoutException:  # no answer within 10 s: the machine is overloaded
+            body = await self.pool.send(data, timeout=10)
+        except TimeoutError:  # no answer within 10 s: the machine is overloaded
             self.timeouts += 1
             return None
-        except httpx.HTTPError:
+        except Failed as exc:
             self.failed += 1
+            self.why[str(exc)[:120]] = self.why.get(str(exc)[:120], 0) + 1
             return None
         self.latencies.append(time.perf_counter() - start)
-        if response.status_code != 200:
-            self.failed += 1
-            return None
-        return response.json()
+        return json.loads(body)
 
     def summary(self, seconds: float) -> dict:
         ms = np.array(self.latencies) * 1000
         return {"requests": self.sent, "rate": self.sent / seconds,
                 "p50": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
                 "p99": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
-                "failed": self.failed, "timeouts": self.timeouts, "versions": sorted(self.versions)}
-
-
-def _client(url: str) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-    return httpx.AsyncClient(base_url=url, limits=limits, timeout=10)
+                "failed": self.failed, "why": self.why, "timeouts": self.timeouts,
+                "versions": sorted(self.versions)}
 
 
 async def closed_loop(url: str, rows: list[dict], requests: int, concurrency: int,
                       limit_s: float) -> dict:
-    load, counter = Load(url, rows), iter(range(requests))
+    """``requests`` single-row predictions, ``concurrency`` in flight (each sent as soon as
+    one answers), stopping early after ``limit_s`` seconds."""
+    load, counter = Load(url, rows, concurrency), iter(range(requests))
     deadline = time.perf_counter() + limit_s
 
-    async def worker(http):
+    async def worker() -> None:
         for i in counter:
             if time.perf_counter() > deadline:
                 return
-            await load.predict(http, i)
-    async with _client(url) as http:
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
-        return load.summary(time.perf_counter() - start)
+            await load.predict(i)
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    load.pool.close()
+    return load.summary(time.perf_counter() - start)
 
 
 async def open_loop(url: str, rows: list[dict], rate: float, seconds: float,
@@ -195,26 +203,27 @@ async def open_loop(url: str, rows: list[dict], rate: float, seconds: float,
     schedule whether or not earlier ones have answered. Bounded: a request due while
     ``max_in_flight`` are unanswered is not sent (counted as shed), and whatever has not
     answered 10 s after the last one was due is cancelled (counted as a timeout)."""
-    load, tasks = Load(url, rows), set()
+    load, tasks = Load(url, rows, max_in_flight), set()
     total, shed = int(rate * seconds), 0
     every = round(1 / learn_share) if learn_share else 0
-    async with _client(url) as http:
-        start = time.perf_counter()
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks = {t for t in tasks if not t.done()}
-            if len(tasks) >= max_in_flight:
-                shed += 1
-                continue
-            work = load.learn(http) if every and i % every == every - 1 else load.predict(http, i)
-            tasks.add(asyncio.create_task(work))
-        _, late = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
-        for task in late:
-            task.cancel()
-        load.timeouts += len(late)
-        result = load.summary(time.perf_counter() - start)
+    start = time.perf_counter()
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if load.pool.full():
+            shed += 1
+            continue
+        work = load.learn() if every and i % every == every - 1 else load.predict(i)
+        task = asyncio.create_task(work)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    _, late = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+    for task in late:
+        task.cancel()
+    load.timeouts += len(late)
+    result = load.summary(time.perf_counter() - start)
+    load.pool.close()
     result["shed"] = shed
     result["rate"] = len(load.latencies) / seconds  # answered per second of schedule
     return result
@@ -234,7 +243,13 @@ def main() -> None:
                         help="labels per update in phase 4 (default: about 3 updates)")
     parser.add_argument("--update-seconds", type=float, default=30.0)
     parser.add_argument("--limit-s", type=float, default=60.0)
+    parser.add_argument("--only", choices=["closed", "open", "update"], action="append",
+                        help="run only these phases (repeatable; default: all)")
     args = parser.parse_args()
+    only = set(args.only or ["closed", "open", "update"])
+    if uvloop is not None:  # the client's own loop: the cheaper it is, the less it measures itself
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    capacity = 2 * args.rate
     rows = frame(5000, 1).to_dict("records")
     results: list[list[str]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,45 +261,55 @@ def main() -> None:
             shutil.copytree(template, path)
             return path
 
-        def record(phase: str, workers: int, r: dict, cpu: float, extra: str = "") -> None:
+        def record(phase: str, workers: int, r: dict, cpu: float, client: float,
+                   extra: str = "") -> None:
+            per = 1000 / max(1, r["requests"])
             results.append([phase, str(workers), str(r["requests"]), f"{r['rate']:.0f}",
                             f"{r['p50']:.1f}", f"{r['p99']:.1f}", str(r["failed"]),
                             str(r["timeouts"]), str(r.get("shed", "")),
-                            f"{1000 * cpu / max(1, r['requests']):.2f}",
+                            f"{per * cpu:.2f}", f"{per * client:.2f}",
                             ",".join(map(str, r["versions"])), extra,
                             f"{load_average():.1f}"])
             print(" | ".join(results[-1]), flush=True)
+            if r["why"]:
+                print("  failed:", r["why"], flush=True)
 
-        def phase(pgid: int, run) -> tuple[dict, float]:
-            cpu = group_cpu_s(pgid)
+        def phase(pgid: int, run) -> tuple[dict, float, float]:
+            cpu, client = group_cpu_s(pgid), time.process_time()
             r = asyncio.run(run)
-            return r, group_cpu_s(pgid) - cpu
+            return r, group_cpu_s(pgid) - cpu, time.process_time() - client
 
-        for workers in (1, 2):
+        for workers in (1, 2) if "closed" in only else ():
             with server(fresh(f"closed{workers}"), workers, "--update-every", "0") as (url, g):
                 asyncio.run(closed_loop(url, rows, 300, 8, 30))  # warm up
-                r, cpu = phase(g, closed_loop(url, rows, args.requests, args.concurrency,
-                                              args.limit_s))
-                record("predict, closed loop", workers, r, cpu)
+                r, cpu, client = phase(g, closed_loop(url, rows, args.requests,
+                                                      args.concurrency, args.limit_s))
+                record(f"predict, closed loop ({args.concurrency} in flight)", workers, r, cpu,
+                       client)
                 capacity = r["rate"]
-        with server(fresh("open"), 2, "--update-every", "0") as (url, g):
-            asyncio.run(closed_loop(url, rows, 300, 8, 30))
-            record(f"predict at {args.rate:g}/s", 2,
-                   *phase(g, open_loop(url, rows, args.rate, args.seconds)))
-            half = round(capacity / 2)
-            record(f"predict at {half}/s (half the measured)", 2,
-                   *phase(g, open_loop(url, rows, half, args.seconds)))
-            record(f"90/10 mix at {half}/s", 2,
-                   *phase(g, open_loop(url, rows, half, args.seconds, 0.1)))
+        half = round(capacity / 2)
+        if "open" in only:
+            with server(fresh("open"), 2, "--update-every", "0") as (url, g):
+                asyncio.run(closed_loop(url, rows, 300, 8, 30))
+                record(f"predict at {args.rate:g}/s", 2,
+                       *phase(g, open_loop(url, rows, args.rate, args.seconds)))
+                record(f"predict at {half}/s (half the measured)", 2,
+                       *phase(g, open_loop(url, rows, half, args.seconds)))
+                record(f"90/10 mix at {half}/s", 2,
+                       *phase(g, open_loop(url, rows, half, args.seconds, 0.1)))
         # about three updates in the phase: every third of the labels it sends
-        every = args.update_every or max(20, int(half * args.update_seconds * 0.1 / 3))
-        with server(fresh("update"), 2, "--update-every", str(every)) as (url, g):
-            asyncio.run(closed_loop(url, rows, 300, 8, 30))
-            r, cpu = phase(g, open_loop(url, rows, half, args.update_seconds, 0.1))
-            time.sleep(1)
-            done = [f"{u['status']}->{u['version']}" for u in updates_during(url)]
-            record(f"90/10 mix at {half}/s + updates every {every} labels", 2, r, cpu,
-                   " ".join(done))
+        # at the --rate (half the target): an update takes a core for seconds, so at half the
+        # measured capacity the machine would be overloaded while it runs
+        every = args.update_every or max(20, int(args.rate * args.update_seconds * 0.1 / 3))
+        if "update" in only:
+            with server(fresh("update"), 2, "--update-every", str(every)) as (url, g):
+                asyncio.run(closed_loop(url, rows, 300, 8, 30))
+                r, cpu, client = phase(g, open_loop(url, rows, args.rate, args.update_seconds,
+                                                    0.1))
+                time.sleep(1)
+                done = [f"{u['status']}->{u['version']}" for u in updates_during(url)]
+                record(f"90/10 mix at {args.rate:g}/s + updates every {every} labels", 2, r,
+                       cpu, client, " ".join(done))
     print()
     print(f"machine: {machine()}; client and server share it; load = 1-min load average")
     print("req/s: answered per second (open loop: per second of the schedule); shed: due while "
@@ -292,7 +317,8 @@ def main() -> None:
     print("server ms CPU/request: CPU seconds of the server's processes per request (the "
           "capacity if the client ran elsewhere: 1000 / it per core)")
     print(markdown_table(["phase", "workers", "requests", "req/s", "p50 ms", "p99 ms",
-                          "failed", "timeouts", "shed", "server ms CPU/request", "versions",
+                          "failed", "timeouts", "shed", "server ms CPU/request",
+                          "client ms CPU/request", "versions",
                           "updates", "load"], results))
 
 

@@ -8,10 +8,12 @@ running.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,20 +95,24 @@ def update_idle(store: Path) -> bool:
 
 @contextmanager
 def serving(store: Path, *args: str, token: str | None = TOKEN, log_dir: Path | None = None):
-    """Start ``retain serve --store STORE ARGS`` and yield a :class:`Server` once it answers."""
-    port = free_port()
+    """Start ``retain serve --store STORE --port 0 ARGS`` and yield a :class:`Server` once it
+    answers on the port it printed."""
     env = {k: v for k, v in os.environ.items() if k != "RETAIN_SERVE_TOKEN"}
     env["PYTHONUNBUFFERED"] = "1"
     if token is not None:
         env["RETAIN_SERVE_TOKEN"] = token
-    log = (log_dir or store.parent) / f"serve-{port}.log"
-    cmd = [sys.executable, "-m", "retain.cli", "serve", "--store", str(store), "--port",
-           str(port), "--poll", "0.2", *args]
+    log = Path(tempfile.mkstemp(prefix="serve-", suffix=".log", dir=log_dir or store.parent)[1])
+    cmd = [sys.executable, "-m", "retain.cli", "serve", "--store", str(store), "--port", "0",
+           "--poll", "0.2", *args]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
-    server = Server(proc, port, store, log)
+    server = Server(proc, 0, store, log)
     try:
+        server.port = server.wait(lambda: _printed_port(log), START_TIMEOUT, "the port line")
+        server.url = f"http://127.0.0.1:{server.port}"
+        server.http.close()
+        server.http = httpx.Client(base_url=server.url, timeout=30)
         server.wait(lambda: _answers(server), START_TIMEOUT, "the server to start")
         yield server
     finally:
@@ -114,6 +120,12 @@ def serving(store: Path, *args: str, token: str | None = TOKEN, log_dir: Path | 
         deadline = time.monotonic() + 60
         while not update_idle(store) and time.monotonic() < deadline:
             time.sleep(0.1)
+
+
+def _printed_port(log: Path) -> int | None:
+    """The port in the line ``serving ... on http://127.0.0.1:PORT``, once it is printed."""
+    found = re.search(r"on http://127\.0\.0\.1:(\d+) ", log.read_text())
+    return int(found.group(1)) if found else None
 
 
 def _answers(server: Server) -> bool:

@@ -84,3 +84,48 @@ def test_a_rise_of_the_prequential_error_raises_a_drift_alarm(tmp_path):
     worse = [(None, 1, [0.0, 0.0], "low", float(e), None) for e in rng.random(100) < 0.6]
     journal.add_labels(worse)
     assert policy.tick() is True and started == ["drift alarm (adwin)"]
+
+
+def test_a_failed_update_holds_the_policy_back_for_retry_after(tmp_path):
+    from retain.serve.policy import UpdatePolicy
+
+    journal = Journal(tmp_path)
+    policy = UpdatePolicy(ServeSettings(store=str(tmp_path), update_every=20,
+                                        retry_after=0.5), journal)
+    started: list[str] = []
+    policy._start = lambda trigger: started.append(trigger) or True
+    journal.add_labels([(None, 1, [0.0, 0.0], "low", 0.0, None)] * 30)
+    assert policy.after_labels(30) is True  # no update yet: no back-off
+    update = journal.start_update("30 labels", 1, 30, 30)
+    journal.finish_update(update, "failed", None, "disk full", take_labels=False)
+    assert policy.backing_off()
+    assert policy.after_labels(31) is False and len(started) == 1  # held back
+    assert policy.start("requested", asked=True) is True  # POST /update is not
+    __import__("time").sleep(0.6)
+    assert policy.after_labels(32) is True and len(started) == 3
+    rejected = journal.start_update("32 labels", 1, 30, 30)
+    journal.finish_update(rejected, "rejected", 2, "worse on the holdout", take_labels=True)
+    assert not policy.backing_off()  # a rejection is an outcome, not a failure
+
+
+def test_predictions_of_one_loop_turn_share_a_commit_and_a_bad_id_fails_alone(tmp_path):
+    import asyncio
+
+    from retain.serve.journal import GroupCommit
+
+    journal = Journal(tmp_path)
+    journal.log_predictions([("used", 1, [0.0, 0.0], "low", None)])
+    group, writes = GroupCommit(journal), []
+    write = journal.log_predictions
+    journal.log_predictions = lambda rows: writes.append(len(rows)) or write(rows)
+
+    async def turn(names):
+        return await asyncio.gather(*(group.log([(n, 1, [0.0, 1.0], "low", None)])
+                                      for n in names), return_exceptions=True)
+    assert asyncio.run(turn(["a", "b", "c"])) == [None, None, None]
+    assert writes == [3]  # three requests, one transaction
+    outcome = asyncio.run(turn(["d", "used", "e"]))
+    assert outcome[0] is None and outcome[2] is None
+    assert isinstance(outcome[1], JournalError) and "['used']" in str(outcome[1])
+    assert writes == [3, 3, 1, 1, 1]  # the batch failed whole, then one by one
+    assert set(journal.pending(["a", "b", "c", "d", "e"])) == {"a", "b", "c", "d", "e"}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import suppress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +22,7 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="address to bind; the default takes "
                                                "connections from this machine only")
                         ] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+        port: Annotated[int, typer.Option(help="TCP port (0: a free one, printed)")] = 8000,
         workers: Annotated[int, typer.Option(help="server processes")] = 1,
         token_file: Annotated[Path | None, typer.Option(
             help="file holding the bearer token for /learn, /rollback and /update (default: "
@@ -45,6 +46,9 @@ def register(app: typer.Typer) -> None:
         max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 1_000_000,
         poll: Annotated[float, typer.Option(help="seconds between checks for a new version")
                         ] = 1.0,
+        retry_after: Annotated[float, typer.Option(
+            help="seconds to wait after a failed update before the policy starts another")
+                               ] = 60.0,
     ) -> None:
         """Serve predictions from a store and keep learning from the labels that come back."""
         from retain.extras import require
@@ -58,26 +62,37 @@ def register(app: typer.Typer) -> None:
             max_body_bytes=max_body_bytes, pending_ttl=pending_ttl,
             update_every=update_every or None, update_interval=update_interval or None,
             drift=drift, min_update_rows=min_update_rows, tolerance=tolerance, shadow=shadow,
-            shadow_labels=shadow_labels, poll=poll)
+            shadow_labels=shadow_labels, poll=poll, retry_after=retry_after)
         if settings.token is None:
             err.print("[yellow]no token[/yellow]: /learn, /rollback and /update are refused; "
                       "pass --token-file or set $RETAIN_SERVE_TOKEN")
         if host not in ("127.0.0.1", "localhost", "::1"):
             err.print(f"[yellow]listening on {host}[/yellow]: other machines can reach it")
-        err.print(f"serving {store} on http://{host}:{port} ({workers} worker"
-                  f"{'s' if workers > 1 else ''}; API at /docs)", highlight=False)
         if workers <= 1:
             import torch
 
             torch.set_num_threads(1)  # tiny forward passes: intra-op threads only contend
-            app = create_app(settings.store, settings)
-            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            app: Any = create_app(settings.store, settings)
+        else:
+            create_app(settings.store, settings)  # refuses a bad store before starting workers
+            app = "retain.serve.app:app_from_env"
+        config = uvicorn.Config(app, factory=workers > 1, host=host, port=port, workers=workers,
+                                log_level="warning", access_log=False)
+        sock = config.bind_socket()  # bound here, so that --port 0 can print the port it got
+        shown = f"[{host}]" if ":" in host else host
+        err.print(f"serving {store} on http://{shown}:{sock.getsockname()[1]} ({workers} worker"
+                  f"{'s' if workers > 1 else ''}; API at /docs)", highlight=False, soft_wrap=True)
+        if workers <= 1:
+            config.load_app()
+            with suppress(KeyboardInterrupt):
+                uvicorn.Server(config).run(sockets=[sock])
             return
-        create_app(settings.store, settings)  # refuses a bad store before starting workers
+        from uvicorn.supervisors import Multiprocess
+
         metrics = tempfile.mkdtemp(prefix="retain-serve-metrics-")
         os.environ.update({SETTINGS_ENV: settings.to_json(), "PROMETHEUS_MULTIPROC_DIR": metrics})
         try:
-            uvicorn.run("retain.serve.app:app_from_env", factory=True, host=host, port=port,
-                        workers=workers, log_level="warning", access_log=False)
+            with suppress(KeyboardInterrupt):
+                Multiprocess(config, sockets=[sock]).run()
         finally:
             shutil.rmtree(metrics, ignore_errors=True)

@@ -49,6 +49,8 @@ def create_app(store: str | Path, settings: ServeSettings | None = None,
     for module in (predict, learn, versions, operations):
         app.include_router(module.router)
     _errors(app)
+    route = next(r for r in predict.router.routes if getattr(r, "path", None) == "/predict")
+    app.add_middleware(FastPredict, state=state, route=route)
     app.add_middleware(Guard, limit=settings.max_body_bytes, metrics=app.state.metrics)
     return app
 
@@ -62,23 +64,59 @@ def app_from_env() -> FastAPI:
 
 def _errors(app: FastAPI) -> None:
     """Every refusal is ``{"detail": message}`` with a 4xx status."""
+    for kind in REFUSALS:
+        app.add_exception_handler(kind, _handler)
 
-    @app.exception_handler(BadInput)
-    async def bad_input(request: Request, exc: BadInput) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
-    @app.exception_handler(JournalError)
-    async def conflict(request: Request, exc: JournalError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+async def _handler(request: Request, exc: Exception) -> JSONResponse:
+    return refusal(exc)
 
-    @app.exception_handler(RetainError)
-    async def refused(request: Request, exc: RetainError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+def refusal(exc: Exception) -> JSONResponse:
+    """The 4xx answer to a refused request (``exc`` one of :data:`REFUSALS`)."""
+    if isinstance(exc, RequestValidationError):
         parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+    status = exc.status if isinstance(exc, BadInput) else (
+        409 if isinstance(exc, JournalError) else 422)
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+def _path(scope: dict) -> str:
+    """The path the router matches (without the prefix of a mount)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+REFUSALS: tuple[type[Exception], ...] = (BadInput, JournalError, RetainError,
+                                         RequestValidationError)
+
+
+class FastPredict:
+    """ASGI middleware: answers ``POST /predict`` itself, with the route's own code
+    (:func:`retain.serve.routes.predict.answer`) and the app's refusals, skipping the router,
+    dependency and exception layers that would cost more CPU than the prediction. Inside
+    :class:`Guard`, which still limits the body and records the request."""
+
+    def __init__(self, app: Any, state: ServeState, route: Any):
+        self.app, self.state, self.route = app, state, route
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or _path(scope) != "/predict":
+            return await self.app(scope, receive, send)
+        scope["route"] = self.route  # what the router would set: the metrics' route label
+        raw, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            raw += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            response: Any = JSONResponse(await predict.answer(self.state, raw))
+        except REFUSALS as exc:
+            response = refusal(exc)
+        await response(scope, receive, send)
 
 
 class TooLarge(HTTPException):

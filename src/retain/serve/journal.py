@@ -7,12 +7,15 @@ the shadow trial (``DIR/serve.sqlite``) are written with ``synchronous=FULL`` (f
 before ``/learn`` answers. Predictions (``DIR/serve-predictions.sqlite``) only need to survive
 a killed process, so they skip the fsync (``synchronous=NORMAL`` in WAL mode keeps every commit
 through a ``SIGKILL``); and being another file, their writes never queue behind a label's fsync.
+A worker commits the predictions of one turn of its event loop together (:class:`GroupCommit`),
+each before its answer.
 
 Prequential metrics are sums over the ``labels`` table, so a restart finds them where they were.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -194,6 +197,12 @@ class Journal:
         return [dict(zip(cols, row, strict=True)) for row in self.conn.execute(
             f"SELECT {', '.join(cols)} FROM updates ORDER BY id")]
 
+    def last_failure(self) -> float | None:
+        """When the latest update finished, if it failed (an error, not a rejection)."""
+        row = self.conn.execute("SELECT status, finished FROM updates ORDER BY id DESC LIMIT 1"
+                                ).fetchone()
+        return row[1] if row is not None and row[0] == "failed" else None
+
     def last_update_time(self) -> float | None:
         row = self.conn.execute("SELECT MAX(started) FROM updates").fetchone()
         return row[0]
@@ -221,6 +230,62 @@ class Journal:
 
     def _existing(self, ids: list[str]) -> list[str]:
         return sorted(self.pending(ids))[:5]
+
+
+class GroupCommit:
+    """Predictions of the requests a worker handles in the same turn of its event loop, logged
+    in one transaction before any of them answers.
+
+    Each ``/predict`` awaits :meth:`log`; the first of a turn schedules the write for the next
+    turn (``call_soon``), by when every request that arrived with it has queued its rows too.
+    So the guarantee is unchanged (no prediction is answered before its features are
+    committed), but under load one commit, and one take of the database's write lock that the
+    workers share, serves many requests. If an id in the batch is already used, each request
+    is written on its own, so only the one at fault is refused.
+    """
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self.queue: list[tuple[list[tuple[str, int, list[float], Any, Any]], Any]] = []
+
+    async def log(self, rows: list[tuple[str, int, list[float], Any, Any]]) -> None:
+        """Log ``rows`` as :meth:`Journal.log_predictions` does, together with the rows of
+        the other requests of this turn; returns once they are committed."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self.queue.append((rows, done))
+        if len(self.queue) == 1:
+            loop.call_soon(self._flush)
+        await done
+
+    def _flush(self) -> None:
+        batch, self.queue = self.queue, []
+        try:
+            self.journal.log_predictions([row for rows, _ in batch for row in rows])
+        except JournalError:
+            for rows, done in batch:  # one by one: only the request at fault is refused
+                try:
+                    self.journal.log_predictions(rows)
+                except JournalError as exc:
+                    _settle(done, exc)
+                else:
+                    _settle(done, None)
+            return
+        except Exception as exc:  # noqa: BLE001 - every waiting request fails with it
+            for _, done in batch:
+                _settle(done, exc)
+            return
+        for _, done in batch:
+            _settle(done, None)
+
+
+def _settle(done: Any, error: BaseException | None) -> None:
+    if done.done():  # the request was cancelled (its client went away)
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 class _Transaction:

@@ -81,10 +81,16 @@ class UpdatePolicy:
             return self.start(f"{interval:g} s since the last update")
         return False
 
-    def start(self, trigger: str) -> bool:
-        """Start the update process unless one runs; ``True`` if started."""
+    def start(self, trigger: str, asked: bool = False) -> bool:
+        """Start the update process unless one runs; ``True`` if started. Unless ``asked``
+        (``POST /update``), not within ``retry_after`` seconds of a failed update."""
         with self.lock:
-            return self._start(trigger)
+            return False if not asked and self.backing_off() else self._start(trigger)
+
+    def backing_off(self) -> bool:
+        """Whether the latest update failed less than ``retry_after`` seconds ago."""
+        failed = self.journal.last_failure()
+        return failed is not None and time.time() - failed < self.settings.retry_after
 
     def _start(self, trigger: str) -> bool:
         self.reap()

@@ -6,9 +6,11 @@ columns, which are known only once the store is open, and names the row and colu
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Row = dict[str, Any]
 Id = str
@@ -44,3 +46,34 @@ class RollbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     to: int | None = None
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse(model: type[Model], raw: bytes) -> Model:
+    """``raw`` (a JSON body) as ``model``, refused as FastAPI refuses a body it parses itself
+    (the same :class:`RequestValidationError`, so the same 422 messages), for a hot route that
+    reads its body without FastAPI's per-request parsing machinery."""
+    try:
+        data = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        pos = getattr(exc, "pos", getattr(exc, "start", 0))
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", pos),
+                                       "msg": "JSON decode error", "input": {},
+                                       "ctx": {"error": str(exc)}}]) from None
+    if data is None:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",),
+                                       "msg": "Field required", "input": None}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                      for e in exc.errors(include_url=False)]) from None
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The ``openapi_extra`` that shows ``model`` as the JSON body of a route that parses its
+    body with :func:`parse`."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}

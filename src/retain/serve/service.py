@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from retain.serve.journal import Journal
+from retain.serve.journal import GroupCommit, Journal
 from retain.serve.model import ModelSlot, Served
 from retain.serve.policy import UpdatePolicy, update_running
 from retain.serve.settings import ServeSettings
@@ -38,6 +38,7 @@ class ServeState:
         # (they fsync); labels fsync, under a lock, in the thread pool, which also runs the
         # checkpoints (see retain.serve.journal)
         self.fast = Journal(settings.path, durable=False, checkpoints=False)
+        self.predictions = GroupCommit(self.fast)  # /predict logs through it
         self.durable = Journal(settings.path, durable=True)
         self.write_lock = threading.Lock()
         self.policy = UpdatePolicy(settings, Journal(settings.path, durable=False))

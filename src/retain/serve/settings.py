@@ -31,7 +31,10 @@ class ServeSettings:
     ``min_update_rows``: fewest labels an update learns; ``tolerance``: the gate's;
     ``pending_ttl``: seconds a prediction waits for its label; ``shadow``: a promoted version
     first predicts beside the current one for ``shadow_labels`` labels and takes over only if
-    its live error is no worse; ``poll``: seconds between checks for a new version.
+    its live error is no worse; ``poll``: seconds between checks for a new version;
+    ``retry_after``: seconds the policy waits after a failed update before it starts another
+    (a failed update leaves its labels waiting, so without a pause every new label would start
+    the same failing update again; ``POST /update`` is not held back).
     """
 
     store: str
@@ -47,11 +50,13 @@ class ServeSettings:
     shadow: bool = False
     shadow_labels: int = 200
     poll: float = 1.0
+    retry_after: float = 60.0
 
     def __post_init__(self) -> None:
         positive = {"max_rows": self.max_rows, "max_body_bytes": self.max_body_bytes,
                     "pending_ttl": self.pending_ttl, "min_update_rows": self.min_update_rows,
                     "shadow_labels": self.shadow_labels, "poll": self.poll,
+                    "retry_after": self.retry_after or 1,
                     "update_every": self.update_every or 1,
                     "update_interval": self.update_interval or 1}
         bad = [f"{k}={v}" for k, v in positive.items() if not v > 0]

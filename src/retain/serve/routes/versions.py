@@ -61,6 +61,6 @@ async def update(state: State) -> dict[str, Any]:
     if waiting < state.settings.min_update_rows:
         raise BadInput(f"{waiting} labels wait; an update needs at least "
                        f"{state.settings.min_update_rows}", status=409)
-    started = state.policy.start("requested")
+    started = state.policy.start("requested", asked=True)
     return {"started": started, "pending_labels": waiting,
             "detail": "started" if started else "an update or a shadow trial is running"}
