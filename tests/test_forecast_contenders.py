@@ -23,7 +23,7 @@ QUICK = Experiment.quick(
     approaches=("seasonal-naive", *NEW), detectors=(),
     hyper={"epochs": 1, "retrain_every": 2, "validate_days": 7, "windows_days": (15, 20),
            "hybrid_lrs": (3e-4,), "hybrid_losses": ("l1",), "hybrid_epochs": 1,
-           "gbm_every": 2})
+           "hybrid_update_epochs": (1, 2), "gbm_every": 2})
 FORECAST_DAY = 1
 
 
@@ -64,6 +64,21 @@ def test_the_validation_choice_uses_the_pre_training_period_only(runs):
     # the correction always learns; it starts switched on only if it beat the base alone
     assert chosen.pop("correction_weight_at_start") == (1.0 if best["correction"] else 0.0)
     assert {k: v for k, v in corrected.items() if k != "validation_mae"} == chosen
+
+
+def test_the_hybrid_updates_with_the_epochs_validation_chose(runs):
+    hybrid = runs[0].runs["hybrid"]
+    tried = {s["update_epochs"] for s in hybrid.validation if s["correction"]}
+    assert tried == {1, 2}
+    samples = {}
+    for epochs in (1, 2):
+        experiment = replace(QUICK, approaches=("hybrid",),
+                             hyper={**QUICK.hyper, "hybrid_update_epochs": (epochs,)})
+        run, _ = run_experiment(SERIES, experiment)
+        assert run.runs["hybrid"].chosen["update_epochs"] == epochs
+        samples[epochs] = run.runs["hybrid"].samples
+    assert samples[1][:-1].min() > 0
+    np.testing.assert_array_equal(samples[2], 2 * samples[1])
 
 
 def test_mstl_is_statsforecast_refit_on_the_trailing_window(runs):
@@ -183,13 +198,38 @@ def test_bundled_development_series_load():
     assert diff[: len(diff) // 2].max() == 0 and diff[len(diff) // 2:].min() > 0
 
 
-def test_two_processes_give_the_same_results_as_one(runs):
+@pytest.mark.parametrize("chunk_days", [16, 1])
+def test_two_processes_give_the_same_results_as_one(runs, chunk_days):
     run, _, _ = runs
-    experiment = replace(QUICK, approaches=("seasonal-naive", "mstl", "gbm"))
-    parallel, _ = run_experiment(SERIES, experiment, workers=2)
+    experiment = replace(QUICK, approaches=("seasonal-naive", "mstl", "gbm"),
+                         detectors=("page-hinkley",))
+    one, _ = run_experiment(SERIES, experiment)
+    # chunk_days=1: mstl's days run one by one, some in either process
+    parallel, _ = run_experiment(SERIES, experiment, workers=2, chunk_days=chunk_days)
     assert list(parallel.runs) == ["seasonal-naive", "mstl", "gbm"]
     for name in parallel.runs:
-        np.testing.assert_array_equal(parallel.runs[name].forecasts, run.runs[name].forecasts)
+        a, b = one.runs[name], parallel.runs[name]
+        np.testing.assert_array_equal(b.forecasts, run.runs[name].forecasts)
+        np.testing.assert_array_equal(b.forecasts, a.forecasts)
+        np.testing.assert_array_equal(b.daily_errors, a.daily_errors)
+        assert (b.alarms, b.chosen, b.validation, b.note) == (a.alarms, a.chosen, a.validation,
+                                                            a.note)
+        assert (b.samples == a.samples).all() and len(b.seconds) == DAYS
+    mstl = parallel.runs["mstl"]
+    assert (mstl.seconds[:-1] > 0).all() and mstl.seconds[-1] == 0  # a refit after each day
+    assert len(mstl.validation) == 2  # chosen once, on the pre-training period
+
+
+def test_a_stream_resumes_only_with_approaches_that_do_not_learn_from_the_past():
+    p = plan(SERIES, QUICK)
+    late = replace(p.schedule, first_day=2)
+    assert late.origins(len(SERIES))[0] == p.schedule.origins(len(SERIES))[2]
+    with pytest.raises(RetainError, match="outside the stream"):
+        replace(p.schedule, first_day=DAYS).origins(len(SERIES))
+    from retain.forecasting.experiment import _run
+
+    with pytest.raises(RetainError, match=r"\['hybrid'\] cannot resume"):
+        _run(SERIES, replace(QUICK, approaches=("mstl", "hybrid")), days=(2, DAYS))
 
 
 def test_the_hybrid_weighs_its_correction_on_revealed_days_only():

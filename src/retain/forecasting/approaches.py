@@ -63,6 +63,10 @@ class Approach:
     uses_pretrained = True
     #: said next to the results, e.g. how a cost was estimated
     note = ""
+    #: whether a run may start it on any day (``Schedule.first_day``) with the same
+    #: results from then on as a run from the first day: true of an approach whose forecast
+    #: depends only on the rows revealed, not on what earlier updates learnt
+    resumable = False
 
     def prepare(self, inputs: Inputs, pretrain: int, period: int) -> None:
         """Receive the whole input tensors once, before :meth:`start`. An approach that
@@ -94,6 +98,7 @@ class SeasonalNaive(Approach):
 
     name = "seasonal-naive"
     uses_pretrained = False
+    resumable = True
 
     def __init__(self, season: int, horizon: int):
         if season < 1:
@@ -229,11 +234,16 @@ class Settings:
     #: last ``validate_days`` of the pre-training period
     windows_days: tuple[int, ...] = (28, 56)
     validate_days: int = 14
+    #: mstl's trailing window in steps (``None``: chosen among ``windows_days``)
+    mstl_window: int | None = None
     gbm_every: int = 7
     hybrid_lookback_days: int = 2
     hybrid_lrs: tuple[float, ...] = (1e-4, 3e-4, 1e-3)
     hybrid_losses: tuple[str, ...] = ("l1", "mse")
     hybrid_epochs: int = 5
+    #: candidate passes of the hybrid's daily update over the new day, chosen by validation
+    #: (adding 4 to 2 on elecdemand: the same choice, 2, for 25 s more validation)
+    hybrid_update_epochs: tuple[int, ...] = (2,)
     seed: int = 0
 
 
@@ -278,7 +288,7 @@ def _mstl(s: Settings) -> Approach:
     from retain.forecasting.statistical import MSTLApproach
 
     return MSTLApproach(_seasons(s), s.horizon, [d * s.period for d in s.windows_days],
-                        validate_days=s.validate_days, period=s.period)
+                        validate_days=s.validate_days, period=s.period, window=s.mstl_window)
 
 
 def _gbm(s: Settings) -> Approach:
@@ -292,8 +302,9 @@ def _hybrid(s: Settings, retrain_every: int | None = None) -> Approach:
 
     return Hybrid(_seasons(s), s.horizon, s.period, s.hybrid_lookback_days * s.period,
                   [d * s.period for d in s.windows_days], s.hybrid_lrs, s.hybrid_losses,
-                  s.validate_days, replace(s.recipe, epochs=s.hybrid_epochs), s.epochs,
-                  s.batch_size, s.replay_capacity, retrain_every=retrain_every, seed=s.seed)
+                  s.validate_days, replace(s.recipe, epochs=s.hybrid_epochs),
+                  s.hybrid_update_epochs, s.batch_size, s.replay_capacity,
+                  retrain_every=retrain_every, seed=s.seed)
 
 
 APPROACHES: dict[str, Callable[[Settings], Approach]] = {

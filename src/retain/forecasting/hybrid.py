@@ -20,9 +20,9 @@ history, the calendar, the covariates and the base's own recent errors.
   the last day. Trained once on the pre-training period, then updated incrementally every
   day with replay, like the other incremental approaches.
 - **Chosen by validation**: the base's trailing window and seasons (the day alone, or the
-  day and the week), the correction's loss and learning rate, and whether the correction
-  starts switched on are chosen in :meth:`Hybrid.start` by running the candidates
-  test-then-train over the last ``validate_days`` of the pre-training period, never on a
+  day and the week), the correction's loss, learning rate and update epochs, and whether
+  the correction starts switched on are chosen in :meth:`Hybrid.start` by running the
+  candidates test-then-train over the last ``validate_days`` of the pre-training period, never on a
   forecast day. The choice is reported (``Hybrid.chosen``).
 - **Weighed as it goes**: the forecast is ``base + w · correction``. The correction keeps
   learning every day, and ``w`` (0, ¼, ½, ¾ or 1) is re-chosen after each revealed day as
@@ -176,11 +176,13 @@ class Candidate:
     seasons: tuple[int, ...]
     lr: float | None = None
     loss: str = "l1"
+    epochs: int = 2  # passes of each update over the new day's windows
 
     def describe(self) -> dict:
         return {"base_window_steps": self.window, "base_seasons": list(self.seasons),
                 "correction": self.lr is not None,
-                **({"update_lr": self.lr, "loss": self.loss} if self.lr is not None else {})}
+                **({"update_lr": self.lr, "loss": self.loss, "update_epochs": self.epochs}
+                   if self.lr is not None else {})}
 
 
 #: the weights of the correction the hybrid chooses among, day by day
@@ -203,6 +205,8 @@ class Hybrid(Approach):
         lookback: steps of history the correction sees.
         windows: candidate trailing windows of the base, in steps.
         lrs, losses: candidate update learning rates and losses of the correction.
+        epochs: candidate passes of each daily update over the new day's windows (an int:
+            that one).
         validate_days: days at the end of the pre-training period the candidates are
             compared on (0: take the first candidate with a correction).
         blend_days: revealed days the correction's weight is chosen on, every day (0: keep
@@ -218,7 +222,8 @@ class Hybrid(Approach):
     def __init__(self, seasons: Sequence[int], horizon: int, period: int, lookback: int,
                  windows: Sequence[int], lrs: Sequence[float] = (1e-4, 3e-4, 1e-3),
                  losses: Sequence[str] = ("l1", "mse"), validate_days: int = 14,
-                 recipe: Recipe = Recipe(epochs=5), epochs: int = 2, batch_size: int = 16,
+                 recipe: Recipe = Recipe(epochs=5), epochs: int | Sequence[int] = 2,
+                 batch_size: int = 16,
                  replay_capacity: int = 2000, jump: int | None = None, width: int = 16,
                  retrain_every: int | None = None, seed: int = 0, blend_days: int = 14):
         if not seasons:
@@ -234,7 +239,10 @@ class Hybrid(Approach):
         # is noise in, say, temperature)
         self.season_sets = [self.seasons] + ([self.seasons[:1]] if len(self.seasons) > 1
                                              else [])
-        self.recipe, self.epochs, self.batch_size = recipe, epochs, batch_size
+        self.epochs = (epochs,) if isinstance(epochs, int) else tuple(epochs)
+        if not self.epochs or min(self.epochs) < 1:
+            raise RetainError(f"update epochs must be >= 1, got {epochs}")
+        self.recipe, self.batch_size = recipe, batch_size
         self.replay_capacity, self.jump, self.width = replay_capacity, jump, width
         self.retrain_every, self.seed = retrain_every, seed
         self.name = "hybrid" if retrain_every is None else "hybrid-retrain"
@@ -266,8 +274,13 @@ class Hybrid(Approach):
                 self.target[origin - P:origin - P + m] - base.at(origin - P)[:m]).float()
         return x
 
+    def _usable(self, base: SeasonalBase, origins: range) -> range:
+        """The origins with a day of base errors and a full lookback behind them."""
+        first = max(base.first + self.period, self.lookback)
+        return origins[max(0, -(-(first - origins.start) // origins.step)):]
+
     def _examples(self, base: SeasonalBase, origins: range) -> TensorDataset:
-        origins = [o for o in origins if o - self.period >= base.first and o >= self.lookback]
+        origins = self._usable(base, origins)
         if not origins:
             return TensorDataset(torch.zeros(0, self.inputs.features.shape[1] + 2,
                                              self.lookback), torch.zeros(0, self.horizon))
@@ -325,7 +338,7 @@ class Hybrid(Approach):
             errors.append(np.abs(forecast - self.target[origin:origin + self.horizon]).mean())
             if learner is not None:
                 learner.learn(self._examples(base, range(origin - self.horizon + 1, min(
-                    origin + self.period, end) - self.horizon + 1)), epochs=self.epochs,
+                    origin + self.period, end) - self.horizon + 1)), epochs=c.epochs,
                     batch_size=self.batch_size)
         return float(np.mean(errors))
 
@@ -354,7 +367,8 @@ class Hybrid(Approach):
     def _validate(self) -> tuple[Candidate, bool]:
         windows = [w for w in self.windows if w <= self.pretrain] or [self.windows[0]]
         if self.validate_days <= 0:
-            return Candidate(windows[-1], self.seasons, self.lrs[0], self.losses[0]), True
+            return Candidate(windows[-1], self.seasons, self.lrs[0], self.losses[0],
+                             self.epochs[0]), True
         end = self.pretrain
         need = history_needed("hybrid", self.seasons, self.period, self.horizon,
                               self.validate_days, self.lookback)
@@ -371,8 +385,9 @@ class Hybrid(Approach):
         corrected = []
         for loss in self.losses:
             for lr in self.lrs:
-                c = replace(best_base[1], lr=lr, loss=loss)
-                corrected.append((self._score(c, base, end), c))
+                for epochs in self.epochs:
+                    c = replace(best_base[1], lr=lr, loss=loss, epochs=epochs)
+                    corrected.append((self._score(c, base, end), c))
         scores += corrected
         self.validation = [{**c.describe(), "validation_mae": score} for score, c in scores]
         best = min(corrected, key=lambda s: s[0])
@@ -441,16 +456,20 @@ class Hybrid(Approach):
         if self.retrain_every is not None:
             return self._retrain(start)
         data = self._examples(self.base, new.origins)
-        stats = self.learner.learn(data, epochs=self.epochs, batch_size=self.batch_size)
+        stats = self.learner.learn(data, epochs=self.candidate.epochs,
+                                   batch_size=self.batch_size)
         # replay appends as many memory rows as each batch holds (the memory is never empty:
         # it starts with the pre-training windows)
         return replace(stats, samples=stats.samples * 2, seconds=time.perf_counter() - start)
 
     def _retrain(self, start: float) -> LearnStats:
-        data = self._examples(self.base, self._origins(self._revealed))
-        self.daily_samples.append(len(data) * self.recipe.epochs)
+        # what a daily retrain would process is counted every day; the windows are built
+        # only on the days a retrain runs
+        origins = self._origins(self._revealed)
+        self.daily_samples.append(len(self._usable(self.base, origins)) * self.recipe.epochs)
         if len(self.daily_samples) % self.every:
             return replace(NO_WORK, seconds=time.perf_counter() - start)
+        data = self._examples(self.base, origins)
         self.learner = self._fresh(data, self.candidate)
         self.model = self.learner.model
         return LearnStats(samples=len(data) * self.recipe.epochs, steps=0,

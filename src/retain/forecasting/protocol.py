@@ -34,8 +34,22 @@ class Schedule:
     pretrain: int  # rows of the initial training period
     period: int  # rows between forecast origins (one day)
     days: int | None = None  # forecast at most this many periods
+    #: resume the stream at this day (the days before it are someone else's: see
+    #: :attr:`Approach.resumable`)
+    first_day: int = 0
+    #: forecast only the days before this one (``None``: to the end); unlike ``days`` it
+    #: does not shorten the stream: the last day of the run is still learnt
+    stop_day: int | None = None
 
     def origins(self, n_rows: int) -> range:
+        """Forecast origins of this run: ``all_origins[first_day:stop_day]``."""
+        origins = self.all_origins(n_rows)
+        if not 0 <= self.first_day < len(origins):
+            raise RetainError(f"first_day {self.first_day} is outside the stream's "
+                              f"{len(origins)} forecast days")
+        return origins[self.first_day:self.stop_day]
+
+    def all_origins(self, n_rows: int) -> range:
         """Forecast origins: from the end of pre-training while a full horizon remains."""
         L, H = self.windows.lookback, self.windows.horizon
         if self.pretrain < L + H:
@@ -71,6 +85,8 @@ class ApproachRun:
     #: what the approach needs, beside ``model``, to forecast again later (the hybrid's
     #: settings and weight: see :func:`retain.forecasting.bundle.save_hybrid`)
     export: dict | None = None
+    #: [days] mean absolute error of each day in scaled units, as the drift monitor saw it
+    daily_errors: np.ndarray | None = None
 
 
 @dataclass
@@ -116,13 +132,15 @@ class _Track:
         self.samples = np.zeros(n_days, dtype=np.int64)
         self.meter = PrequentialError(window=7 * horizon)
         self.monitor = DriftMonitor(detectors) if detectors else None
+        self.errors = np.zeros(n_days)
 
     def score(self, day: int, actual: torch.Tensor, spread: float) -> None:
         """Record the day's errors (in target units) and let drift alarms reach the
         approach."""
         error = (self.forecasts[day] - actual).abs()
         self.meter.update(error.numpy() * spread)
-        if self.monitor is not None and self.monitor.update(float(error.mean())):
+        self.errors[day] = float(error.mean())
+        if self.monitor is not None and self.monitor.update(self.errors[day]):
             self.approach.on_drift()
 
     def result(self, scaler) -> ApproachRun:
@@ -132,7 +150,7 @@ class _Track:
             self.seconds, self.samples, a.kind, self.monitor.alarms if self.monitor else [],
             a.note, _extrapolated(a, self.seconds, self.samples), getattr(a, "model", None),
             a.family, getattr(a, "chosen", None), getattr(a, "validation", None),
-            a.export() if hasattr(a, "export") else None)
+            a.export() if hasattr(a, "export") else None, self.errors)
 
 
 def run_daily(
@@ -149,9 +167,20 @@ def run_daily(
     """Run every approach through the same days, test-then-train.
 
     ``progress(day, days, origin_time, windowed_mae)`` is called after each day.
+
+    With ``schedule.first_day > 0`` the run resumes the stream at that day: every approach
+    must be :attr:`~Approach.resumable` (it starts knowing the rows before that day's
+    origin); the results are those days of the whole run (see
+    :func:`retain.forecasting.experiment.run_experiment`, which splits mstl's days so).
     """
     windows = Windows(inputs.features, inputs.target, schedule.windows)
     origins = schedule.origins(len(inputs.target))
+    last = schedule.all_origins(len(inputs.target))[-1]
+    if schedule.first_day:
+        fixed = [a.name for a in approaches if not a.resumable]
+        if fixed:
+            raise RetainError(f"{fixed} cannot resume a stream at day {schedule.first_day}: "
+                              f"they learn from every day before it")
     H, n_days = schedule.windows.horizon, len(origins)
     scaled_actual = inputs.target[origins[0]:].unfold(0, H, schedule.period)[:n_days]
     model, stats = None, NO_WORK
@@ -159,11 +188,13 @@ def run_daily(
         model, stats = train_from_scratch(build, windows.completed(0, schedule.pretrain),
                                           recipe, seed)
     tracks = [_Track(a, n_days, H, detectors) for a in approaches]
+    handed_out = origins[0] if schedule.first_day else schedule.pretrain
     for track in tracks:
         track.approach.prepare(inputs, schedule.pretrain, schedule.period)
+        if schedule.first_day:
+            track.approach.observe(handed_out)
         track.approach.start(model)
     trained_until = np.zeros(n_days, dtype=np.int64)
-    handed_out = schedule.pretrain
     for day, origin in enumerate(origins):
         trained_until[day] = handed_out
         x, past = windows.input_at(origin), inputs.target[:origin]
@@ -171,7 +202,7 @@ def run_daily(
             track.forecasts[day] = track.approach.forecast(x, past)
         for track in tracks:  # the day is revealed: score it, then learn it
             track.score(day, scaled_actual[day], inputs.scaler.std[0])
-        if day + 1 < n_days:  # nothing to learn for after the last forecast
+        if origin < last:  # nothing to learn for after the stream's last forecast
             revealed = origin + schedule.period
             new, history = windows.completed(origin, revealed), windows.completed(0, revealed)
             handed_out = max(handed_out, new.target_end, history.target_end)

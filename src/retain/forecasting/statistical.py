@@ -87,6 +87,7 @@ class StatisticalApproach(Approach):
 
     def prepare(self, inputs: Inputs, pretrain: int, period: int) -> None:
         self.inputs, self.revealed, self.period = inputs, pretrain, period
+        self.pretrain = pretrain
 
     def start(self, model: torch.nn.Module) -> None:
         self.refit()
@@ -110,18 +111,22 @@ class StatisticalApproach(Approach):
 class MSTLApproach(StatisticalApproach):
     """statsforecast ``MSTL(season_length=seasons)`` with an AutoETS trend, refit daily on
     a trailing window; the window is chosen among ``windows`` (steps) by forecasting the
-    last ``validate_days`` of the pre-training period, as a practitioner would."""
+    last ``validate_days`` of the pre-training period, as a practitioner would (``window``:
+    that one, no validation). Refit daily, each day's forecast depends on the revealed rows
+    alone, so a run may resume it on any day (:attr:`resumable`)."""
 
     name = "mstl"
 
     def __init__(self, seasons: Sequence[int], horizon: int, windows: Sequence[int],
-                 validate_days: int = 14, period: int = 1, every: int = 1):
+                 validate_days: int = 14, period: int = 1, every: int = 1,
+                 window: int | None = None):
         super().__init__(every)
         if not seasons:
             raise RetainError("mstl needs a seasonal period longer than one step")
         self.seasons, self.horizon, self.windows = tuple(seasons), horizon, tuple(windows)
-        self.validate_days, self.period = validate_days, period
+        self.validate_days, self.period, self.given = validate_days, period, window
         self.validation: list[dict] = []
+        self.resumable = every == 1
 
     def _fit(self, end: int, window: int):
         models = require_statsforecast()
@@ -132,23 +137,29 @@ class MSTLApproach(StatisticalApproach):
                                y.double().numpy())
 
     def start(self, model: torch.nn.Module) -> None:
-        fits = [w for w in self.windows if w <= self.revealed] or [self.windows[0]]
+        self.window = self.given or self._validate()
+        self.chosen = {"window_steps": self.window}
+        self.note = (f"trailing window {self.window} steps (chosen on the pre-training "
+                     f"period), refit every {self.every} day(s)")
+        self.refit()
+
+    def _validate(self) -> int:
+        """The window with the lowest MAE over the pre-training period's last days."""
+        end = self.pretrain
+        fits = [w for w in self.windows if w <= end] or [self.windows[0]]
         self.window = fits[-1]
-        first = self.revealed - self.validate_days * self.period
+        first = end - self.validate_days * self.period
         if len(fits) > 1 and self.validate_days > 0:
             target = self.inputs.target.double().numpy()
             for w in fits:
                 errors = [np.abs(np.asarray(self._fit(o, w).predict(h=self.horizon)["mean"])
                                  - target[o:o + self.horizon]).mean()
-                          for o in range(first, self.revealed - self.horizon + 1, self.period)]
+                          for o in range(first, end - self.horizon + 1, self.period)]
                 self.validation.append({"window_steps": w, "validation_mae": float(
                     np.mean(errors))})
             self.window = min(self.validation, key=lambda v: v["validation_mae"])[
                 "window_steps"]
-        self.chosen = {"window_steps": self.window}
-        self.note = (f"trailing window {self.window} steps (chosen on the pre-training "
-                     f"period), refit every {self.every} day(s)")
-        self.refit()
+        return self.window
 
     def refit(self) -> int:
         self.fitted = self._fit(self.revealed, self.window)
