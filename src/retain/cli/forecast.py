@@ -106,7 +106,8 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int, typer.Option(
             help="torch CPU threads; one is fastest for models this small")] = 1,
         workers: Annotated[int, typer.Option(
-            help="processes: 2 runs mstl beside the other approaches")] = 2,
+            help="processes: 2 runs mstl beside the other approaches, its days "
+            "shared by both")] = 2,
         out: Annotated[Path, typer.Option(help="report folder")] = Path("results/forecast"),
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON "
                                                "on stdout")] = False,
