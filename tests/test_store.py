@@ -77,6 +77,14 @@ def test_init_trains_a_promoted_first_version(store):
     assert error < 2.0  # in demand units (spread ~6)
 
 
+def test_read_gives_a_version_with_its_schema_and_checkpoint(store):
+    version, schema, checkpoint = store.read()
+    assert version.id == 1 and version.current and schema["label"] == "demand"
+    assert checkpoint.manifest["normalization"] == checkpoint.normalization
+    with pytest.raises(RetainError, match="version 7"):
+        store.read(7)
+
+
 def test_update_promotes_good_data_and_refuses_it_twice(store):
     v2 = store.update(day_frame(0))
     assert (v2.id, v2.parent, v2.status, v2.current) == (2, 1, "promoted", True)

@@ -36,15 +36,11 @@ class Served:
     @classmethod
     def load(cls, store: Any, version: int | None = None) -> Served:
         """Load ``version`` (default: the current one) of ``store`` (a :class:`Store`)."""
-        from retain.store.registry import Registry
-
-        with Registry(store.path) as registry:
-            chosen = registry.get(version)
-            schema = Schema.from_dict(registry.config["schema"])
-        checkpoint = store._open(chosen)
+        chosen, schema, checkpoint = store.read(version)
         learner = checkpoint.learner(restore_rng=False)
         learner.model.eval()
-        return cls(chosen.id, learner, Normalizer.from_dict(checkpoint.normalization), schema)
+        return cls(chosen.id, learner, Normalizer.from_dict(checkpoint.normalization),
+                   Schema.from_dict(schema))
 
     def predict(self, x: np.ndarray) -> list[dict[str, Any]]:
         """Predictions for rows ``x`` [n, features] (checked, finite): ``{"prediction": class

@@ -220,6 +220,15 @@ class Store:
         with self._registry() as registry:
             return registry.versions()
 
+    def read(self, version: int | None = None) -> tuple[Version, dict[str, Any], Checkpoint]:
+        """A version's record (default: the current one), the store's schema (as saved)
+        and the version's checkpoint, read in one look at the registry: what a server
+        loads to answer for that version."""
+        with self._registry() as registry:
+            chosen = registry.get(version)
+            schema = registry.config["schema"]
+        return chosen, schema, self._open(chosen)
+
     def load(self, version: int | None = None) -> Learner:
         """The learner of a version (default: the current one), ready to predict or train."""
         with self._registry() as registry:
