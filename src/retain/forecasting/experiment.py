@@ -127,9 +127,10 @@ def _check_history(experiment: Experiment, pretrain: int, period: int, season: i
 #: networks)
 STATISTICAL = ("mstl",)
 
-#: ``workers=2`` splits mstl's forecast days into runs of this many days: the second process
-#: takes them from the first day on, this one from the last day back once its own approaches
-#: are done, so neither waits for the other
+#: ``workers=2`` splits mstl's forecast days into runs of a quarter of the days left, at
+#: least this many (each run refits once more at its start): the second process takes them
+#: from the first day on, this one from the last day back once its own approaches are done,
+#: so neither waits for the other
 CHUNK_DAYS = 16
 
 
@@ -174,13 +175,16 @@ def run_experiment(series: Series, experiment: Experiment, progress: Progress | 
 
 
 class _Chunks:
-    """The split approaches' days in runs of ``size`` days: the pool's process takes them
-    in order; :meth:`finish` runs here, from the last one back, those it has not started."""
+    """The split approaches' days in runs of at least ``size`` days: the pool's process
+    takes them in order; :meth:`finish` runs here, from the last one back, those it has not
+    started."""
 
     def __init__(self, pool: ProcessPoolExecutor, series: Series, experiment: Experiment,
                  days: int, size: int):
         self.pool, self.series, self.experiment = pool, series, experiment
-        bounds = [*range(0, days, size), days]
+        bounds = [0]
+        while bounds[-1] < days:  # long runs first, short ones last (where the two meet)
+            bounds.append(min(days, bounds[-1] + max(size, (days - bounds[-1]) // 4)))
         self.spans = list(zip(bounds[:-1], bounds[1:], strict=True))
         self.threads = torch.get_num_threads()
         # the first run chooses mstl's window; the others are queued once it is known
