@@ -275,6 +275,44 @@ def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(m
     assert len(asked) == 10 and len(forms[0][0]) == 3
 
 
+def test_a_weekly_ets_cadence_searches_and_fits_once_a_week(monkeypatch):
+    import statsforecast.models
+
+    from retain.forecasting.hybrid import SeasonalBase
+
+    asked = []
+
+    class Recorded(statsforecast.models.AutoETS):
+        def __init__(self, *args, model="ZZZ", damped=None, **kwargs):
+            asked.append((model, damped))
+            super().__init__(*args, model=model, damped=damped, **kwargs)
+
+    monkeypatch.setattr(statsforecast.models, "AutoETS", Recorded)
+    y = synthetic(days=40, freq="1h").frame.iloc[:, 0].to_numpy(float)
+    base = SeasonalBase(y, (24,), horizon=24, period=24, anchor=0, window=24 * 14,
+                        ets_every=7)
+    fits = []
+    for day in range(3, 18):
+        base.at(day * 24)
+        fits.append(base._ets)
+    assert asked == [("ZZN", None)] * 3  # refreshes 0, 7 and 14: a search each
+    assert fits[0] is fits[6] is not fits[7]  # the week's fit serves every day of it
+    # between fits, each day's forecast still starts from that day's history
+    assert not np.allclose(base.at(4 * 24), base.at(5 * 24))
+
+
+def test_the_base_ets_cadence_is_chosen_by_validation(runs):
+    hybrid = runs[0].runs["hybrid"]
+    tried = {s["base_ets_fit_every"] for s in hybrid.validation if not s["correction"]}
+    assert tried == {1, 7}
+    assert hybrid.chosen["base_ets_fit_every"] in tried
+    assert hybrid.export["base_ets_fit_every"] == hybrid.chosen["base_ets_fit_every"]
+    from retain.forecasting.hybrid import Hybrid
+
+    with pytest.raises(RetainError, match="ETS fits"):
+        Hybrid((24,), 24, 24, 48, (240,), ets_every=(0,))
+
+
 def test_stl_steps_follow_r_defaults_or_one_given_jump():
     from retain.forecasting.hybrid import stl_jumps
 

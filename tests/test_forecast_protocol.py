@@ -139,6 +139,24 @@ def test_retrain_cost_extrapolation_counts_every_days_history():
     np.testing.assert_allclose(would_seconds, would_samples * rate)
 
 
+def test_daily_work_beside_the_retrains_is_added_as_measured_not_spread_over_samples():
+    from types import SimpleNamespace
+
+    from retain.forecasting.protocol import _extrapolated
+
+    # retrain every 2 days; every update also spends 1 s on work a daily retrain would
+    # do as well (the hybrid's base refresh), the retrains 4 s on 100 samples each
+    approach = SimpleNamespace(kind="retrain", every=2, daily_samples=[100, 100, 100, 100],
+                               fit_seconds=[0.0, 4.0, 0.0, 4.0])
+    seconds = np.array([1.0, 5.0, 1.0, 5.0])
+    samples = np.array([0, 100, 0, 100])
+    would_seconds, would = _extrapolated(approach, seconds, samples)
+    np.testing.assert_array_equal(would, [100, 100, 100, 100])
+    np.testing.assert_allclose(would_seconds, [5.0, 5.0, 5.0, 5.0])  # 1 s + 100 x 0.04 s
+    del approach.fit_seconds  # without the split: all seconds are training seconds
+    np.testing.assert_allclose(_extrapolated(approach, seconds, samples)[0], [6.0] * 4)
+
+
 def test_replay_counts_replayed_rows_as_processed_samples():
     run, _ = run_experiment(SERIES, QUICK)
     plain, replay = run.runs["incremental-adam"].samples, run.runs["replay"].samples

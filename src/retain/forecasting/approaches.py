@@ -244,6 +244,10 @@ class Settings:
     #: candidate passes of the hybrid's daily update over the new day, chosen by validation
     #: (adding 4 to 2 on elecdemand: the same choice, 2, for 25 s more validation)
     hybrid_update_epochs: tuple[int, ...] = (2,)
+    #: candidate refreshes between fits of the hybrid's base ETS, chosen by validation
+    #: (weekly won on the validation slices of elecdemand and weather-jfk and tied on the
+    #: synthetic series: ``--validate 21``; see docs/forecasting.md)
+    hybrid_ets_every: tuple[int, ...] = (1, 7)
     seed: int = 0
 
 
@@ -304,7 +308,7 @@ def _hybrid(s: Settings, retrain_every: int | None = None) -> Approach:
                   [d * s.period for d in s.windows_days], s.hybrid_lrs, s.hybrid_losses,
                   s.validate_days, replace(s.recipe, epochs=s.hybrid_epochs),
                   s.hybrid_update_epochs, s.batch_size, s.replay_capacity,
-                  retrain_every=retrain_every, seed=s.seed)
+                  retrain_every=retrain_every, seed=s.seed, ets_every=s.hybrid_ets_every)
 
 
 APPROACHES: dict[str, Callable[[Settings], Approach]] = {

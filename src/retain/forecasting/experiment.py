@@ -61,7 +61,7 @@ class Experiment:
                    hyper={"epochs": 1, "retrain_every": 2, "validate_days": 7,
                           "windows_days": (21,), "hybrid_lrs": (3e-4,),
                           "hybrid_losses": ("l1",), "hybrid_epochs": 1,
-                          "hybrid_update_epochs": (1,)})
+                          "hybrid_update_epochs": (1,), "hybrid_ets_every": (1,)})
         return replace(base, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -177,9 +177,11 @@ class Candidate:
     lr: float | None = None
     loss: str = "l1"
     epochs: int = 2  # passes of each update over the new day's windows
+    ets_every: int = 1  # refreshes between fits of the base's ETS (1: every day)
 
     def describe(self) -> dict:
         return {"base_window_steps": self.window, "base_seasons": list(self.seasons),
+                "base_ets_fit_every": self.ets_every,
                 "correction": self.lr is not None,
                 **({"update_lr": self.lr, "loss": self.loss, "update_epochs": self.epochs}
                    if self.lr is not None else {})}
@@ -207,6 +209,9 @@ class Hybrid(Approach):
         lrs, losses: candidate update learning rates and losses of the correction.
         epochs: candidate passes of each daily update over the new day's windows (an int:
             that one).
+        ets_every: candidate refreshes between fits of the base's ETS: 1 refits its
+            parameters every day (its form searched weekly), 7 searches and fits it once a
+            week and applies that fit to each day's deseasonalised history in between.
         validate_days: days at the end of the pre-training period the candidates are
             compared on (0: take the first candidate with a correction).
         blend_days: revealed days the correction's weight is chosen on, every day (0: keep
@@ -225,7 +230,8 @@ class Hybrid(Approach):
                  recipe: Recipe = Recipe(epochs=5), epochs: int | Sequence[int] = 2,
                  batch_size: int = 16,
                  replay_capacity: int = 2000, jump: int | None = None, width: int = 16,
-                 retrain_every: int | None = None, seed: int = 0, blend_days: int = 14):
+                 retrain_every: int | None = None, seed: int = 0, blend_days: int = 14,
+                 ets_every: Sequence[int] = (1,)):
         if not seasons:
             raise RetainError("the hybrid needs a seasonal period longer than one step")
         unknown = [loss for loss in losses if loss not in LOSSES]
@@ -242,6 +248,9 @@ class Hybrid(Approach):
         self.epochs = (epochs,) if isinstance(epochs, int) else tuple(epochs)
         if not self.epochs or min(self.epochs) < 1:
             raise RetainError(f"update epochs must be >= 1, got {epochs}")
+        self.ets_every = tuple(ets_every)
+        if not self.ets_every or min(self.ets_every) < 1:
+            raise RetainError(f"ETS fits must be every >= 1 refreshes, got {ets_every}")
         self.recipe, self.batch_size = recipe, batch_size
         self.replay_capacity, self.jump, self.width = replay_capacity, jump, width
         self.retrain_every, self.seed = retrain_every, seed
@@ -250,6 +259,9 @@ class Hybrid(Approach):
             self.kind = "retrain"
             self.every = retrain_every
             self.daily_samples: list[int] = []
+            #: seconds each update spent training from scratch (the rest, the base
+            #: refresh and the windows, a daily retrain would pay the same)
+            self.fit_seconds: list[float] = []
         self.chosen: dict = {}
         self.validation: list[dict] = []
 
@@ -325,7 +337,7 @@ class Hybrid(Approach):
 
     def _base(self, c: Candidate) -> SeasonalBase:
         return SeasonalBase(self.target, c.seasons, self.horizon, self.period,
-                            self.pretrain, c.window, self.jump)
+                            self.pretrain, c.window, self.jump, ets_every=c.ets_every)
 
     def _score(self, c: Candidate, base: SeasonalBase, end: int) -> float:
         """MAE of ``c`` test-then-train over the last ``validate_days`` before ``end``."""
@@ -362,13 +374,14 @@ class Hybrid(Approach):
     def _choice_key(self) -> tuple:
         return (self.seasons, self.horizon, self.period, self.lookback, self.windows, self.lrs,
                 self.losses, self.validate_days, self.recipe, self.epochs, self.batch_size,
-                self.replay_capacity, self.jump, self.width, self.seed, self.pretrain)
+                self.replay_capacity, self.jump, self.width, self.seed, self.pretrain,
+                self.ets_every)
 
     def _validate(self) -> tuple[Candidate, bool]:
         windows = [w for w in self.windows if w <= self.pretrain] or [self.windows[0]]
         if self.validate_days <= 0:
             return Candidate(windows[-1], self.seasons, self.lrs[0], self.losses[0],
-                             self.epochs[0]), True
+                             self.epochs[0], self.ets_every[0]), True
         end = self.pretrain
         need = history_needed("hybrid", self.seasons, self.period, self.horizon,
                               self.validate_days, self.lookback)
@@ -378,8 +391,9 @@ class Hybrid(Approach):
         scores = []
         for seasons in self.season_sets:
             for w in windows:
-                c = Candidate(w, seasons)
-                scores.append((self._score(c, self._base(c), end), c))
+                for every in self.ets_every:
+                    c = Candidate(w, seasons, ets_every=every)
+                    scores.append((self._score(c, self._base(c), end), c))
         best_base = min(scores, key=lambda s: s[0])
         base = self._base(best_base[1])
         corrected = []
@@ -424,7 +438,8 @@ class Hybrid(Approach):
         c = self.candidate
         return {"model": "hybrid", "width": self.width, "lookback": self.lookback,
                 "horizon": self.horizon, "period": self.period, "base_seasons": list(c.seasons),
-                "base_window": c.window, "jump": self.jump, "correction_weight": self.weight,
+                "base_window": c.window, "base_ets_fit_every": c.ets_every, "jump": self.jump,
+                "correction_weight": self.weight,
                 "chosen": self.chosen}
 
     def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
@@ -468,9 +483,12 @@ class Hybrid(Approach):
         origins = self._origins(self._revealed)
         self.daily_samples.append(len(self._usable(self.base, origins)) * self.recipe.epochs)
         if len(self.daily_samples) % self.every:
+            self.fit_seconds.append(0.0)
             return replace(NO_WORK, seconds=time.perf_counter() - start)
         data = self._examples(self.base, origins)
+        fit = time.perf_counter()
         self.learner = self._fresh(data, self.candidate)
+        self.fit_seconds.append(time.perf_counter() - fit)
         self.model = self.learner.model
         return LearnStats(samples=len(data) * self.recipe.epochs, steps=0,
                           seconds=time.perf_counter() - start, last_loss=float("nan"))
