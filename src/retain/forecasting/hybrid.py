@@ -8,22 +8,22 @@ history, the calendar, the covariates and the base's own recent errors.
   the week, refreshed at the start of every day on a trailing window, with the LOESS
   interpolation steps (``jump``) of R's ``stl`` (a tenth of each smoothing window), so a
   refresh costs a fraction of statsmodels' exact fit and stays close to it; AutoETS on the
-  deseasonalised series: its form (error, trend, damping) chosen by AICc every
-  ``form_every`` refreshes, its parameters refit for that form at every refresh (the
-  form search is the costly part of a fit; a network that learns the base's errors is
-  thrown off on days the base's parameters jump, so they are refit daily, not weekly). A
-  forecast from any origin uses only rows before it: the seasonal profile of the last
-  refresh at or before the origin, extrapolated, and the deseasonalised history up to the
-  origin.
+  deseasonalised series, at one of two cadences chosen by validation: its form (error,
+  trend, damping) searched by AICc every ``form_every`` refreshes and its parameters refit
+  for that form at every refresh in between (``ets_every=1``), or searched and fit once
+  every ``ets_every`` refreshes. A forecast from any origin uses only rows before it: the
+  seasonal profile of the last refresh at or before the origin, extrapolated, the last ETS
+  fit, and the deseasonalised history up to the origin.
 - **Correction** (:class:`BaseCorrection`): a small CNN over the last ``lookback`` steps of
   every channel plus two more: the base forecast over the horizon and the base's error over
   the last day. Trained once on the pre-training period, then updated incrementally every
   day with replay, like the other incremental approaches.
-- **Chosen by validation**: the base's trailing window and seasons (the day alone, or the
-  day and the week), the correction's loss, learning rate and update epochs, and whether
-  the correction starts switched on are chosen in :meth:`Hybrid.start` by running the
-  candidates test-then-train over the last ``validate_days`` of the pre-training period, never on a
-  forecast day. The choice is reported (``Hybrid.chosen``).
+- **Chosen by validation**: the base's trailing window, seasons (the day alone, or the
+  day and the week) and ETS cadence, the correction's loss, learning rate and update
+  epochs, and whether the correction starts switched on are chosen in
+  :meth:`Hybrid.start` by running the candidates test-then-train over the last
+  ``validate_days`` of the pre-training period, never on a forecast day. The choice is
+  reported (``Hybrid.chosen``).
 - **Weighed as it goes**: the forecast is ``base + w · correction``. The correction keeps
   learning every day, and ``w`` (0, ¼, ½, ¾ or 1) is re-chosen after each revealed day as
   the weight with the lowest MAE over the last ``blend_days`` days already revealed, from the

@@ -96,9 +96,10 @@ def summarize(run: DailyRun) -> dict[str, Any]:
 
 def fresh_retrain_days(run: DailyRun) -> np.ndarray | None:
     """Days forecast by a model retrained just before them, when retraining every k > 1
-    days. On these days the forecasts are exactly those of retraining every day (same data,
-    recipe and seed), so comparing all approaches on them measures daily retraining's
-    accuracy without paying for it."""
+    days. On these days the CNN retrain's forecasts are exactly those of retraining every
+    day (same data, recipe and seed), so comparing all approaches on them measures daily
+    retraining's accuracy without paying for it; the hybrid's are close, not exact (its
+    correction weight is chosen on the forecasts of earlier days, made by older networks)."""
     retrain = next((r for r in run.runs.values() if r.daily_retrain is not None), None)
     if retrain is None:
         return None
