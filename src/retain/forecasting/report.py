@@ -312,7 +312,7 @@ def acceptance_text(acc: dict[str, Any] | None) -> str:
         parts.append(f"{acc['mae_vs_retrain']:+.1%} MAE against retraining its model")
     if "mae_vs_daily_retrain_on_fresh_days" in acc:
         parts.append(f"{acc['mae_vs_daily_retrain_on_fresh_days']:+.1%} on the days a fresh "
-                     f"retrain forecast (= daily retraining)")
+                     f"retrain forecast (≈ daily retraining)")
     if acc.get("compute_ratio_seconds"):
         parts.append(f"{acc['compute_ratio_seconds']:.0f}x less update time than daily "
                      f"retraining ({acc['compute_ratio_samples']:.0f}x fewer samples)")
