@@ -249,10 +249,10 @@ def test_the_hybrid_weighs_its_correction_on_revealed_days_only():
     assert h.weight == 1.0
 
 
-def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(monkeypatch):
+@pytest.fixture
+def ets_asked(monkeypatch) -> list[tuple]:
+    """The (model, damped) of every AutoETS the base creates."""
     import statsforecast.models
-
-    from retain.forecasting.hybrid import SeasonalBase
 
     asked = []
 
@@ -262,6 +262,13 @@ def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(m
             super().__init__(*args, model=model, damped=damped, **kwargs)
 
     monkeypatch.setattr(statsforecast.models, "AutoETS", Recorded)
+    return asked
+
+
+def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(ets_asked):
+    from retain.forecasting.hybrid import SeasonalBase
+
+    asked = ets_asked
     y = synthetic(days=40, freq="1h").frame.iloc[:, 0].to_numpy(float)
     base = SeasonalBase(y, (24,), horizon=24, period=24, anchor=0, window=24 * 14,
                         form_every=7)
@@ -275,19 +282,10 @@ def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(m
     assert len(asked) == 10 and len(forms[0][0]) == 3
 
 
-def test_a_weekly_ets_cadence_searches_and_fits_once_a_week(monkeypatch):
-    import statsforecast.models
-
+def test_a_weekly_ets_cadence_searches_and_fits_once_a_week(ets_asked):
     from retain.forecasting.hybrid import SeasonalBase
 
-    asked = []
-
-    class Recorded(statsforecast.models.AutoETS):
-        def __init__(self, *args, model="ZZZ", damped=None, **kwargs):
-            asked.append((model, damped))
-            super().__init__(*args, model=model, damped=damped, **kwargs)
-
-    monkeypatch.setattr(statsforecast.models, "AutoETS", Recorded)
+    asked = ets_asked
     y = synthetic(days=40, freq="1h").frame.iloc[:, 0].to_numpy(float)
     base = SeasonalBase(y, (24,), horizon=24, period=24, anchor=0, window=24 * 14,
                         ets_every=7)

@@ -75,7 +75,9 @@ def save_hybrid(folder: Path, run: Any, series: Any, scaler: Scaler,
 class SavedHybrid:
     """A hybrid loaded by :func:`load_hybrid`: ``forecast(series)`` gives the next
     ``horizon`` steps after the end of ``series`` (refitting the base on its trailing window,
-    as the daily run does each morning)."""
+    as the daily run does each morning; a base chosen with a weekly ETS fit
+    (``base_ets_fit_every`` 7) gets a fresh ETS fit too, where the run would have reused
+    that week's)."""
 
     def __init__(self, model: torch.nn.Module, meta: dict[str, Any]):
         self.model, self.meta = model.eval(), meta
