@@ -30,7 +30,7 @@ import torch
 from retain.forecasting.approaches import Settings
 from retain.forecasting.bundled import DATASETS, load
 from retain.forecasting.experiment import DEFAULT_APPROACHES, Experiment, run_experiment
-from retain.forecasting.report import summarize
+from retain.forecasting.report import acceptance, summarize
 
 SERIES = ("elecdemand", "calls", "weather-jfk", "synthetic-level", "synthetic-trend",
           "synthetic-profile")
@@ -43,12 +43,7 @@ def every_kth_day(run, summary: dict, k: int) -> None:
     for name, r in run.runs.items():
         summary["approaches"][name]["mae_on_fresh_retrain_days"] = float(
             np.abs(r.forecasts[days] - run.actual[days]).mean())
-    acc, approaches = summary["acceptance"], summary["approaches"]
-    mine = approaches[acc["best_incremental"]]["mae_on_fresh_retrain_days"]
-    for name in ("mstl", "gbm", "seasonal-naive"):
-        if name in approaches:
-            acc[f"fresh_days_mae_gain_over_{name}"] = (
-                1 - mine / approaches[name]["mae_on_fresh_retrain_days"])
+    summary["acceptance"] = acceptance(summary["approaches"])
     summary["fresh_retrain_days"] = [str(run.origins[d].date()) for d in days]
 
 

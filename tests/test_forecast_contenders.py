@@ -265,17 +265,23 @@ def ets_asked(monkeypatch) -> list[tuple]:
     return asked
 
 
-def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(ets_asked):
+def _refreshed_daily(days: int, state: str, **cadence):
+    """An hourly base with a daily season refreshed on ``days`` days from day 3 (the first
+    with two cycles behind it), and its ``state`` attribute after each refresh."""
     from retain.forecasting.hybrid import SeasonalBase
 
-    asked = ets_asked
     y = synthetic(days=40, freq="1h").frame.iloc[:, 0].to_numpy(float)
-    base = SeasonalBase(y, (24,), horizon=24, period=24, anchor=0, window=24 * 14,
-                        form_every=7)
-    forms = []
-    for day in range(3, 13):  # the first refresh needs two cycles (row 49 on)
+    base = SeasonalBase(y, (24,), horizon=24, period=24, anchor=0, window=24 * 14, **cadence)
+    states = []
+    for day in range(3, 3 + days):
         base.at(day * 24)
-        forms.append(base._form)
+        states.append(getattr(base, state))
+    return base, states
+
+
+def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(ets_asked):
+    asked = ets_asked
+    _, forms = _refreshed_daily(10, "_form", form_every=7)
     assert asked[0] == asked[7] == ("ZZN", None)  # the search: first and eighth refresh
     for i in set(range(10)) - {0, 7}:  # between: the last search's form, parameters refit
         assert asked[i] == forms[i] == forms[i - 1]
@@ -283,16 +289,8 @@ def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(e
 
 
 def test_a_weekly_ets_cadence_searches_and_fits_once_a_week(ets_asked):
-    from retain.forecasting.hybrid import SeasonalBase
-
     asked = ets_asked
-    y = synthetic(days=40, freq="1h").frame.iloc[:, 0].to_numpy(float)
-    base = SeasonalBase(y, (24,), horizon=24, period=24, anchor=0, window=24 * 14,
-                        ets_every=7)
-    fits = []
-    for day in range(3, 18):
-        base.at(day * 24)
-        fits.append(base._ets)
+    base, fits = _refreshed_daily(15, "_ets", ets_every=7)
     assert asked == [("ZZN", None)] * 3  # refreshes 0, 7 and 14: a search each
     assert fits[0] is fits[6] is not fits[7]  # the week's fit serves every day of it
     # between fits, each day's forecast still starts from that day's history

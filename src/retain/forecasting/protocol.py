@@ -232,12 +232,9 @@ def _extrapolated(approach: Approach, seconds: np.ndarray, samples: np.ndarray):
         return None
     would = np.zeros(len(samples), dtype=np.int64)
     would[: len(approach.daily_samples)] = approach.daily_samples
-    fit = np.zeros(len(seconds))
     listed = getattr(approach, "fit_seconds", None)
-    if listed is None:
-        fit = seconds
-    else:
-        fit[: len(listed)] = listed
+    fit = seconds if listed is None else np.pad(np.asarray(listed, dtype=float),
+                                                 (0, len(seconds) - len(listed)))
     measured = samples.sum()
     rate = fit.sum() / measured if measured else float("nan")
     return seconds - fit + would * rate, would
