@@ -290,8 +290,10 @@ def test_the_base_searches_the_ets_form_weekly_and_refits_its_parameters_daily(e
 
 def test_a_weekly_ets_cadence_searches_and_fits_once_a_week(ets_asked):
     asked = ets_asked
-    base, fits = _refreshed_daily(15, "_ets", ets_every=7)
-    assert asked == [("ZZN", None)] * 3  # refreshes 0, 7 and 14: a search each
+    base, fits = _refreshed_daily(30, "_ets", ets_every=7)
+    # refreshes 0, 7, 14, 21 and 28: a search every four weeks, that form refit between
+    assert asked[0] == asked[4] == ("ZZN", None) and len(asked) == 5
+    assert asked[1] == asked[2] == asked[3] != ("ZZN", None)
     assert fits[0] is fits[6] is not fits[7]  # the week's fit serves every day of it
     # between fits, each day's forecast still starts from that day's history
     assert not np.allclose(base.at(4 * 24), base.at(5 * 24))
@@ -309,11 +311,32 @@ def test_the_base_ets_cadence_is_chosen_by_validation(runs):
         Hybrid((24,), 24, 24, 48, (240,), ets_every=(0,))
 
 
-def test_stl_steps_follow_r_defaults_or_one_given_jump():
-    from retain.forecasting.hybrid import stl_jumps
+def test_stl_settings_follow_r_defaults_or_one_given_jump():
+    from retain.forecasting.hybrid import r_stl
 
-    assert stl_jumps([24]) == {"seasonal_jump": 2, "trend_jump": 5, "low_pass_jump": 3}
-    assert set(stl_jumps([48, 336], jump=1).values()) == {1}
+    assert r_stl([24]) == {"seasonal_deg": 0, "inner_iter": 2, "seasonal_jump": 2,
+                           "trend_jump": 5, "low_pass_jump": 3}
+    jumps = {k: v for k, v in r_stl([48, 336], jump=1).items() if k.endswith("_jump")}
+    assert set(jumps.values()) == {1}
+
+
+def test_the_base_decomposes_as_statsforecasts_mstl_with_r_inner_iterations():
+    """statsmodels' MSTL with 5 inner iterations is statsforecast's ``mstl``; the base's 2
+    (R's) stay close to it."""
+    from statsforecast.mstl import mstl
+    from statsmodels.tsa.seasonal import MSTL
+
+    from retain.forecasting.hybrid import r_stl
+
+    y = SERIES.frame[SERIES.target].to_numpy(np.float64)[:24 * 28]
+    settings = r_stl([24, 168])
+    theirs = mstl(y, [24, 168], stl_kwargs={k: v for k, v in settings.items()
+                                            if k.endswith("_jump")})
+    theirs = theirs[["seasonal24", "seasonal168"]].to_numpy()
+    same = MSTL(y, periods=(24, 168), stl_kwargs={**settings, "inner_iter": 5}).fit()
+    np.testing.assert_allclose(same.seasonal, theirs, atol=1e-9)
+    ours = MSTL(y, periods=(24, 168), stl_kwargs=settings).fit().seasonal
+    assert np.abs(ours - theirs).max() < 0.02 * np.ptp(theirs.sum(1))
 
 
 def test_a_saved_hybrid_forecasts_as_the_run_did_from_the_history_alone(runs, tmp_path):
