@@ -8,7 +8,7 @@ history, the calendar, the covariates and the base's own recent errors.
   (statsmodels' implementation, which statsforecast's ``mstl`` wraps, so that STL can run
   with R's settings: the LOESS interpolation steps, ``jump``, of a tenth of each smoothing
   window and 2 inner iterations, where statsmodels evaluates every point 5 times), refreshed
-  at the start of every day on a trailing window: a refresh costs about a sixtieth of
+  at the start of every day on a trailing window: a refresh costs about a seventieth of
   statsmodels' exact fit and stays close to it; AutoETS on the deseasonalised series, at
   one of two cadences chosen by validation: its parameters refit at every refresh
   (``ets_every=1``) or once every ``ets_every`` refreshes, its form (error, trend,
@@ -101,7 +101,7 @@ class SeasonalBase:
     def _fit_ets(self, models, deseasonal: np.ndarray):
         """AutoETS's form search every ``form_every`` refreshes; that form's parameters refit
         between. The search costs three fits, and on the pre-training days of the development
-        series the form it finds changes seldom (elecdemand: 2 days in 28 flip the error type)."""
+        series the form it finds changes seldom (elecdemand: on 3 days in 28, the error type)."""
         if self._form is None or self._refreshes % self.form_every == 0:
             ets = models.AutoETS(model="ZZN").fit(deseasonal)
             components = str(ets.model_["components"])
@@ -137,7 +137,7 @@ def r_stl(seasons: Sequence[int], jump: int | None = None) -> dict[str, int]:
     statsmodels' STL evaluates every LOESS at every point and runs 5 inner iterations; R's
     steps a tenth of each smoothing window (``jump``: that step for every smoother instead)
     and interpolates, and runs 2 inner iterations. On 56 days of half-hours R's settings
-    cost about a sixtieth of statsmodels' and stay within 2% of its seasonal amplitude;
+    cost about a seventieth of statsmodels' and stay within 2% of its seasonal amplitude;
     ``seasonal_deg=0`` is statsforecast's ``mstl``'s choice.
 
     >>> r_stl([48, 336])
