@@ -13,7 +13,7 @@ from retain.forecasting.bundled import calls, nyc_weather, synthetic_change
 from retain.forecasting.data import from_frame, synthetic
 from retain.forecasting.experiment import Experiment, plan, run_experiment
 from retain.forecasting.intervals import conformal_intervals, coverage
-from retain.forecasting.report import summarize
+from retain.forecasting.report import acceptance_text, summarize
 
 H, L, PRETRAIN_DAYS, DAYS = 24, 48, 26, 4
 SERIES = synthetic(days=PRETRAIN_DAYS + DAYS + 1, freq="1h")
@@ -105,6 +105,10 @@ def test_summary_ranks_every_approach_and_compares_the_best_with_mstl(runs):
     assert acc["best_incremental"] == "hybrid"  # the only daily-updated one here
     hybrid, mstl = summary["approaches"]["hybrid"], summary["approaches"]["mstl"]
     assert acc["mae_gain_over_mstl"] == pytest.approx(1 - hybrid["mae"] / mstl["mae"])
+    for key in ("mae_gain_over_mstl", "fresh_days_mae_gain_over_mstl"):
+        low, high = acc[f"{key}_ci95"]  # days resampled: the run's own gain lies inside
+        assert low <= acc[key] <= high and low < high, key
+    assert f"{acc['mae_gain_over_mstl']:+.1%} [95%: " in acceptance_text(acc)
     assert acc["mstl_refit_over_this_seconds"] == pytest.approx(
         mstl["update_seconds"] / hybrid["update_seconds"])
     assert "mae_vs_daily_retrain_on_fresh_days" in acc  # against hybrid-retrain

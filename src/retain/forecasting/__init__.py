@@ -5,7 +5,8 @@ from the bundled data or a user's file, validated), :mod:`~retain.forecasting.fe
 (channels and the scaler), :mod:`~retain.forecasting.windows` (sliding windows as views),
 :mod:`~retain.forecasting.approaches` (frozen, seasonal-naive, incremental, replay, EWC,
 retrain), :mod:`~retain.forecasting.protocol` (the leakage-free daily loop),
-:mod:`~retain.forecasting.report` (metrics, plots, HTML) and
+:mod:`~retain.forecasting.report` (metrics, plots, HTML; each gain's interval from
+:mod:`~retain.forecasting.significance`) and
 :mod:`~retain.forecasting.experiment` (all of it in one call, used by ``retain forecast``).
 """
 

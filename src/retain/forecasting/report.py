@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 from retain.forecasting.intervals import summarize_intervals  # noqa: E402
 from retain.forecasting.metrics import daily_mae, errors, errors_by_month  # noqa: E402
 from retain.forecasting.protocol import DailyRun  # noqa: E402
+from retain.forecasting.significance import gain_interval  # noqa: E402
 from retain.report.html import Section, write_html  # noqa: E402
 
 
@@ -76,7 +77,8 @@ def summarize(run: DailyRun) -> dict[str, Any]:
     ranked = sorted(approaches, key=lambda n: approaches[n]["mae"])
     for rank, name in enumerate(ranked, 1):
         approaches[name]["rank"] = rank
-    acc = acceptance(approaches)
+    daily = {name: daily_mae(run.actual, r.forecasts) for name, r in run.runs.items()}
+    acc = acceptance(approaches, daily, fresh)
     best = approaches[acc["best_incremental"]] if acc else None
     reference = reference_cost(run, best["family"] if best else "cnn")
     return {
@@ -110,22 +112,34 @@ def _ratio(reference: tuple[float, int] | None, i: int, cost: float) -> float | 
     return reference[i] / cost if reference is not None and cost > 0 else None
 
 
-def acceptance(approaches: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def acceptance(approaches: dict[str, dict[str, Any]],
+               daily: dict[str, np.ndarray] | None = None,
+               fresh: np.ndarray | None = None) -> dict[str, Any] | None:
     """The best daily-updated approach against the statistical contenders, the baselines
-    and daily retraining of its own model."""
+    and daily retraining of its own model.
+
+    With each approach's ``daily`` MAE (and the ``fresh`` days' indices), every gain also
+    gets its 95% interval (``..._ci95``: :func:`~retain.forecasting.significance.gain_interval`,
+    days resampled): whether the run resolves it, or a different year could reverse it."""
     incremental = {n: a for n, a in approaches.items() if a["kind"] == "incremental"}
     if not incremental:
         return None
     best = min(incremental, key=lambda n: incremental[n]["mae"])
     mine = incremental[best]
     out: dict[str, Any] = {"best_incremental": best, "mae": mine["mae"]}
-    fresh = "mae_on_fresh_retrain_days"
+    fresh_key = "mae_on_fresh_retrain_days"
     for name in ("mstl", "gbm", "seasonal-naive", "frozen"):
         if name in approaches:
             out[f"mae_gain_over_{name}"] = 1 - mine["mae"] / approaches[name]["mae"]
-            if fresh in mine:
+            if daily is not None:
+                out[f"mae_gain_over_{name}_ci95"] = list(gain_interval(daily[best],
+                                                                       daily[name]))
+            if fresh_key in mine:
                 out[f"fresh_days_mae_gain_over_{name}"] = (
-                    1 - mine[fresh] / approaches[name][fresh])
+                    1 - mine[fresh_key] / approaches[name][fresh_key])
+                if daily is not None and fresh is not None:
+                    out[f"fresh_days_mae_gain_over_{name}_ci95"] = list(gain_interval(
+                        daily[best][fresh], daily[name][fresh]))
     if "mstl" in approaches and mine["update_seconds"] > 0:
         out["mstl_refit_over_this_seconds"] = (approaches["mstl"]["update_seconds"]
                                                / mine["update_seconds"])
@@ -133,8 +147,9 @@ def acceptance(approaches: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
                     and a["family"] == mine["family"]), None)
     if retrain is not None:
         out["mae_vs_retrain"] = mine["mae"] / retrain["mae"] - 1
-        if fresh in retrain:
-            out["mae_vs_daily_retrain_on_fresh_days"] = mine[fresh] / retrain[fresh] - 1
+        if fresh_key in retrain:
+            out["mae_vs_daily_retrain_on_fresh_days"] = (mine[fresh_key] / retrain[fresh_key]
+                                                         - 1)
         out["compute_ratio_seconds"] = mine["retrain_over_this_seconds"]
         out["compute_ratio_samples"] = mine["retrain_over_this_samples"]
     return out
@@ -301,9 +316,10 @@ def acceptance_text(acc: dict[str, Any] | None) -> str:
     for name in ("mstl", "seasonal-naive", "gbm", "frozen"):
         key = f"mae_gain_over_{name}"
         if key in acc:
-            text = f"{acc[key]:+.1%} lower MAE than {name}"
+            text = f"{acc[key]:+.1%}{_interval(acc, key)} lower MAE than {name}"
             if f"fresh_days_{key}" in acc:
-                text += f" ({acc[f'fresh_days_{key}']:+.1%} on the fresh-retrain days)"
+                text += (f" ({acc[f'fresh_days_{key}']:+.1%}"
+                         f"{_interval(acc, f'fresh_days_{key}')} on the fresh-retrain days)")
             parts.append(text)
     if "mstl_refit_over_this_seconds" in acc:
         parts.append(f"{acc['mstl_refit_over_this_seconds']:.1f}x less update time than "
@@ -317,6 +333,12 @@ def acceptance_text(acc: dict[str, Any] | None) -> str:
         parts.append(f"{acc['compute_ratio_seconds']:.0f}x less update time than daily "
                      f"retraining ({acc['compute_ratio_samples']:.0f}x fewer samples)")
     return "; ".join(parts)
+
+
+def _interval(acc: dict[str, Any], key: str) -> str:
+    """`` [95%: +3.2% to +11.5%]`` when the run's acceptance has the gain's interval."""
+    low, high = acc.get(f"{key}_ci95") or (float("nan"),) * 2
+    return "" if low != low else f" [95%: {low:+.1%} to {high:+.1%}]"
 
 
 def _atomic_text(path: Path, text: str) -> None:
