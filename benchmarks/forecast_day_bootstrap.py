@@ -45,6 +45,10 @@ def main() -> None:
     parser.add_argument("--b", default="mstl")
     parser.add_argument("--every", type=int, help="default: the run's --retrain-every")
     args = parser.parse_args()
+    for name in ("results.json", "forecasts.csv"):
+        if not (args.out / name).is_file():
+            raise SystemExit(f"{args.out} has no {name}: give the --out directory of a "
+                             f"finished `retain forecast` run")
     results = json.loads((args.out / "results.json").read_text())
     a = args.a or (results["summary"].get("acceptance") or {}).get("best_incremental")
     if a is None:
