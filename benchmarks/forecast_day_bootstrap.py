@@ -27,7 +27,7 @@ from retain.forecasting.approaches import Settings
 from retain.forecasting.significance import gain_interval
 
 
-def daily_mae(out: Path, names: list[str]) -> pd.DataFrame:
+def run_daily_mae(out: Path, names: list[str]) -> pd.DataFrame:
     """Each forecast day's MAE of each approach in ``names``, one row per day."""
     frame = pd.read_csv(out / "forecasts.csv", parse_dates=["time"])
     missing = [n for n in names if n not in frame.columns]
@@ -55,7 +55,7 @@ def main() -> None:
         raise SystemExit("the run has no daily-updated approach: name one with --a")
     every = args.every or results["config"]["hyper"].get("retrain_every",
                                                          Settings.retrain_every)
-    days = daily_mae(args.out, [a, args.b])
+    days = run_daily_mae(args.out, [a, args.b])
     print(f"{a}'s gain over {args.b} (1 - MAE ratio; positive: {a} better), 95% paired "
           f"bootstrap interval over days")
     position = np.arange(len(days))

@@ -12,7 +12,7 @@ pytest.importorskip("scipy")
 from retain.forecasting.significance import gain_interval  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-from forecast_day_bootstrap import daily_mae  # noqa: E402
+from forecast_day_bootstrap import run_daily_mae  # noqa: E402
 
 
 def _run_dir(tmp_path: Path) -> Path:
@@ -24,7 +24,7 @@ def _run_dir(tmp_path: Path) -> Path:
 
 
 def test_daily_mae_averages_each_days_steps(tmp_path):
-    days = daily_mae(_run_dir(tmp_path), ["a", "b"])
+    days = run_daily_mae(_run_dir(tmp_path), ["a", "b"])
     assert list(days.index) == ["2024-01-01", "2024-01-02"]
     np.testing.assert_allclose(days["a"], [0.5 / 3, 1.0])
     np.testing.assert_allclose(days["b"], [1.0, 1 / 3])
@@ -32,7 +32,7 @@ def test_daily_mae_averages_each_days_steps(tmp_path):
 
 def test_a_missing_approach_is_named(tmp_path):
     with pytest.raises(SystemExit, match=r"no column\(s\) \['c'\]"):
-        daily_mae(_run_dir(tmp_path), ["a", "c"])
+        run_daily_mae(_run_dir(tmp_path), ["a", "c"])
 
 
 def test_the_interval_resolves_a_clear_gain_and_spans_zero_without_one():
