@@ -248,6 +248,10 @@ class Settings:
     #: (weekly won on the validation slices of elecdemand and weather-jfk and tied on the
     #: synthetic series: ``--validate 21``; see docs/forecasting.md)
     hybrid_ets_every: tuple[int, ...] = (1, 7)
+    #: channels of the hybrid's correction network
+    hybrid_width: int = 16
+    #: revealed days the hybrid's correction weight is re-chosen on every day
+    hybrid_blend_days: int = 14
     seed: int = 0
 
 
@@ -308,7 +312,8 @@ def _hybrid(s: Settings, retrain_every: int | None = None) -> Approach:
                   [d * s.period for d in s.windows_days], s.hybrid_lrs, s.hybrid_losses,
                   s.validate_days, replace(s.recipe, epochs=s.hybrid_epochs),
                   s.hybrid_update_epochs, s.batch_size, s.replay_capacity,
-                  retrain_every=retrain_every, seed=s.seed, ets_every=s.hybrid_ets_every)
+                  width=s.hybrid_width, retrain_every=retrain_every, seed=s.seed,
+                  blend_days=s.hybrid_blend_days, ets_every=s.hybrid_ets_every)
 
 
 APPROACHES: dict[str, Callable[[Settings], Approach]] = {

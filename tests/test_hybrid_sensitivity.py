@@ -1,0 +1,41 @@
+"""benchmarks/hybrid_sensitivity.py: its variants are real settings that reach the hybrid,
+and its ratios are MAEs over the default's on the same series."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("statsforecast")
+from retain.forecasting.approaches import Settings, make_approaches  # noqa: E402
+from retain.models.forecasting import ForecastCNN  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+from hybrid_sensitivity import VARIANTS, ratios  # noqa: E402
+
+
+def _settings(**changes) -> Settings:
+    return Settings(horizon=24, season=168, period=24,
+                    build=lambda: ForecastCNN(3, 48, 24), **changes)
+
+
+def test_every_variant_is_a_setting_the_hybrid_takes():
+    fields = set(Settings.__dataclass_fields__)
+    for name, change in VARIANTS.items():
+        assert set(change) <= fields, name
+        hybrid, = make_approaches(["hybrid"], _settings(**change))
+        assert hybrid.seed == change.get("seed", 0)
+
+
+def test_width_and_weight_days_reach_the_hybrid():
+    hybrid, = make_approaches(["hybrid"], _settings(hybrid_width=8, hybrid_blend_days=7))
+    assert (hybrid.width, hybrid.blend_days) == (8, 7)
+    default, = make_approaches(["hybrid"], _settings())
+    assert (default.width, default.blend_days) == (16, 14)
+
+
+def test_ratios_are_over_the_default_on_the_same_series():
+    table = ratios({"default": {"a": 2.0, "b": 4.0}, "x": {"a": 1.0, "b": 8.0}})
+    assert table["default"] == {"a": 1.0, "b": 1.0, "geomean": 1.0}
+    assert table["x"]["a"] == 0.5 and table["x"]["b"] == 2.0
+    assert table["x"]["geomean"] == pytest.approx(1.0)
