@@ -374,3 +374,66 @@ def test_a_saved_hybrid_forecasts_as_the_run_did_from_the_history_alone(runs, tm
         load_hybrid(tmp_path / "h")
     with pytest.raises(RetainError, match="no saved hybrid"):
         load_hybrid(tmp_path)
+
+
+def test_each_member_of_the_correction_ensemble_learns_from_its_own_output_only():
+    import torch
+
+    from retain.forecasting.hybrid import CorrectionEnsemble, Hybrid
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, L)
+    ensemble = CorrectionEnsemble(5, L, H, width=4, members=3)
+    out = ensemble(x)
+    assert out.shape == (3, 3, H)
+    assert not torch.allclose(out[:, 0], out[:, 1])  # initialised apart
+    out[:, 1].abs().sum().backward()  # member 1's output: no gradient for members 0 and 2
+    first, head, error = ensemble.body[0].weight.grad, ensemble.head_weight.grad, \
+        ensemble.error.weight.grad
+    for k in (0, 2):
+        assert not first[4 * k:4 * k + 4].any() and not head[k].any()
+        assert not error[H * k:H * k + H].any()
+    assert first[4:8].any() and head[1].any() and error[H:2 * H].any()
+    with pytest.raises(RetainError, match="at least one member, got 0"):
+        Hybrid((24,), H, 24, L, (240,), members=0)
+
+
+def test_an_ensemble_hybrid_forecasts_with_its_members_mean_and_saves_them_all(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from retain.forecasting.bundle import load_hybrid, save_hybrid
+    from retain.forecasting.features import useful_cycles
+
+    experiment = replace(QUICK, approaches=("hybrid",), hyper={
+        **QUICK.hyper, "hybrid_update_epochs": (1,), "hybrid_members": 2})
+    run, inputs = run_experiment(SERIES, experiment)
+    hybrid = run.runs["hybrid"]
+    assert hybrid.export["members"] == 2
+    save_hybrid(tmp_path / "h", hybrid, SERIES, inputs.scaler, useful_cycles(SERIES))
+    saved = load_hybrid(tmp_path / "h")
+    assert saved.model.members == 2
+    origin = int(run.origin_rows[-1])
+    history = replace(SERIES, frame=SERIES.frame.iloc[:origin])
+    future = SERIES.frame.iloc[origin:origin + H][["WorkDay"]]
+    np.testing.assert_allclose(saved.forecast(history, future).to_numpy(),
+                               hybrid.forecasts[-1], rtol=1e-5)
+
+    # a hybrid saved before ensembles (one network's weights, no "members") still loads
+    one, _ = run_experiment(SERIES, replace(experiment, hyper={
+        **experiment.hyper, "hybrid_members": 1}))
+    save_hybrid(tmp_path / "old", one.runs["hybrid"], SERIES, inputs.scaler,
+                useful_cycles(SERIES))
+    meta = json.loads((tmp_path / "old" / "hybrid.json").read_text())
+    del meta["members"]
+    (tmp_path / "old" / "hybrid.json").write_text(json.dumps(meta))
+    new = load_file(tmp_path / "old" / "weights.safetensors")
+    old = {f"cnn.{k}": v for k, v in new.items() if k.startswith("body.")}
+    old |= {"cnn.head.weight": new["head_weight"][0].t().contiguous(),
+            "cnn.head.bias": new["head_bias"][0, 0], "error.weight": new["error.weight"],
+            "error.bias": new["error.bias"], "cnn.linear.weight": new["error.weight"].clone(),
+            "cnn.linear.bias": new["error.bias"].clone()}  # ForecastCNN's unused skip map
+    save_file(old, tmp_path / "old" / "weights.safetensors")
+    np.testing.assert_allclose(load_hybrid(tmp_path / "old").forecast(history, future),
+                               one.runs["hybrid"].forecasts[-1], rtol=1e-5)

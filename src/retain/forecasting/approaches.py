@@ -252,6 +252,8 @@ class Settings:
     hybrid_width: int = 16
     #: revealed days the hybrid's correction weight is re-chosen on every day
     hybrid_blend_days: int = 14
+    #: correction networks the hybrid averages (seeds apart; see CorrectionEnsemble)
+    hybrid_members: int = 3
     seed: int = 0
 
 
@@ -313,7 +315,8 @@ def _hybrid(s: Settings, retrain_every: int | None = None) -> Approach:
                   s.validate_days, replace(s.recipe, epochs=s.hybrid_epochs),
                   s.hybrid_update_epochs, s.batch_size, s.replay_capacity,
                   width=s.hybrid_width, retrain_every=retrain_every, seed=s.seed,
-                  blend_days=s.hybrid_blend_days, ets_every=s.hybrid_ets_every)
+                  blend_days=s.hybrid_blend_days, ets_every=s.hybrid_ets_every,
+                  members=s.hybrid_members)
 
 
 APPROACHES: dict[str, Callable[[Settings], Approach]] = {

@@ -122,7 +122,8 @@ class SavedHybrid:
         base = SeasonalBase(hybrid.target, m["base_seasons"], H, m["period"], n,
                             m["base_window"], m["jump"])
         with torch.inference_mode():
-            correction = self.model(hybrid._build_window(base, n)[None])[0].double().numpy()
+            window = hybrid._build_window(base, n)[None]
+            correction = self.model(window)[0].mean(0).double().numpy()  # the members' mean
         z = base.at(n) + m["correction_weight"] * correction
         values = self.scaler.inverse_target(torch.from_numpy(z)).numpy()
         return pd.Series(values, index=times, name=series.target)
@@ -153,15 +154,19 @@ def _fill_future(inputs: Any, scaler: Scaler, columns: list[str], future: Any,
 
 def load_hybrid(folder: Path) -> SavedHybrid:
     """The hybrid saved by :func:`save_hybrid` (``out/hybrid/`` of ``retain forecast``)."""
-    from retain.forecasting.hybrid import BaseCorrection
+    from retain.forecasting.hybrid import CorrectionEnsemble, from_single_network
 
     try:
         meta = json.loads((folder / HYBRID_META).read_text())
         if meta.get("model") != "hybrid":
             raise ValueError(f"model is {meta.get('model')!r}, not 'hybrid'")
         channels = len(meta["scaler"]["names"]) + 2
-        model = BaseCorrection(channels, meta["lookback"], meta["horizon"], meta["width"])
-        model.load_state_dict(load_file(folder / WEIGHTS))
+        model = CorrectionEnsemble(channels, meta["lookback"], meta["horizon"],
+                                   meta["width"], meta.get("members", 1))
+        weights = load_file(folder / WEIGHTS)
+        if "members" not in meta:  # saved before ensembles: one network
+            weights = from_single_network(weights)
+        model.load_state_dict(weights)
         return SavedHybrid(model, meta)
     except FileNotFoundError as exc:
         raise RetainError(f"{folder} holds no saved hybrid ({exc.filename} missing)") from None
