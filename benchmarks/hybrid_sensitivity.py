@@ -5,7 +5,8 @@
 
 The hybrid chooses its base window, seasons, ETS cadence, loss and learning rate by
 validation inside every run; a few settings stay fixed (the correction's width, the days its
-weight is re-chosen on, the replay memory, the candidate learning rates and update epochs).
+weight is re-chosen on, the replay memory, the candidate learning rates and update epochs,
+the number of networks averaged).
 This runs ``retain forecast --validate N`` (the last N days of the pre-training period
 forecast test-then-train, no forecast day touched) for the default and for one change of
 each fixed setting, on each series, and prints every MAE as a ratio to the default's.
@@ -40,6 +41,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "seed 1": {"seed": 1},
     "seed 2": {"seed": 2},
+    "one correction network": {"hybrid_members": 1},
     "correction width 8": {"hybrid_width": 8},
     "correction width 32": {"hybrid_width": 32},
     "weight over 7 days": {"hybrid_blend_days": 7},

@@ -27,11 +27,12 @@ def test_every_variant_is_a_setting_the_hybrid_takes():
         assert hybrid.seed == change.get("seed", 0)
 
 
-def test_width_and_weight_days_reach_the_hybrid():
-    hybrid, = make_approaches(["hybrid"], _settings(hybrid_width=8, hybrid_blend_days=7))
-    assert (hybrid.width, hybrid.blend_days) == (8, 7)
+def test_width_weight_days_and_members_reach_the_hybrid():
+    hybrid, = make_approaches(["hybrid"], _settings(hybrid_width=8, hybrid_blend_days=7,
+                                                    hybrid_members=1))
+    assert (hybrid.width, hybrid.blend_days, hybrid.members) == (8, 7, 1)
     default, = make_approaches(["hybrid"], _settings())
-    assert (default.width, default.blend_days) == (16, 14)
+    assert (default.width, default.blend_days, default.members) == (16, 14, 3)
 
 
 def test_ratios_are_over_the_default_on_the_same_series():
