@@ -20,7 +20,8 @@ def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("forecast")
     result = CliRunner().invoke(app, ["forecast", "--quick", "--threads", "1", "--out",
                                       str(out), "--json", "--plot-days", "2014-01-30",
-                                      "--log", "csv", "--log-dir", str(out / "logs")])
+                                      "--log", "csv", "--log-dir", str(out / "logs"),
+                                      "--hybrid-members", "2"])
     assert result.exit_code == 0, result.output
     return out, result
 
@@ -60,6 +61,9 @@ def test_quick_run_writes_the_report_and_prints_json(quick_run):
     assert saved["summary"]["approaches"].keys() == summary["approaches"].keys()
     assert len(saved["daily_mae"]["seasonal-naive"]) == 5
     assert saved["config"]["pretrain_days"] == 28
+    assert saved["config"]["hyper"]["hybrid_members"] == 2  # beside --quick's own settings
+    assert saved["config"]["hyper"]["retrain_every"] == 2
+    assert json.loads((out / "hybrid" / "hybrid.json").read_text())["members"] == 2
     assert saved["summary"]["approaches"]["hybrid"]["chosen"]["base_window_steps"] == 21 * 48
     for name in ("forecast_days.png", "daily_mae.png", "compute.png", "forecasts.csv"):
         assert (out / name).stat().st_size > 1000
@@ -120,6 +124,7 @@ def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, monkeypatch, c
     (["--plot-days", "2013-05-01"], "is not a forecast day"),
     (["--csv", "missing.csv", "--time-col", "t", "--target-col", "y"], "not found"),
     (["--csv", "x.csv"], "--csv needs --time-col and --target-col"),
+    (["--hybrid-members", "0"], "--hybrid-members must be >= 1, got 0"),
 ])
 def test_bad_options_fail_before_any_work(tmp_path, args, message):
     out = tmp_path / "report"

@@ -102,6 +102,9 @@ def register(app: typer.Typer) -> None:
         plot_days: Annotated[str | None, typer.Option(
             help="dates to plot forecast vs actual, comma-separated")] = None,
         quick: Annotated[bool, typer.Option(help="a small run in seconds")] = False,
+        hybrid_members: Annotated[int | None, typer.Option(
+            help="correction networks the hybrid averages (default 3; 1 updates about a "
+                 "third faster)")] = None,
         seed: Annotated[int, typer.Option()] = 0,
         threads: Annotated[int, typer.Option(
             help="torch CPU threads; one is fastest for models this small")] = 1,
@@ -125,6 +128,8 @@ def register(app: typer.Typer) -> None:
 
         if threads < 1:
             raise RetainError(f"--threads must be >= 1, got {threads}")
+        if hybrid_members is not None and hybrid_members < 1:
+            raise RetainError(f"--hybrid-members must be >= 1, got {hybrid_members}")
         torch.set_num_threads(threads)
         if out.exists() and not out.is_dir():
             raise RetainError(f"--out {out} is a file; pass a folder")
@@ -139,8 +144,13 @@ def register(app: typer.Typer) -> None:
                 changes[name] = value
         if approaches:
             changes["approaches"] = _names(approaches)
+        hyper = dict(base.hyper)
         if retrain_every is not None:
-            changes["hyper"] = {**base.hyper, "retrain_every": retrain_every}
+            hyper["retrain_every"] = retrain_every
+        if hybrid_members is not None:
+            hyper["hybrid_members"] = hybrid_members
+        if hyper != base.hyper:
+            changes["hyper"] = hyper
         experiment = replace(base, **changes)
         planned = plan(series, experiment)  # every check before any work or writing
         from retain.forecasting.log import log_forecast
