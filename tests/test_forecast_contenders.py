@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from retain.errors import RetainError
-from retain.forecasting.bundled import calls, nyc_weather, synthetic_change
+from retain.forecasting.bundled import calls, nyc_weather, synthetic_change, taylor
 from retain.forecasting.data import from_frame, synthetic
 from retain.forecasting.experiment import Experiment, plan, run_experiment
 from retain.forecasting.intervals import conformal_intervals, coverage
@@ -194,6 +194,10 @@ def test_bundled_development_series_load():
     assert (c.session_steps, c.week_sessions, len(c)) == (169, 5, 27716)
     assert c.frame.index[0] == pd.Timestamp("2003-03-03 07:00")
     assert c.frame.index[168] == pd.Timestamp("2003-03-03 21:00")
+    t = taylor()
+    assert (len(t), t.freq, t.target) == (4032, "30min", "demand")
+    assert t.frame.index[0].day_name() == "Monday" and t.frame.index[-1] == pd.Timestamp(
+        "2000-08-27 23:30")  # Sunday 27 August 2000, as R's documentation says
     w = nyc_weather("JFK")
     assert w.freq == "h" and w.target == "temp" and not w.frame.isna().any().any()
     level = synthetic_change("level", days=20)

