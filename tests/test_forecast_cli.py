@@ -125,6 +125,9 @@ def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, monkeypatch, c
     (["--csv", "missing.csv", "--time-col", "t", "--target-col", "y"], "not found"),
     (["--csv", "x.csv"], "--csv needs --time-col and --target-col"),
     (["--hybrid-members", "0"], "--hybrid-members must be >= 1, got 0"),
+    (["--known-future", "Humidity"], "known-future column(s) ['Humidity'] must also be"),
+    (["--covariates", "Rain"], "no covariate(s) ['Rain'] in this series"),
+    (["--freq", "h", "--fill", "ffill"], "--freq, --fill apply to --csv only"),
 ])
 def test_bad_options_fail_before_any_work(tmp_path, args, message):
     out = tmp_path / "report"
@@ -144,3 +147,15 @@ def test_validate_forecasts_only_days_inside_the_pretraining_period(tmp_path):
     assert summary["days"] == 3
     assert summary["first_day"].startswith("2014-01-26")  # pre-training is 28 days
     assert summary["last_day"].startswith("2014-01-28")
+
+
+def test_a_bundled_series_takes_a_choice_of_its_own_inputs():
+    from retain.cli.forecast import _load
+
+    kept = _load("elecdemand", None, None, None, "", "", None, None)
+    assert (kept.covariates, kept.known_future) == (("Temperature", "WorkDay"), ("WorkDay",))
+    perfect = _load("elecdemand", None, None, None, "", "WorkDay,Temperature", None, None)
+    assert perfect.known_future == ("WorkDay", "Temperature")
+    alone = _load("elecdemand", None, None, None, "WorkDay", "", None, None)
+    assert (alone.covariates, alone.known_future) == (("WorkDay",), ("WorkDay",))
+    assert list(alone.frame.columns) == ["Demand", "WorkDay"]

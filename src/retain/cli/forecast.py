@@ -29,7 +29,16 @@ def _load(data: str, csv: Path | None, time_col: str | None, target_col: str | N
     from retain.forecasting.data import read_series
 
     if csv is None:
-        return load(data)
+        given = [f"--{n}" for n, v in (("time-col", time_col), ("target-col", target_col),
+                                       ("freq", freq), ("fill", fill)) if v]
+        if given:
+            raise RetainError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to "
+                              f"--csv only; --data {data} has its own")
+        series = load(data)
+        if covariates or known_future:  # the bundled series' columns, a choice of them
+            series = series.with_inputs(_names(covariates) or None,
+                                        _names(known_future) or None)
+        return series
     if not time_col or not target_col:
         raise RetainError("--csv needs --time-col and --target-col")
     return read_series(csv, time_col, target_col, _names(covariates), _names(known_future),
@@ -67,7 +76,8 @@ def register(app: typer.Typer) -> None:
             "--csv", "--file", help="your own series: a CSV or Parquet file")] = None,
         time_col: Annotated[str | None, typer.Option(help="timestamp column of --csv")] = None,
         target_col: Annotated[str | None, typer.Option(help="column to forecast")] = None,
-        covariates: Annotated[str, typer.Option(help="extra input columns, comma-separated")] =
+        covariates: Annotated[str, typer.Option(
+            help="extra input columns, comma-separated (with --data: some of its own)")] =
         "",
         known_future: Annotated[str, typer.Option(
             help="covariates known in advance (calendar, weather forecast)")] = "",

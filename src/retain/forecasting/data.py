@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,30 @@ class Series:
                               periods=-(-extra // self.session_steps))
         future = pd.DatetimeIndex([d + t for d in days for t in times])[:extra]
         return index.append(future)
+
+    def with_inputs(self, covariates: Sequence[str] | None = None,
+                    known_future: Sequence[str] | None = None) -> Series:
+        """The same series with a choice of its covariates, or of those known in advance:
+        e.g. a bundled series' temperature declared known (a perfect weather forecast).
+
+        >>> s = synthetic(days=3).with_inputs(known_future=["WorkDay", "Temperature"])
+        >>> s.known_future
+        ('WorkDay', 'Temperature')
+        """
+        covariates = self.covariates if covariates is None else tuple(covariates)
+        unknown = [c for c in covariates if c not in self.covariates]
+        if unknown:
+            raise RetainError(f"no covariate(s) {unknown} in this series; it has "
+                              f"{list(self.covariates) or 'none'}")
+        if known_future is None:
+            known_future = tuple(c for c in self.known_future if c in covariates)
+        known_future = tuple(known_future)
+        extra = [c for c in known_future if c not in covariates]
+        if extra:
+            raise RetainError(f"known-future column(s) {extra} must also be covariates "
+                              f"({list(covariates) or 'none'})")
+        return replace(self, frame=self.frame[[self.target, *covariates]],
+                       covariates=covariates, known_future=known_future)
 
     @property
     def step(self) -> pd.Timedelta:
