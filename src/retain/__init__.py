@@ -10,13 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from retain.errors import RetainError, RetainWarning
+from retain.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from retain import datasets, metrics, scenarios, strategies
     from retain.learner import Learner, LearnStats
     from retain.metrics import RunResult
 
-__version__ = "0.1.0"
 __all__ = ["Learner", "LearnStats", "RunResult", "RetainError", "RetainWarning", "datasets",
            "metrics", "scenarios", "strategies"]
 

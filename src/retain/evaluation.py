@@ -1,22 +1,22 @@
 """Scoring a learner on test sets: accuracy (classification) or MSE (regression) per set.
 
-Uses only the learner's public members (``model``, ``task_type``, ``eval_batch_size``,
-``classifier``, ``mask``, ``target``, ``experience_tensors``).
+Uses only the learner's written contract (:class:`retain.strategies.contract.DriverView`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
 from retain.errors import RetainError
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
+    from retain.strategies.contract import DriverView
 
 
 class StreamEvaluator:
@@ -26,7 +26,7 @@ class StreamEvaluator:
     that many samples of each set: cheaper, for evaluations every few steps.
     """
 
-    def __init__(self, learner: Learner, datasets: Sequence[Dataset],
+    def __init__(self, learner: DriverView, datasets: Sequence[Dataset],
                  tasks: Sequence[int | None] | None = None,
                  samples_per_set: int | None = None):
         if samples_per_set is not None and samples_per_set < 1:
@@ -87,6 +87,21 @@ class StreamEvaluator:
         finally:
             model.train(was_training)
         return torch.cat(scores)
+
+
+def batched_outputs(model: nn.Module, x: torch.Tensor, task: torch.Tensor | None,
+                    mask: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+                    size: int) -> torch.Tensor:
+    """``mask(model(x), task)`` in eval mode, without gradients, ``size`` rows at a time."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            parts = [mask(model(x[i : i + size]), None if task is None else task[i : i + size])
+                     for i in range(0, x.shape[0], size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(parts)
 
 
 def _subset(tensors: tuple, limit: int | None, seed: int) -> tuple:

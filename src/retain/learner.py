@@ -1,23 +1,32 @@
-"""The Learner: a model, its optimizer and a list of strategies, updated batch by batch."""
+"""The Learner: a model, its optimizer and a list of strategies, updated batch by batch.
+
+This module holds the hooks, the step, ``update``/``learn``, ``predict`` and the state; the
+rest lives next door: :mod:`retain.batching` (data to the device, mini-batches),
+:mod:`retain.checks` (arguments, data, states to load, ranks), :mod:`retain.run_loop` (the
+loop of :meth:`Learner.run`), :mod:`retain.evaluation` (scoring). What reads a learner from
+outside sees only :mod:`retain.strategies.contract`.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from retain.data import Tensors, as_tensors, is_tensor_backed, iterate
-from retain.distributed import World, current, rank_batches, rank_indices
+from retain import batching, checks, run_loop
+from retain.data import Tensors
+from retain.distributed import World, current, rank_batches
 from retain.errors import RetainError
-from retain.evaluation import StreamEvaluator
+from retain.evaluation import StreamEvaluator, batched_outputs
 from retain.metrics import RunResult
-from retain.run_recorder import EVAL_SAMPLES, REGRESSION_FLIP_TOLERANCE, RunRecorder
+from retain.run_recorder import EVAL_SAMPLES, REGRESSION_FLIP_TOLERANCE
 from retain.scenarios.experience import Experience, Stream
 from retain.strategies.base import HOOKS, Batch, Strategy
 
@@ -75,17 +84,7 @@ class Learner:
         task_type: str | None = None,
         world: World | None = None,
     ):
-        if not isinstance(model, nn.Module):
-            raise RetainError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise RetainError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-            )
-        if scheduler_interval not in ("step", "epoch", "experience"):
-            raise RetainError(
-                f"scheduler_interval must be 'step', 'epoch' or 'experience', "
-                f"got {scheduler_interval!r}"
-            )
+        checks.check_arguments(model, optimizer, scheduler_interval)
         first = next(model.parameters(), None)
         self.device = torch.device(device) if device is not None else (
             first.device if first is not None else torch.device("cpu"))
@@ -108,7 +107,7 @@ class Learner:
         self._task_mask: torch.Tensor | None = None
         self.world = world if world is not None else current()
         self._distributed = self.world.size > 1
-        # (K, callback(steps)): continual evaluation every K steps, set by RunRecorder
+        # (K, callback(steps)) while inside every_steps(): learn() calls back every K steps
         self._periodic: tuple[int, Callable[[int], None]] | None = None
         self.strategies = strategies  # builds the hook table and binds them
         if self._distributed:  # refuse disagreeing ranks before DDP's first collective
@@ -123,12 +122,8 @@ class Learner:
 
     @strategies.setter
     def strategies(self, strategies: Sequence[Strategy]) -> None:
-        for s in strategies:
-            if not isinstance(s, Strategy):
-                raise RetainError(f"{s!r} is not a retain Strategy")
+        checks.check_strategies(strategies, self.world.size > 1)
         self._strategies = list(strategies)
-        if self.world.size > 1:
-            _check_distributed(self._strategies)
         self._build_hooks()
         for s in self._strategies:
             s.bind(self)
@@ -191,35 +186,31 @@ class Learner:
             self.scheduler.step()
         return loss  # callers detach the one they report: no op per step
 
-    def _mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
+    def mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
+        """Outputs with the classes outside each row's task masked out (as-is without tasks)."""
         if self._task_mask is None or task is None:
             return out
         return out.masked_fill(~self._task_mask.index_select(0, task), _MASK_VALUE)
 
-    def _target(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def target(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Regression targets viewed in the outputs' shape (labels unchanged)."""
         if self.task_type == "regression" and y.shape != out.shape:
             return y.view(out.shape)
         return y
 
+    _mask, _target = mask, target  # the step's names for them (one function each)
+
     @property
     def output_map(self):
         """Post-processing of model outputs (task masking) for strategies, or ``None``."""
-        return self._mask if self._task_mask is not None else None
+        return self.mask if self._task_mask is not None else None
 
     def loss_on(self, out: torch.Tensor, y: torch.Tensor,
                 task: torch.Tensor | None = None) -> torch.Tensor:
         """The learner's loss function on extra rows (a strategy's memory rows): outputs
         masked to each row's task, regression targets shaped like the outputs, as in a step."""
-        out = self._mask(out, task)
-        return self.loss_fn(out, self._target(y, out))
-
-    def mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
-        """Outputs with the classes outside each row's task masked out (as-is without tasks)."""
-        return self._mask(out, task)
-
-    def target(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Regression targets viewed in the outputs' shape (labels unchanged)."""
-        return self._target(y, out)
+        out = self.mask(out, task)
+        return self.loss_fn(out, self.target(y, out))
 
     @property
     def classifier(self):
@@ -229,7 +220,15 @@ class Learner:
     def experience_tensors(self, dataset: Dataset, task: int | None = None) -> Tensors:
         """``(x, y[, task])`` of a dataset on the learner's device (the first batch of a
         dataset that is not tensor-backed)."""
-        return self._tensors(Experience(dataset, task_label=task))
+        return batching.experience_tensors(Experience(dataset, task_label=task), self.device)
+
+    def batches(self, dataset: Dataset, batch_size: int = 1024, limit: int | None = None,
+                shuffle: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor,
+                                                         torch.Tensor | None]]:
+        """``(x, y, task_or_None)`` mini-batches of a dataset on the learner's device, for
+        consolidation work (Fisher, importance, herding). ``limit`` takes a random subset."""
+        return batching.consolidation_batches(self.experience_tensors(dataset), batch_size,
+                                              limit, shuffle, self.generator)
 
     def update(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | int | None = None,
                validate: bool = True) -> float:
@@ -266,7 +265,9 @@ class Learner:
         loss, steps, n = torch.zeros(()), 0, len(experience.train)
         periodic = self._periodic
         for _ in range(epochs):
-            for x, y, *t in self._batches(experience.train, tensors, batch_size, shuffle):
+            for x, y, *t in batching.training_batches(
+                    experience.train, tensors, batch_size, shuffle, self.generator, self.device,
+                    self.world if self._distributed else None):
                 loss = self._step(x, y, t[0] if t else None)
                 steps += 1
                 if periodic is not None and steps % periodic[0] == 0:
@@ -288,11 +289,45 @@ class Learner:
             loss = self.world.mean([loss.detach()], 1)[0]
         return float(loss.detach())
 
+    @contextmanager
+    def every_steps(self, steps: int, callback: Callable[[int], None]) -> Iterator[None]:
+        """Within this context :meth:`learn` calls ``callback(step)`` every ``steps`` steps
+        (``step`` counted from the start of its experience); :meth:`run` scores the test sets
+        so for its stability-gap curve. Nothing is called, and nothing costs, elsewhere."""
+        if not isinstance(steps, int) or steps < 1:
+            raise RetainError(f"every_steps needs a positive number of steps, got "
+                                     f"{steps!r}")
+        self._periodic = (steps, callback)
+        try:
+            yield
+        finally:
+            self._periodic = None
+
+    def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
+            progress: Any = None, eval_every: int | None = None,
+            flip_tolerance: float = REGRESSION_FLIP_TOLERANCE,
+            eval_samples: int | None = EVAL_SAMPLES, loggers: Sequence[Any] = ()) -> RunResult:
+        """Train on each experience in turn and test on every experience after each one.
+
+        ``progress`` is an optional callable ``progress(i, n, stats)`` called after each
+        experience (the CLI passes a progress bar). After each experience the result also
+        holds the update's flip rates against the model before it, on the test sets seen so
+        far (``flip_tolerance``: how much a regression row's squared error may grow before it
+        counts as a negative flip). ``eval_every=K`` also scores the test sets seen so far
+        every ``K`` steps, for the stability-gap curve, min-ACC and WC-ACC, on a fixed random
+        subset of ``eval_samples`` test samples per experience (``None``: all of them).
+        ``loggers`` (:mod:`retain.loggers`) get each experience's scores and flips once it is
+        learned, and the summary at the end; the caller closes them. The loop is
+        :func:`retain.run_loop.run`.
+        """
+        return run_loop.run(self, stream, epochs, batch_size, progress, eval_every,
+                            flip_tolerance, eval_samples, loggers)
+
     # -- for a training loop of your own (retain.lightning uses these) ----------------------
     def begin_experience(self, experience: Experience) -> Tensors:
         """What :meth:`learn` does before its first step: check the data, note its classes,
         let the strategies prepare. Returns the experience's tensors on the device."""
-        tensors = self._tensors(experience)
+        tensors = batching.experience_tensors(experience, self.device)
         self._validate(*tensors)
         self._note_classes(tensors[1])
         for hook in self._hooks["before_experience"]:
@@ -315,40 +350,6 @@ class Learner:
             hook(self, experience)
         self.experiences_seen += 1
 
-    def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
-            progress: Any = None, eval_every: int | None = None,
-            flip_tolerance: float = REGRESSION_FLIP_TOLERANCE,
-            eval_samples: int | None = EVAL_SAMPLES, loggers: Sequence[Any] = ()) -> RunResult:
-        """Train on each experience in turn and test on every experience after each one.
-
-        ``progress`` is an optional callable ``progress(i, n, stats)`` called after each
-        experience (the CLI passes a progress bar). After each experience the result also
-        holds the update's flip rates against the model before it, on the test sets seen so
-        far (``flip_tolerance``: how much a regression row's squared error may grow before it
-        counts as a negative flip). ``eval_every=K`` also scores the test sets seen so far
-        every ``K`` steps, for the stability-gap curve, min-ACC and WC-ACC, on a fixed random
-        subset of ``eval_samples`` test samples per experience (``None``: all of them).
-        ``loggers`` (:mod:`retain.loggers`) get each experience's scores and flips once it is
-        learned, and the summary at the end; the caller closes them.
-        """
-        experiences = list(stream)
-        if not experiences:
-            raise RetainError("the stream has no experiences")
-        if getattr(stream, "task_classes", None):
-            self.set_task_classes(stream.task_classes)
-        recorder = RunRecorder(self, experiences, eval_every, flip_tolerance, eval_samples,
-                               loggers)
-        times, samples = [], []
-        for i, experience in enumerate(experiences):
-            with recorder.training(i):
-                stats = self.learn(experience, epochs=epochs, batch_size=batch_size)
-            times.append(stats.seconds)
-            samples.append(stats.samples)
-            recorder.finished(i, stats.steps)
-            if progress is not None:
-                progress(i, len(experiences), stats)
-        return recorder.result(times, samples, [e.name for e in experiences])
-
     def set_task_classes(self, task_classes: Sequence[Sequence[int]]) -> None:
         """Declare the classes of each task: outputs are then masked to the sample's task."""
         self.task_classes = [tuple(int(c) for c in cs) for cs in task_classes]
@@ -359,72 +360,8 @@ class Learner:
             mask[i, list(cs)] = True
         self._task_mask = mask.to(self.device)
 
-    # -- data ------------------------------------------------------------------------------
-    def _tensors(self, experience: Experience) -> Tensors:
-        tensors = as_tensors(experience.train)
-        if tensors is None:  # a generic Dataset: validate on its first batch only
-            first = next(iter(DataLoader(experience.train, batch_size=256)), None)
-            if first is None:
-                raise RetainError(f"{experience.name} is empty: nothing to learn")
-            tensors = tuple(first) if isinstance(first, list | tuple) else (first,)
-        if len(tensors) < 2:
-            raise RetainError("every sample must be an (input, label) pair")
-        tensors = tuple(t.to(self.device, non_blocking=True) for t in tensors[:3])
-        if len(tensors) == 2 and experience.task_label is not None:
-            tensors = (*tensors, self._task_tensor(experience.task_label, tensors[0].shape[0]))
-        return tensors
-
-    def _batches(self, dataset: Dataset, tensors: Tensors, batch_size: int,
-                 shuffle: bool) -> Iterable[Tensors]:
-        if is_tensor_backed(dataset):  # ``tensors`` already holds all of it: no second copy
-            if self._distributed:
-                return rank_batches(tensors, batch_size, self.generator, shuffle, self.world)
-            return iterate(tensors, batch_size, self.generator, shuffle)
-        if self._distributed:
-            return self._rank_loader_batches(dataset, batch_size, shuffle, tensors)
-        return self._loader_batches(dataset, batch_size, shuffle, tensors)
-
-    def _rank_loader_batches(self, dataset, batch_size, shuffle, tensors) -> Iterator[Tensors]:
-        """``DistributedSampler`` semantics for a dataset that is not in-memory tensors."""
-        plan = list(rank_indices(len(dataset), batch_size, self.generator, shuffle,
-                                 self.world))
-        loader = DataLoader(dataset, batch_sampler=[idx for idx, _ in plan],
-                            pin_memory=self.device.type == "cuda")
-        task = tensors[2][:1] if len(tensors) == 3 else None
-        for (_, counts), batch in zip(plan, loader, strict=True):
-            batch = [b.to(self.device, non_blocking=True) for b in batch[:3]]
-            if len(batch) == 2 and task is not None:
-                batch.append(task.expand(batch[0].shape[0]))
-            self.world.counts = counts
-            yield tuple(batch)
-
-    def _loader_batches(self, dataset, batch_size, shuffle, tensors) -> Iterator[Tensors]:
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                            generator=self.generator, pin_memory=self.device.type == "cuda")
-        task = tensors[2][:1] if len(tensors) == 3 else None
-        for batch in loader:
-            batch = [b.to(self.device, non_blocking=True) for b in batch[:3]]
-            if len(batch) == 2 and task is not None:
-                batch.append(task.expand(batch[0].shape[0]))
-            yield tuple(batch)
-
-    def batches(self, dataset: Dataset, batch_size: int = 1024, limit: int | None = None,
-                shuffle: bool = False) -> Iterator[Tensors]:
-        """``(x, y, task_or_None)`` mini-batches of a dataset on the learner's device, for
-        consolidation work (Fisher, importance, herding). ``limit`` takes a random subset."""
-        tensors = self._tensors(Experience(dataset))
-        if limit is not None and limit < tensors[0].shape[0]:
-            idx = torch.randperm(tensors[0].shape[0], generator=self.generator)[:limit]
-            tensors = tuple(t.index_select(0, idx.to(self.device)) for t in tensors)
-        for part in iterate(tensors, batch_size, self.generator, shuffle):
-            yield part[0], part[1], part[2] if len(part) > 2 else None
-
     def _task_tensor(self, task, n: int) -> torch.Tensor | None:
-        if task is None:
-            return None
-        if isinstance(task, int):
-            return torch.full((n,), task, dtype=torch.long, device=self.device)
-        return task.to(self.device)
+        return batching.task_tensor(task, n, self.device)
 
     def _note_classes(self, y: torch.Tensor) -> None:
         if self.task_type != "classification":
@@ -434,22 +371,13 @@ class Learner:
                                             dtype=torch.bool, device=self.device)
         self.seen_classes[y.unique()] = True
 
-    # -- distributed -----------------------------------------------------------------------
+    # -- checks -----------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
-        """What every rank must agree on: strategies and their hyper-parameters, optimizer
-        settings, model shape."""
-        groups = [{k: v for k, v in g.items() if k != "params"}
-                  for g in self.optimizer.param_groups]
-        return {"strategies": [[s.name, dict(s.hyperparameters)] for s in self.strategies],
-                "optimizer": [type(self.optimizer).__name__, groups],
-                "model": [[n, list(p.shape)] for n, p in self.model.named_parameters()],
-                "loss": type(self.loss_fn).__name__, "task_type": self.task_type}
+        return checks.agreed_settings(self.strategies, self.optimizer, self.model, self.loss_fn,
+                                      self.task_type)
 
     def _check_size(self, n: int) -> None:
-        if n < self.world.size:
-            raise RetainError(
-                f"the world has {self.world.size} ranks but the data only {n} samples: every "
-                f"rank needs at least one; start fewer processes (--nproc-per-node)")
+        checks.check_world_size(n, self.world.size)
 
     def _check_world(self, n: int, what: dict[str, Any]) -> None:
         """Once per experience: data big enough, ranks agreeing, shuffles identical."""
@@ -457,55 +385,13 @@ class Learner:
         self.world.agree({**self._settings(), **what})
         self.world.sync_generator(self.generator)
 
-    # -- validation ------------------------------------------------------------------------
     def _validate(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> None:
         """Clear errors for user mistakes, checked once per experience (not per step)."""
-        if x.shape[0] == 0:
-            raise RetainError("the data is empty: nothing to learn")
-        if x.shape[0] != y.shape[0]:
-            raise RetainError(f"{x.shape[0]} inputs but {y.shape[0]} labels")
-        if not _all_finite(x):
-            bad = int((~torch.isfinite(x)).reshape(x.shape[0], -1).any(1).sum())
-            raise RetainError(f"inputs contain NaN or inf in {bad} of {x.shape[0]} samples")
-        out = self._probe(x[:2])
-        if self.task_type == "classification":
-            if y.is_floating_point() or y.dtype == torch.bool:
-                raise RetainError(f"class labels must be integers, got dtype {y.dtype}")
-            if out.dim() != 2:
-                raise RetainError(
-                    f"a classifier must output [batch, classes], got shape {tuple(out.shape)}")
-            lo, hi = int(y.min()), int(y.max())
-            if lo < 0 or hi >= out.shape[1]:
-                raise RetainError(
-                    f"labels must be in [0, {out.shape[1] - 1}] for a model with "
-                    f"{out.shape[1]} outputs; got labels in [{lo}, {hi}]")
-        else:
-            if not _all_finite(y):
-                raise RetainError("targets contain NaN or inf")
-            if y[:2].numel() != out.numel():
-                raise RetainError(
-                    f"targets of shape {tuple(y.shape[1:])} do not match model outputs of "
-                    f"shape {tuple(out.shape[1:])}")
-        if t is not None and self._task_mask is not None:
-            if int(t.min()) < 0 or int(t.max()) >= self._task_mask.shape[0]:
-                raise RetainError(
-                    f"task labels must be in [0, {self._task_mask.shape[0] - 1}]")
+        checks.check_inputs(x, y)
+        checks.check_targets(y, self._probe(x[:2]), self.task_type, t, self._task_mask)
 
     def _probe(self, x: torch.Tensor) -> torch.Tensor:
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                out = self.model(x)
-        except RetainError:
-            raise
-        except (RuntimeError, ValueError, IndexError) as exc:
-            first = str(exc).splitlines()[0]
-            raise RetainError(
-                f"inputs of shape {tuple(x.shape[1:])} do not fit the model: {first}"
-            ) from None
-        finally:
-            self.model.train(was_training)
+        out = checks.probe(self.model, x)
         if self.n_outputs is None and out.dim() >= 2:
             self.n_outputs = out.shape[1]
         return out
@@ -527,21 +413,12 @@ class Learner:
         x = x.to(self.device)
         self._check_finite(x)
         self._probe(x[:1])
-        t = self._task_tensor(task, x.shape[0])
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                parts = [self._mask(self.model(x[i : i + self.eval_batch_size]),
-                                    None if t is None else t[i : i + self.eval_batch_size])
-                         for i in range(0, x.shape[0], self.eval_batch_size)]
-        finally:
-            self.model.train(was_training)
-        return torch.cat(parts)
+        return batched_outputs(self.model, x, self._task_tensor(task, x.shape[0]), self.mask,
+                               self.eval_batch_size)
 
     @staticmethod
     def _check_finite(x: torch.Tensor) -> None:
-        if not _all_finite(x):
+        if not checks.all_finite(x):
             raise RetainError("inputs contain NaN or inf")
 
     def evaluate(self, dataset: Dataset, task: int | None = None) -> float:
@@ -569,16 +446,11 @@ class Learner:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        names = [s["name"] for s in state["strategies"]]
-        mine = [s.name for s in self.strategies]
-        if names != mine:
-            raise RetainError(f"checkpoint strategies {names} differ from this learner's {mine}")
-        for strategy, saved in zip(self.strategies, state["strategies"], strict=True):
-            strategy.check_hyperparameters(saved["state"].get("hyperparameters", {}))
-        try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise RetainError(f"checkpoint does not fit this model: {exc}") from None
+        """Load a :meth:`state_dict`. The whole state is checked first (strategies and their
+        hyper-parameters, model names and shapes, optimizer groups): a state that does not
+        fit raises a :class:`~retain.errors.RetainError` and changes nothing."""
+        checks.check_state(state, self.model, self.optimizer, self.strategies)
+        self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -600,7 +472,7 @@ class Learner:
 
     def save(self, path, normalization: dict | None = None, overwrite: bool = False):
         """Save everything needed to resume exactly (safetensors + JSON, never pickle)."""
-        from retain.checkpoint import save_learner
+        from retain.checkpoint.format import save_learner
 
         if self.world.main:  # every rank holds the same state: rank 0 writes it
             try:
@@ -615,28 +487,10 @@ class Learner:
     def load(cls, path, model: nn.Module | None = None, loss: nn.Module | None = None,
              device: torch.device | str | None = None) -> Learner:
         """A saved learner, ready to continue; pass ``model`` for a model that is not built in."""
-        from retain.checkpoint import load_learner
+        from retain.checkpoint.format import read_sections, restore
 
-        return load_learner(path, model=model, loss=loss, device=device)
+        return restore(read_sections(path)[1], Learner, model=model, loss=loss, device=device)
 
     def __repr__(self) -> str:
         return (f"Learner({type(self.model).__name__}, {type(self.optimizer).__name__}, "
                 f"strategies={self.strategies!r})")
-
-
-def _check_distributed(strategies: Sequence[Strategy]) -> None:
-    refused = [type(s).__name__ for s in strategies if not getattr(s, "distributed", False)]
-    if refused:
-        raise RetainError(
-            f"{', '.join(refused)} cannot train distributed: its state is not kept identical "
-            "across ranks (a strategy declares `distributed = True` once it is); run it in "
-            "one process")
-
-
-def _all_finite(x: torch.Tensor) -> bool:
-    """No NaN or inf in ``x``. A sum is NaN or inf whenever an element is, and costs one pass
-    without the element-wise mask ``isfinite`` allocates; only a non-finite sum (a bad value,
-    or a sum that overflowed) needs the element-wise check."""
-    if not x.is_floating_point():
-        return True
-    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())

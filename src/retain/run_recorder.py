@@ -26,7 +26,7 @@ from retain.metrics import RunResult
 from retain.scenarios.experience import Experience
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
+    from retain.strategies.contract import DriverView
 
 #: how much a regression row's squared error may grow before it counts as a negative flip
 REGRESSION_FLIP_TOLERANCE = 0.02
@@ -37,7 +37,7 @@ EVAL_SAMPLES = 200
 class RunRecorder:
     """Scores, flips and (optionally) the per-step curve of one run over a stream."""
 
-    def __init__(self, learner: Learner, experiences: Sequence[Experience],
+    def __init__(self, learner: DriverView, experiences: Sequence[Experience],
                  eval_every: int | None = None,
                  flip_tolerance: float = REGRESSION_FLIP_TOLERANCE,
                  eval_samples: int | None = EVAL_SAMPLES, loggers: Sequence = ()):
@@ -73,11 +73,8 @@ class RunRecorder:
         if self.eval_every is None:
             yield
             return
-        self.learner._periodic = (self.eval_every, lambda steps: self._point(i, steps))
-        try:
+        with self.learner.every_steps(self.eval_every, lambda steps: self._point(i, steps)):
             yield
-        finally:
-            self.learner._periodic = None
 
     def _point(self, i: int, steps: int) -> None:
         scores = self.often.scores(upto=self.often_ends[i])

@@ -1,27 +1,28 @@
 """Running a bench grid's runs as Ray tasks: a local Ray, or a cluster given its address.
 
 The runs, their records and the results file are the process pool's
-(:mod:`retain.bench.runner`): each task is :func:`~retain.bench.runner.execute`, which never
-raises, and at most ``workers`` tasks are in flight, so an interrupted grid loses only those
-and resumes as before. A task whose worker dies becomes an error record (retried on resume).
+(:mod:`retain.bench.runner`, which passes its :func:`~retain.bench.runner.execute` in, so
+this module imports nothing back): each task is that function, which never raises, and at
+most ``workers`` tasks are in flight, so an interrupted grid loses only those and resumes as
+before. A task whose worker dies becomes an error record (retried on resume).
 Ray comes with ``pip install 'retain[distributed]'``; on a cluster every node needs retain
 installed (docs/distributed.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from retain.bench.runner import execute
 from retain.extras import require
 
 
-def ray_results(todo: list[dict[str, Any]], workers: int | None = None,
-                address: str | None = None) -> Iterator[dict[str, Any]]:
-    """Records of ``todo``'s runs as their Ray tasks finish. Without ``address`` a local Ray
-    with ``workers`` CPUs is started (and stopped afterwards); with one, that cluster's CPUs
-    bound the tasks in flight."""
+def ray_results(todo: list[dict[str, Any]], execute: Callable[[dict[str, Any]], dict[str, Any]],
+                workers: int | None = None, address: str | None = None
+                ) -> Iterator[dict[str, Any]]:
+    """Records of ``todo``'s runs (each ``execute(run)``) as their Ray tasks finish. Without
+    ``address`` a local Ray with ``workers`` CPUs is started (and stopped afterwards); with
+    one, that cluster's CPUs bound the tasks in flight."""
     ray = require("ray", "distributed")
     started = not ray.is_initialized()
     if started:

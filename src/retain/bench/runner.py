@@ -166,7 +166,7 @@ def run_grid(runs: list[dict[str, Any]], out: Path, workers: int | None = None,
     if backend == "ray" and todo:
         from retain.bench.ray_pool import ray_results
 
-        results = ray_results(todo, workers or None, address)
+        results = ray_results(todo, execute, workers or None, address)
     else:
         results = _results(todo, workers or os.cpu_count() or 1)
     written = []

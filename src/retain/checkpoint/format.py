@@ -22,10 +22,9 @@ import hashlib
 import json
 import random
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import safetensors.torch
@@ -33,12 +32,15 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from retain import __version__
 from retain.checkpoint.atomic import write_folder
 from retain.checkpoint.recipes import learner_spec, rebuild_learner
 from retain.checkpoint.serialize import flatten, unflatten
+from retain.checks import check_model
 from retain.errors import RetainError
-from retain.learner import Learner
+from retain.version import __version__
+
+if TYPE_CHECKING:
+    from retain.strategies.contract import DriverView
 
 FORMAT = "retain-checkpoint"
 FORMAT_VERSION = 1
@@ -46,9 +48,10 @@ MANIFEST = "manifest.json"
 STATE = ("model", "optimizer", "scheduler", "strategies", "learner")
 SECTIONS = ("spec", "normalization", *STATE, "rng")
 _FILE = re.compile(r"^([a-z]+)\.safetensors$")
+L = TypeVar("L")
 
 
-def save_learner(learner: Learner, path: str | Path, normalization: Any = None,
+def save_learner(learner: DriverView, path: str | Path, normalization: Any = None,
                  overwrite: bool = False) -> Path:
     """Save everything needed to resume ``learner`` exactly into the folder ``path``.
 
@@ -60,14 +63,7 @@ def save_learner(learner: Learner, path: str | Path, normalization: Any = None,
     return path
 
 
-def load_learner(path: str | Path, model: nn.Module | None = None, loss: nn.Module | None = None,
-                 device: torch.device | str | None = None) -> Learner:
-    """Rebuild a saved learner. Pass ``model`` when it was saved with a model that is not built
-    in (its names and shapes are checked), ``loss`` when it used a custom loss."""
-    return open_checkpoint(path).learner(model=model, loss=loss, device=device)
-
-
-def encode(learner: Learner, normalization: Any = None) -> dict[str, bytes]:
+def encode(learner: DriverView, normalization: Any = None) -> dict[str, bytes]:
     """The checkpoint's files as ``{name: bytes}`` (the manifest last)."""
     values = {"spec": learner_spec(learner), "normalization": normalization,
               **{k: v for k, v in learner.state_dict().items() if k in STATE},
@@ -109,35 +105,9 @@ def content_hash(manifest: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass
-class Checkpoint:
-    """A verified checkpoint: its manifest and decoded sections."""
-
-    path: Path
-    manifest: dict[str, Any]
-    sections: dict[str, Any]
-
-    @property
-    def normalization(self) -> Any:
-        return self.sections["normalization"]
-
-    def learner(self, model: nn.Module | None = None, loss: nn.Module | None = None,
-                device: torch.device | str | None = None, restore_rng: bool = True) -> Learner:
-        """The saved learner, ready to continue training where it stopped. ``restore_rng``
-        also resets the global torch/numpy/python RNGs to their state at save time (needed
-        for an exact resume with dropout)."""
-        if model is not None:
-            check_model(model, self.sections["model"])
-        learner = rebuild_learner(self.sections["spec"], model=model, loss=loss, device=device)
-        learner.load_state_dict({k: self.sections[k] for k in STATE})
-        if restore_rng:
-            set_rng_state(self.sections["rng"])
-        return learner
-
-
-def open_checkpoint(path: str | Path) -> Checkpoint:
-    """Read and verify a checkpoint folder; every problem is a :class:`RetainError` naming the
-    file at fault."""
+def read_sections(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(manifest, sections)`` of checkpoint folder ``path``, every file verified first; every
+    problem is a :class:`RetainError` naming the file at fault."""
     path = Path(path)
     if not path.is_dir():
         what = "is not a folder" if path.exists() else "does not exist"
@@ -149,8 +119,22 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
         if match is None or match.group(1) not in SECTIONS:
             raise RetainError(f"{path / MANIFEST} lists an unexpected file {name!r}")
         tensors[match.group(1)] = _read_tensors(path / name, entry)
-    sections = {s: unflatten(manifest[s], tensors.get(s, {})) for s in SECTIONS}
-    return Checkpoint(path, manifest, sections)
+    return manifest, {s: unflatten(manifest[s], tensors.get(s, {})) for s in SECTIONS}
+
+
+def restore(sections: dict[str, Any], learner_class: type[L], model: nn.Module | None = None,
+            loss: nn.Module | None = None, device: torch.device | str | None = None,
+            restore_rng: bool = True) -> L:
+    """The saved learner, built as ``learner_class`` (:class:`retain.Learner` or a subclass)
+    and ready to continue where it stopped; see :meth:`Checkpoint.learner`."""
+    if model is not None:
+        check_model(model, sections["model"])
+    learner = rebuild_learner(sections["spec"], learner_class, model=model, loss=loss,
+                              device=device)
+    learner.load_state_dict({k: sections[k] for k in STATE})
+    if restore_rng:
+        set_rng_state(sections["rng"])
+    return learner
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -193,19 +177,6 @@ def _read_tensors(file: Path, entry: dict[str, Any]) -> dict[str, torch.Tensor]:
         return safetensors.torch.load(data)
     except SafetensorError as exc:
         raise RetainError(f"checkpoint file {file} is not a safetensors file: {exc}") from None
-
-
-def check_model(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
-    """Raise a :class:`RetainError` listing every name and shape where ``model`` differs from
-    the saved weights."""
-    mine = model.state_dict()
-    problems = [f"{k} is missing from the model" for k in weights if k not in mine]
-    problems += [f"{k} is not in the checkpoint" for k in mine if k not in weights]
-    problems += [f"{k} has shape {tuple(mine[k].shape)} in the model but "
-                 f"{tuple(weights[k].shape)} in the checkpoint"
-                 for k in weights if k in mine and mine[k].shape != weights[k].shape]
-    if problems:
-        raise RetainError("the model does not fit the checkpoint: " + "; ".join(problems))
 
 
 def rng_state() -> dict[str, Any]:

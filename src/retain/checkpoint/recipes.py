@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
 
 from retain.errors import RetainError
-from retain.learner import Learner
 from retain.strategies import Strategy, make_strategy
 
+if TYPE_CHECKING:
+    from retain.strategies.contract import DriverView
+
+L = TypeVar("L")
 _SPEC_ATTR = "retain_spec"  # set on models built by recorded_model
 _SCHEDULER_SKIP = ("optimizer", "last_epoch", "verbose")  # restored by load_state_dict
 
@@ -166,7 +169,7 @@ def _scheduler_class(name: str) -> type | None:
 
 
 # -- the learner -----------------------------------------------------------------------------
-def learner_spec(learner: Learner) -> dict[str, Any]:
+def learner_spec(learner: DriverView) -> dict[str, Any]:
     """Everything needed to build an equivalent, untrained learner."""
     return {
         "model": model_spec(learner.model),
@@ -180,17 +183,18 @@ def learner_spec(learner: Learner) -> dict[str, Any]:
     }
 
 
-def rebuild_learner(spec: dict[str, Any], model: nn.Module | None = None,
+def rebuild_learner(spec: dict[str, Any], learner_class: type[L], model: nn.Module | None = None,
                     loss: nn.Module | None = None, device: torch.device | str | None = None
-                    ) -> Learner:
-    """A learner built from :func:`learner_spec`'s recipe (weights and state not loaded)."""
+                    ) -> L:
+    """A ``learner_class`` (:class:`retain.Learner` or a subclass) built from
+    :func:`learner_spec`'s recipe (weights and state not loaded)."""
     model = model if model is not None else rebuild_model(spec["model"])
     if device is not None:
         model = model.to(device)
     optimizer = rebuild_optimizer(spec["optimizer"], model)
     strategies: list[Strategy] = [make_strategy(s["name"], **s["hyperparameters"])
                                   for s in spec["strategies"]]
-    return Learner(model, optimizer, loss=rebuild_loss(spec["loss"], loss),
+    return learner_class(model, optimizer, loss=rebuild_loss(spec["loss"], loss),
                    strategies=strategies,
                    scheduler=rebuild_scheduler(spec["scheduler"], optimizer),
                    device=device, **spec["learner"])

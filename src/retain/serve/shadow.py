@@ -12,7 +12,7 @@ a trial runs: the next one learns on top of the winner.
 from __future__ import annotations
 
 import fcntl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -21,13 +21,28 @@ from retain.serve.model import ModelSlot, Served
 from retain.serve.policy import UPDATE_LOCK
 
 if TYPE_CHECKING:
-    from retain.serve.service import ServeState
+    import threading
+
+    from retain.serve.journal import Journal
+    from retain.serve.settings import ServeSettings
+    from retain.store.store import Store
+
+
+class ShadowHost(Protocol):
+    """What a shadow reads of its worker (:class:`retain.serve.service.ServeState`, which
+    holds the shadow: typed here so that neither module imports the other)."""
+
+    settings: ServeSettings
+    store: Store
+    fast: Journal
+    durable: Journal
+    write_lock: threading.Lock
 
 
 class Shadow:
     """The challenger of one worker, and the trial's decision."""
 
-    def __init__(self, state: ServeState):
+    def __init__(self, state: ShadowHost):
         self.state = state
         self.slot: ModelSlot | None = None
 

@@ -11,8 +11,8 @@ from retain.strategies.base import Batch, Strategy
 from retain.strategies.common import trainable_parameters
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 
 def project(grads: list[torch.Tensor], reference: list[torch.Tensor]) -> None:
@@ -86,11 +86,11 @@ class AGEM(Strategy):
         self.add_state("memory", ReplayBuffer(capacity, seed=seed))
         self._params: list[torch.Tensor] = []
 
-    def bind(self, learner: Learner) -> None:
+    def bind(self, learner: LearnerView) -> None:
         super().bind(learner)
         self._params = trainable_parameters(learner.model)
 
-    def reference_gradient(self, learner: Learner) -> list[torch.Tensor]:
+    def reference_gradient(self, learner: LearnerView) -> list[torch.Tensor]:
         """Gradient of the learner's loss on a batch drawn from the memory."""
         k = self.sample_size
         mem = self.memory.sample(k, replace=self.replace,
@@ -106,7 +106,7 @@ class AGEM(Strategy):
                                     materialize_grads=True)
         return learner.world.mean(list(grads), rows)  # before the projection
 
-    def after_backward(self, learner: Learner, batch: Batch) -> None:
+    def after_backward(self, learner: LearnerView, batch: Batch) -> None:
         if self.memory.size == 0:
             return
         reference = self.reference_gradient(learner)
@@ -117,7 +117,7 @@ class AGEM(Strategy):
             grads.append(p.grad)
         project(grads, reference)
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         offered = self.per_experience or self.memory.capacity
         for x, y, task in learner.batches(experience.train, offered, limit=offered):
             rows = {"x": x, "y": y} if task is None else {"x": x, "y": y, "task": task}

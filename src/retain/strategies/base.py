@@ -253,14 +253,19 @@ class Strategy:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the declared state, after checking that ``state`` was saved by a strategy
         with the same hyper-parameters (nothing is changed when it was not)."""
+        self.check_state(state)
+        for name in self.__dict__.get("_state_names", ()):
+            setattr(self, name, _restored(getattr(self, name), state.get(name)))
+
+    def check_state(self, state: Mapping[str, Any]) -> None:
+        """A :class:`RetainError` unless :meth:`load_state_dict` can load ``state``: saved with
+        the same hyper-parameters, every declared state present."""
         self.check_hyperparameters(state.get("hyperparameters", {}))
         names = self.__dict__.get("_state_names", ())
         optional = self.__dict__.get("_optional_states", ())
         missing = [n for n in names if n not in state and n not in optional]
         if missing:
             raise RetainError(f"{type(self).__name__}: the saved state lacks {missing}")
-        for name in names:
-            setattr(self, name, _restored(getattr(self, name), state.get(name)))
 
     def check_hyperparameters(self, saved: Mapping[str, Any]) -> None:
         """A :class:`RetainError` listing every hyper-parameter whose saved value differs from

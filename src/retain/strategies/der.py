@@ -11,7 +11,7 @@ from retain.strategies.base import Batch
 from retain.strategies.replay import Replay
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
+    from retain.strategies.contract import LearnerView
 
 
 class DER(Replay):
@@ -61,7 +61,7 @@ class DER(Replay):
         self._logit_targets: torch.Tensor | None = None
         self._memory_labels: torch.Tensor | None = None
 
-    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+    def extend_batch(self, learner: LearnerView, batch: Batch) -> None:
         self._logit_rows = None
         if self.buffer.size == 0:
             return
@@ -73,12 +73,12 @@ class DER(Replay):
         start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
         self._logit_rows = slice(start, start + mem["x"].shape[0])
 
-    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, learner: LearnerView, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if self._logit_rows is None:
             return loss
         return loss + self.alpha * F.mse_loss(batch.out[self._logit_rows], self._logit_targets)
 
-    def after_step(self, learner: Learner, batch: Batch) -> None:
+    def after_step(self, learner: LearnerView, batch: Batch) -> None:
         rows = {"x": batch.new_x, "y": batch.new_y, "logits": batch.out[: batch.n_new]}
         if batch.new_task is not None:
             rows["task"] = batch.new_task
@@ -87,7 +87,7 @@ class DER(Replay):
         else:  # every rank's rows and logits, in rank order: only those kept travel
             self.buffer.add_from_ranks(rows, learner.world)
 
-    def experience_rows(self, learner: Learner, rows: dict[str, torch.Tensor]
+    def experience_rows(self, learner: LearnerView, rows: dict[str, torch.Tensor]
                         ) -> dict[str, torch.Tensor]:
         """With ``update="experience"``: the rows and the logits of the model as it ends the
         experience (evaluation mode)."""
@@ -140,7 +140,7 @@ class DERPlusPlus(DER):
         self._label_rows: slice | None = None
         self._labels: torch.Tensor | None = None
 
-    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+    def extend_batch(self, learner: LearnerView, batch: Batch) -> None:
         super().extend_batch(learner, batch)
         if self._logit_rows is None:
             return
@@ -154,7 +154,7 @@ class DERPlusPlus(DER):
         start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
         self._label_rows = slice(start, start + mem["x"].shape[0])
 
-    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, learner: LearnerView, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         loss = super().loss_terms(learner, batch, loss)
         if self._logit_rows is None:
             return loss

@@ -13,7 +13,7 @@ from retain.strategies.base import Batch
 from retain.strategies.replay import Replay
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
+    from retain.strategies.contract import LearnerView
 
 
 def mask_absent_classes(logits: torch.Tensor, labels: torch.Tensor,
@@ -76,7 +76,7 @@ class ERACE(Replay):
         self._memory_labels: torch.Tensor | None = None
         self._present: torch.Tensor | None = None
 
-    def bind(self, learner: Learner) -> None:
+    def bind(self, learner: LearnerView) -> None:
         super().bind(learner)
         loss = learner.loss_fn
         if learner.task_type != "classification" or not isinstance(
@@ -87,7 +87,7 @@ class ERACE(Replay):
             raise RetainError("ER-ACE's masked cross-entropy does not support label smoothing")
         self._log_probs = isinstance(loss, nn.NLLLoss)  # outputs are log-probabilities
 
-    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+    def extend_batch(self, learner: LearnerView, batch: Batch) -> None:
         self._memory_rows = None
         if learner.world.size > 1:  # every rank, also one without rows: a collective
             present = torch.zeros(learner.seen_classes.shape[0], dtype=torch.bool,
@@ -103,7 +103,7 @@ class ERACE(Replay):
         start = batch.append(mem["x"], task=mem.get("task"), labelled=False)
         self._memory_rows = slice(start, start + mem["x"].shape[0])
 
-    def criterion(self, learner: Learner, batch: Batch, out: torch.Tensor,
+    def criterion(self, learner: LearnerView, batch: Batch, out: torch.Tensor,
                   y: torch.Tensor) -> torch.Tensor:
         n = batch.n_new
         present = self._present
@@ -115,7 +115,7 @@ class ERACE(Replay):
             out = F.log_softmax(out, dim=1)
         return learner.loss_fn(out, y)
 
-    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, learner: LearnerView, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if self._memory_rows is None:
             return loss
         out = batch.out[self._memory_rows]

@@ -13,8 +13,8 @@ from retain.strategies.base import Batch, Strategy
 from retain.strategies.common import QuadraticPenalty, trainable_parameters
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 
 def warn_if_unstable(penalty: QuadraticPenalty, lambda_: float, optimizer, name: str) -> None:
@@ -95,7 +95,7 @@ class EWC(Strategy):
         self.add_state("penalty", QuadraticPenalty())
         self._params: list | None = None
 
-    def estimate_fisher(self, learner: Learner, experience: Experience) -> list:
+    def estimate_fisher(self, learner: LearnerView, experience: Experience) -> list:
         batch_size = self.fisher_batch_size if self.fisher == "batched-empirical" else 1024
         world = learner.world
         shard = world.shard(learner.batches(experience.train, batch_size=batch_size,
@@ -108,29 +108,29 @@ class EWC(Strategy):
             world.sync_generator(learner.generator)
         return world.mean(fisher, shard.rows)
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         self._cache_params(learner)
         self.consolidate(self.estimate_fisher(learner, experience), self._params)
         warn_if_unstable(self.penalty, self.lambda_, learner.optimizer, type(self).__name__)
 
-    def _cache_params(self, learner: Learner) -> None:
+    def _cache_params(self, learner: LearnerView) -> None:
         self._params = trainable_parameters(learner.model)
         self._values = [p.detach() for p in self._params]
 
     def consolidate(self, fisher: list, params: list) -> None:
         self.penalty.accumulate(fisher, params)
 
-    def bind(self, learner: Learner) -> None:
+    def bind(self, learner: LearnerView) -> None:
         super().bind(learner)
         self._params = None
 
-    def after_backward(self, learner: Learner, batch: Batch) -> None:
+    def after_backward(self, learner: LearnerView, batch: Batch) -> None:
         if not self.penalty.empty:
             if self._params is None:
                 self._cache_params(learner)
             self.penalty.add_gradient(self._params, self.lambda_, self._values)
 
-    def penalty_value(self, learner: Learner):
+    def penalty_value(self, learner: LearnerView):
         """The current penalty ``λ/2 Σ F (θ − θ*)²`` (0 before the first consolidation)."""
         if self.penalty.empty:
             return 0.0

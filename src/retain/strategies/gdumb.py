@@ -11,8 +11,8 @@ from retain.data import iterate
 from retain.strategies.base import Strategy
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 
 def greedy_balanced(labels: list[int], stored: list[int], capacity: int,
@@ -88,16 +88,16 @@ class GDumb(Strategy):
         self.add_state("initial", {})  # the model's weights when first bound ({} until then)
         self.add_state("rng", np.random.default_rng(seed))
 
-    def bind(self, learner: Learner) -> None:
+    def bind(self, learner: LearnerView) -> None:
         if not self.initial:
             self.initial = {k: v.detach().clone() for k, v in learner.model.state_dict().items()}
         super().bind(learner)
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         self.store(learner, experience)
         self.retrain(learner)
 
-    def store(self, learner: Learner, experience: Experience) -> None:
+    def store(self, learner: LearnerView, experience: Experience) -> None:
         """Offer the experience's samples, in a random stream order, to the memory."""
         x, y, task = next(learner.batches(experience.train, batch_size=len(experience.train),
                                           shuffle=True))
@@ -119,7 +119,7 @@ class GDumb(Strategy):
             grown[slots] = value[positions]
             self.memory[name] = grown
 
-    def retrain(self, learner: Learner) -> None:
+    def retrain(self, learner: LearnerView) -> None:
         """Reset the model to its initial weights and train it on the memory only."""
         model, optimizer = learner.model, learner.optimizer
         model.load_state_dict(self.initial)

@@ -14,8 +14,8 @@ from retain.strategies.base import Batch, Strategy
 from retain.strategies.common import Teacher
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 
 LOSSES = ("ce", "bce")
@@ -159,17 +159,17 @@ class ICaRL(Strategy):
             return False
         return super().overrides(hook)
 
-    def bind(self, learner: Learner) -> None:
+    def bind(self, learner: LearnerView) -> None:
         if self.loss == "bce" and learner.task_type != "classification":
             raise RetainError("iCaRL's loss='bce' needs a classification learner")
         self._bind_state(learner)
 
-    def before_experience(self, learner: Learner, experience: Experience) -> None:
+    def before_experience(self, learner: LearnerView, experience: Experience) -> None:
         if self.memory:  # the memory changed since the last pass: start a new one
             self._rate = self.memory["y"].shape[0] / max(len(experience.train), 1)
             self._credit, self._order = 0.0, np.zeros(0, dtype=np.int64)
 
-    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+    def extend_batch(self, learner: LearnerView, batch: Batch) -> None:
         if not self.memory:
             return
         idx = torch.from_numpy(self._draw(learner, batch))
@@ -179,7 +179,7 @@ class ICaRL(Strategy):
         batch.append(*(self._replay[k].index_select(0, idx) if k in self._replay else None
                        for k in ("x", "y", "task")))
 
-    def _draw(self, learner: Learner, batch: Batch) -> np.ndarray:
+    def _draw(self, learner: LearnerView, batch: Batch) -> np.ndarray:
         """Exemplar rows to replay; with several ranks, this rank's share of one draw for the
         whole step (every rank's memory and generator stay identical)."""
         world = learner.world
@@ -204,7 +204,7 @@ class ICaRL(Strategy):
         chosen, self._order = self._order[:k], self._order[k:]
         return chosen
 
-    def criterion(self, learner: Learner, batch: Batch, out: torch.Tensor,
+    def criterion(self, learner: LearnerView, batch: Batch, out: torch.Tensor,
                   y: torch.Tensor) -> torch.Tensor:
         """The paper's loss (``loss="bce"``): sigmoid BCE over the classes seen so far, old
         classes' targets from the teacher."""
@@ -222,7 +222,7 @@ class ICaRL(Strategy):
         terms = F.binary_cross_entropy_with_logits(out, target, reduction="none")
         return (terms * seen).sum() / (seen.sum() * out.shape[0])
 
-    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, learner: LearnerView, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if not self.teacher.ready:
             return loss
         with torch.no_grad():
@@ -231,7 +231,7 @@ class ICaRL(Strategy):
         return loss + self.alpha * F.binary_cross_entropy_with_logits(student, target)
 
     # -- consolidation ---------------------------------------------------------------------
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         x, y, task = next(learner.batches(experience.train, batch_size=len(experience.train)))
         new = {"x": x, "y": y} if task is None else {"x": x, "y": y, "task": task}
         old_classes = [] if not self.memory else self.memory["y"].unique().tolist()
@@ -260,7 +260,7 @@ class ICaRL(Strategy):
             x = self.memory["x"]
             self._replay["x"] = x.clamp(0, 255).trunc() / 255
 
-    def features(self, learner: Learner, x: torch.Tensor) -> torch.Tensor:
+    def features(self, learner: LearnerView, x: torch.Tensor) -> torch.Tensor:
         """Features of ``x``, L2-normalised unless ``normalize=False`` (evaluation mode, no
         gradients)."""
         extractor = feature_extractor(learner.model)
@@ -275,7 +275,7 @@ class ICaRL(Strategy):
         feats = torch.cat(parts)
         return F.normalize(feats, dim=1) if self.normalize else feats
 
-    def update_means(self, learner: Learner) -> None:
+    def update_means(self, learner: LearnerView) -> None:
         """Recompute each class's mean exemplar feature with the current model (normalised
         unless ``normalize=False``)."""
         feats = self.features(learner, self.memory["x"])
@@ -299,7 +299,7 @@ class ICaRL(Strategy):
         return mean
 
     # -- prediction ------------------------------------------------------------------------
-    def classify(self, learner: Learner, x: torch.Tensor) -> torch.Tensor | None:
+    def classify(self, learner: LearnerView, x: torch.Tensor) -> torch.Tensor | None:
         """Nearest-mean-of-exemplars class of each input (``None``, i.e. the model's own
         prediction, when ``nme=False`` or before the first experience has exemplars)."""
         if not self.nme or self.class_means is None:
@@ -308,7 +308,7 @@ class ICaRL(Strategy):
         return self.mean_labels[torch.cdist(feats, self.class_means).argmin(1)]
 
     # -- state -----------------------------------------------------------------------------
-    def _bind_state(self, learner: Learner) -> None:
+    def _bind_state(self, learner: LearnerView) -> None:
         super().bind(learner)  # the declared state, the teacher rebuilt on the model
         self._refresh_replay()
 

@@ -11,8 +11,8 @@ from retain.strategies.base import Batch, Strategy
 from retain.strategies.common import Teacher
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 
 class LwF(Strategy):
@@ -52,12 +52,12 @@ class LwF(Strategy):
         self.add_state("teacher", Teacher())  # saved as weights, rebuilt on the model
         self.add_state("old_units", None)  # output units of the classes seen before
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         self.teacher.snapshot(learner.model)
         if learner.task_type == "classification":
             self.old_units = torch.nonzero(learner.seen_classes).squeeze(1)
 
-    def loss_terms(self, learner: Learner, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def loss_terms(self, learner: LearnerView, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if not self.teacher.ready:
             return loss
         with torch.no_grad():

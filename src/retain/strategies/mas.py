@@ -14,8 +14,8 @@ from retain.strategies.base import Batch, Strategy
 from retain.strategies.common import QuadraticPenalty, trainable_parameters
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 
 def output_sensitivity(model: nn.Module, inputs: Iterable[torch.Tensor]) -> list[torch.Tensor]:
@@ -91,18 +91,18 @@ class MAS(Strategy):
         self.add_state("penalty", QuadraticPenalty())
         self._params: list[torch.Tensor] = []
 
-    def bind(self, learner: Learner) -> None:
+    def bind(self, learner: LearnerView) -> None:
         super().bind(learner)
         self._params = trainable_parameters(learner.model)
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         shard = learner.world.shard(learner.batches(experience.train, self.batch_size,
                                                     limit=self.samples))
         importance = output_sensitivity(learner.model, (x for x, _, _ in shard))
         importance = learner.world.mean(importance, shard.rows)
         self.penalty.reanchor(importance, self._params, decay=1.0)
 
-    def after_backward(self, learner: Learner, batch: Batch) -> None:
+    def after_backward(self, learner: LearnerView, batch: Batch) -> None:
         if not self.penalty.empty:
             with torch.no_grad():  # else .grad records autograd history through the params
                 self.penalty.add_gradient(self._params, 2.0 * self.lambda_)

@@ -11,8 +11,8 @@ from retain.strategies.base import Batch, Strategy
 if TYPE_CHECKING:
     import torch
 
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 
 class Replay(Strategy):
@@ -67,7 +67,7 @@ class Replay(Strategy):
         self.add_state("buffer", make_buffer(policy, capacity, seed=seed))
         self._fields: tuple[str, ...] | None = None
 
-    def extend_batch(self, learner: Learner, batch: Batch) -> None:
+    def extend_batch(self, learner: LearnerView, batch: Batch) -> None:
         if self.buffer.size == 0:
             return
         k = self.batch_size or batch.n_new
@@ -75,12 +75,12 @@ class Replay(Strategy):
                                  else self.share(learner, k))
         batch.append(mem["x"], mem["y"], mem.get("task"))
 
-    def share(self, learner: Learner, k: int) -> tuple[int, int]:
+    def share(self, learner: LearnerView, k: int) -> tuple[int, int]:
         """Where this rank's ``k`` memory draws sit in one draw for the whole step (several
         ranks only: in one process the hot path makes no call for it)."""
         return learner.world.share(k, fixed=self.batch_size is not None)
 
-    def before_experience(self, learner: Learner, experience: Experience) -> None:
+    def before_experience(self, learner: LearnerView, experience: Experience) -> None:
         if self.update == "step":  # the experience's rows start arriving now
             self.buffer.new_experience()
 
@@ -93,7 +93,7 @@ class Replay(Strategy):
             return False
         return super().overrides(hook)
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         if self.update != "experience":
             return
         self.buffer.new_experience()
@@ -102,13 +102,13 @@ class Replay(Strategy):
             self.buffer.add(**self.experience_rows(learner, rows))
         self._fields = tuple(self.buffer.fields) or None
 
-    def experience_rows(self, learner: Learner, rows: dict[str, torch.Tensor]
+    def experience_rows(self, learner: LearnerView, rows: dict[str, torch.Tensor]
                         ) -> dict[str, torch.Tensor]:
         """The fields stored for a batch of a learned experience (``update="experience"``);
         DER adds the model's logits."""
         return rows
 
-    def after_step(self, learner: Learner, batch: Batch) -> None:
+    def after_step(self, learner: LearnerView, batch: Batch) -> None:
         if self._fields is None:
             self._fields = ("x", "y") if batch.new_task is None else ("x", "y", "task")
         rows = {"x": batch.new_x, "y": batch.new_y}

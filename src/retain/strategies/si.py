@@ -11,8 +11,8 @@ from retain.strategies.base import Batch, Strategy
 from retain.strategies.common import QuadraticPenalty, trainable_parameters
 
 if TYPE_CHECKING:
-    from retain.learner import Learner
     from retain.scenarios import Experience
+    from retain.strategies.contract import LearnerView
 
 
 class SI(Strategy):
@@ -61,7 +61,7 @@ class SI(Strategy):
         self._grads: list[torch.Tensor] = []
         self._params: list[torch.Tensor] = []
 
-    def bind(self, learner: Learner) -> None:
+    def bind(self, learner: LearnerView) -> None:
         super().bind(learner)
         self._params = trainable_parameters(learner.model)
         if not self.omega:
@@ -72,7 +72,7 @@ class SI(Strategy):
         self.start = [p.detach().clone() for p in params]
         self.previous = [p.detach().clone() for p in params]
 
-    def after_backward(self, learner: Learner, batch: Batch) -> None:
+    def after_backward(self, learner: LearnerView, batch: Batch) -> None:
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
         if self.penalty.empty:
             self._grads = grads  # nothing is added to .grad: no copy needed
@@ -81,14 +81,14 @@ class SI(Strategy):
         with torch.no_grad():  # else .grad records autograd history through the params
             self.penalty.add_gradient(self._params, 2.0 * self.c)
 
-    def after_step(self, learner: Learner, batch: Batch) -> None:
+    def after_step(self, learner: LearnerView, batch: Batch) -> None:
         current = [p.detach() for p in self._params]
         delta = torch._foreach_sub(current, self.previous)
         torch._foreach_addcmul_(self.omega, self._grads, delta, value=-1.0)
         torch._foreach_copy_(self.previous, current)
         self._grads = []
 
-    def after_experience(self, learner: Learner, experience: Experience) -> None:
+    def after_experience(self, learner: LearnerView, experience: Experience) -> None:
         current = [p.detach() for p in self._params]
         moved = torch._foreach_sub(current, self.start)
         torch._foreach_mul_(moved, moved)
@@ -97,7 +97,7 @@ class SI(Strategy):
         self.penalty.reanchor(importance, current, decay=1.0)
         self._reset(self._params)
 
-    def penalty_value(self, learner: Learner) -> float | torch.Tensor:
+    def penalty_value(self, learner: LearnerView) -> float | torch.Tensor:
         """The current penalty ``c Σ Ω (θ − θ*)²`` (0 before the first consolidation)."""
         if self.penalty.empty:
             return 0.0
