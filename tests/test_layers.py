@@ -56,12 +56,18 @@ def test_a_missing_extra_names_the_extra():
 
 
 def _learner_members_used(path) -> set[str]:
+    """Attributes read off ``learner`` or ``self.learner`` in a module's source."""
     import ast
 
     tree = ast.parse(path.read_text())
     return {node.attr for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-            and node.value.id == "learner"}
+            if isinstance(node, ast.Attribute) and (
+                (isinstance(node.value, ast.Name) and node.value.id == "learner")
+                or (isinstance(node.value, ast.Attribute) and node.value.attr == "learner"))}
+
+
+def _declared(view) -> set[str]:
+    return {n for n in vars(view) if not n.startswith("_")} | set(view.__annotations__)
 
 
 def test_strategies_use_only_the_written_contract_of_the_learner():
@@ -71,18 +77,37 @@ def test_strategies_use_only_the_written_contract_of_the_learner():
     from retain.learner import Learner
     from retain.strategies.contract import MEMBERS, LearnerView
 
-    declared = {n for n in vars(LearnerView) if not n.startswith("_")}
-    declared |= set(LearnerView.__annotations__)
-    assert declared == set(MEMBERS)
+    assert _declared(LearnerView) == set(MEMBERS)
     model = __import__("torch").nn.Linear(2, 2)
     learner = Learner(model, __import__("torch").optim.SGD(model.parameters(), lr=0.1))
     assert all(hasattr(learner, m) for m in MEMBERS)
     root = Path(retain.__file__).parent
     files = [*(root / "strategies").glob("*.py"), root / "store" / "guard.py",
-             root / "forecasting" / "stratified.py", root / "evaluation.py"]
+             root / "forecasting" / "stratified.py"]
     for path in files:
         used = _learner_members_used(path)
-        allowed = set(MEMBERS)
-        if path.name == "evaluation.py":  # evaluation reads the public scoring helpers too
-            allowed |= {"classifier", "mask", "target", "experience_tensors"}
+        assert used <= set(MEMBERS), f"{path.name} uses learner.{sorted(used - set(MEMBERS))}"
+
+
+def test_what_drives_a_learner_uses_only_the_written_contract():
+    """The evaluator, the run loop and its recorder, the checkpoint format and the Lightning
+    module read a learner through :class:`DriverView` only, and type against it."""
+    from pathlib import Path
+
+    import retain
+    from retain.learner import Learner
+    from retain.strategies.contract import DRIVER_MEMBERS, MEMBERS, DriverView
+
+    assert _declared(DriverView) == set(DRIVER_MEMBERS)
+    allowed = set(MEMBERS) | set(DRIVER_MEMBERS)
+    model = __import__("torch").nn.Linear(2, 2)
+    learner = Learner(model, __import__("torch").optim.SGD(model.parameters(), lr=0.1))
+    assert all(hasattr(learner, m) for m in allowed)
+    root = Path(retain.__file__).parent
+    files = [root / "evaluation.py", root / "run_recorder.py", root / "run_loop.py",
+             root / "checkpoint" / "recipes.py", root / "checkpoint" / "format.py",
+             root / "lightning" / "module.py"]
+    for path in files:
+        used = _learner_members_used(path)
+        assert used, f"{path.name} reads no learner member: the check would prove nothing"
         assert used <= allowed, f"{path.name} uses learner.{sorted(used - allowed)}"

@@ -151,3 +151,56 @@ def test_wrong_arguments_are_named():
         Learner(model, opt, strategies=["ewc"])
     with pytest.raises(RetainError, match="scheduler_interval"):
         Learner(model, opt, scheduler_interval="day")
+
+
+def _trained(seed):
+    model = _mlp(seed=seed)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+                      strategies=[EWC(lambda_=1.0), Replay(capacity=50)], seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    learner.learn(TensorDataset(torch.randn(40, 64, generator=g),
+                                torch.randint(0, 10, (40,), generator=g)), batch_size=8)
+    return learner
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and bool((a == b).all())
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _wrong_shape(state):
+    state["model"]["3.weight"] = torch.zeros(10, 5)
+
+
+def _extra_group(state):
+    state["optimizer"]["param_groups"].append(dict(state["optimizer"]["param_groups"][0]))
+
+
+def _second_strategy_saved_otherwise(state):
+    state["strategies"][1]["state"]["hyperparameters"]["capacity"] = 7
+
+
+def _second_strategy_lacks_its_buffer(state):
+    state["strategies"][1]["state"].pop("buffer")
+
+
+def _no_generator(state):
+    state["learner"].pop("generator")
+
+
+@pytest.mark.parametrize("spoil", [_wrong_shape, _extra_group, _second_strategy_saved_otherwise,
+                                   _second_strategy_lacks_its_buffer, _no_generator])
+def test_a_state_that_does_not_fit_changes_nothing(spoil):
+    learner, other = _trained(0), _trained(1)
+    before = _trained(0).state_dict()
+    state = other.state_dict()
+    spoil(state)
+    with pytest.raises(RetainError):
+        learner.load_state_dict(state)
+    assert _same(learner.state_dict(), before)
+    assert not _same(other.state_dict()["model"], before["model"])  # a load would show
