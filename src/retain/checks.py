@@ -12,13 +12,16 @@ retain.errors.RetainError: 2 inputs but 3 labels
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from retain.errors import RetainError
 from retain.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from retain.strategies.contract import DriverView
 
 SCHEDULER_INTERVALS = ("step", "epoch", "experience")
 #: the counters a saved learner section must hold
@@ -50,6 +53,16 @@ def check_strategies(strategies: Sequence[Any], distributed: bool) -> None:
             f"{', '.join(refused)} cannot train distributed: its state is not kept identical "
             "across ranks (a strategy declares `distributed = True` once it is); run it in "
             "one process")
+
+
+def check_single_owners(strategies: Sequence[Strategy]) -> None:
+    """At most one strategy replaces the learner's criterion, and one its classifier."""
+    for hook, what in (("criterion", "criterion"), ("classify", "classifier")):
+        owners = [s for s in strategies if s.overrides(hook)]
+        if len(owners) > 1:
+            raise RetainError(
+                f"{' and '.join(type(s).__name__ for s in owners)} each replace the "
+                f"learner's {what}; at most one strategy of a learner may")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -107,6 +120,12 @@ def probe(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             f"inputs of shape {tuple(x.shape[1:])} do not fit the model: {first}") from None
     finally:
         model.train(was_training)
+
+
+def check_finite(x: torch.Tensor) -> None:
+    """Inputs without NaN or inf."""
+    if not all_finite(x):
+        raise RetainError("inputs contain NaN or inf")
 
 
 def all_finite(x: torch.Tensor) -> bool:
@@ -168,15 +187,15 @@ def _check_optimizer_state(saved: Mapping[str, Any], optimizer: torch.optim.Opti
 
 
 # -- several ranks ---------------------------------------------------------------------------
-def agreed_settings(strategies: Sequence[Strategy], optimizer: torch.optim.Optimizer,
-                    model: nn.Module, loss: nn.Module, task_type: str) -> dict[str, Any]:
+def agreed_settings(learner: DriverView) -> dict[str, Any]:
     """What every rank must agree on: strategies and their hyper-parameters, optimizer
     settings, model shape."""
-    groups = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-    return {"strategies": [[s.name, dict(s.hyperparameters)] for s in strategies],
-            "optimizer": [type(optimizer).__name__, groups],
-            "model": [[n, list(p.shape)] for n, p in model.named_parameters()],
-            "loss": type(loss).__name__, "task_type": task_type}
+    groups = [{k: v for k, v in g.items() if k != "params"}
+              for g in learner.optimizer.param_groups]
+    return {"strategies": [[s.name, dict(s.hyperparameters)] for s in learner.strategies],
+            "optimizer": [type(learner.optimizer).__name__, groups],
+            "model": [[n, list(p.shape)] for n, p in learner.model.named_parameters()],
+            "loss": type(learner.loss_fn).__name__, "task_type": learner.task_type}
 
 
 def check_world_size(n: int, ranks: int) -> None:

@@ -10,11 +10,9 @@ outside sees only :mod:`retain.strategies.contract`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,22 +23,15 @@ from retain.data import Tensors
 from retain.distributed import World, current, rank_batches
 from retain.errors import RetainError
 from retain.evaluation import StreamEvaluator, batched_outputs
-from retain.metrics import RunResult
+from retain.metrics import LearnStats, RunResult
 from retain.run_recorder import EVAL_SAMPLES, REGRESSION_FLIP_TOLERANCE
 from retain.scenarios.experience import Experience, Stream
 from retain.strategies.base import HOOKS, Batch, Strategy
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 _MASK_VALUE = -1e9  # masked logits: exp() is 0, yet finite so KL/CE terms stay finite
-
-
-@dataclass
-class LearnStats:
-    """What one call of :meth:`Learner.learn` did."""
-
-    samples: int
-    steps: int
-    seconds: float
-    last_loss: float
 
 
 class Learner:
@@ -70,20 +61,12 @@ class Learner:
     torch.Size([2])
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        loss: nn.Module | None = None,
-        strategies: Sequence[Strategy] = (),
-        scheduler: Any | None = None,
-        scheduler_interval: str = "epoch",
-        device: torch.device | str | None = None,
-        seed: int = 0,
-        eval_batch_size: int = 1024,
-        task_type: str | None = None,
-        world: World | None = None,
-    ):
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 loss: nn.Module | None = None, strategies: Sequence[Strategy] = (),
+                 scheduler: Any | None = None, scheduler_interval: str = "epoch",
+                 device: torch.device | str | None = None, seed: int = 0,
+                 eval_batch_size: int = 1024, task_type: str | None = None,
+                 world: World | None = None):
         checks.check_arguments(model, optimizer, scheduler_interval)
         first = next(model.parameters(), None)
         self.device = torch.device(device) if device is not None else (
@@ -111,7 +94,7 @@ class Learner:
         self._periodic: tuple[int, Callable[[int], None]] | None = None
         self.strategies = strategies  # builds the hook table and binds them
         if self._distributed:  # refuse disagreeing ranks before DDP's first collective
-            self.world.agree(self._settings())
+            self.world.agree(checks.agreed_settings(self))
         self._forward = self.world.wrap(self.model)  # the model itself in one process
 
     @property
@@ -133,12 +116,7 @@ class Learner:
         a strategy's settings, so this runs whenever the strategies or their state change."""
         self._hooks = {h: [getattr(s, h) for s in self._strategies if s.overrides(h)]
                        for h in HOOKS}
-        for hook, what in (("criterion", "criterion"), ("classify", "classifier")):
-            owners = [s for s in self._strategies if s.overrides(hook)]
-            if len(owners) > 1:
-                raise RetainError(
-                    f"{' and '.join(type(s).__name__ for s in owners)} each replace the "
-                    f"learner's {what}; at most one strategy of a learner may")
+        checks.check_single_owners(self._strategies)
         self._criterion = next(iter(self._hooks["criterion"]), None)
         self._classifier = next(iter(self._hooks["classify"]), None)
 
@@ -265,9 +243,7 @@ class Learner:
         loss, steps, n = torch.zeros(()), 0, len(experience.train)
         periodic = self._periodic
         for _ in range(epochs):
-            for x, y, *t in batching.training_batches(
-                    experience.train, tensors, batch_size, shuffle, self.generator, self.device,
-                    self.world if self._distributed else None):
+            for x, y, *t in self._batches(experience.train, tensors, batch_size, shuffle):
                 loss = self._step(x, y, t[0] if t else None)
                 steps += 1
                 if periodic is not None and steps % periodic[0] == 0:
@@ -295,8 +271,7 @@ class Learner:
         (``step`` counted from the start of its experience); :meth:`run` scores the test sets
         so for its stability-gap curve. Nothing is called, and nothing costs, elsewhere."""
         if not isinstance(steps, int) or steps < 1:
-            raise RetainError(f"every_steps needs a positive number of steps, got "
-                                     f"{steps!r}")
+            raise RetainError(f"every_steps needs a positive number of steps, got {steps!r}")
         self._periodic = (steps, callback)
         try:
             yield
@@ -307,19 +282,8 @@ class Learner:
             progress: Any = None, eval_every: int | None = None,
             flip_tolerance: float = REGRESSION_FLIP_TOLERANCE,
             eval_samples: int | None = EVAL_SAMPLES, loggers: Sequence[Any] = ()) -> RunResult:
-        """Train on each experience in turn and test on every experience after each one.
-
-        ``progress`` is an optional callable ``progress(i, n, stats)`` called after each
-        experience (the CLI passes a progress bar). After each experience the result also
-        holds the update's flip rates against the model before it, on the test sets seen so
-        far (``flip_tolerance``: how much a regression row's squared error may grow before it
-        counts as a negative flip). ``eval_every=K`` also scores the test sets seen so far
-        every ``K`` steps, for the stability-gap curve, min-ACC and WC-ACC, on a fixed random
-        subset of ``eval_samples`` test samples per experience (``None``: all of them).
-        ``loggers`` (:mod:`retain.loggers`) get each experience's scores and flips once it is
-        learned, and the summary at the end; the caller closes them. The loop is
-        :func:`retain.run_loop.run`.
-        """
+        """Train on each experience in turn and test on every experience after each one; the
+        arguments are described at :func:`retain.run_loop.run`."""
         return run_loop.run(self, stream, epochs, batch_size, progress, eval_every,
                             flip_tolerance, eval_samples, loggers)
 
@@ -360,6 +324,11 @@ class Learner:
             mask[i, list(cs)] = True
         self._task_mask = mask.to(self.device)
 
+    def _batches(self, dataset: Dataset, tensors: Tensors, batch_size: int,
+                 shuffle: bool) -> Iterable[Tensors]:
+        return batching.training_batches(dataset, tensors, batch_size, shuffle, self.generator,
+                                         self.device, self.world if self._distributed else None)
+
     def _task_tensor(self, task, n: int) -> torch.Tensor | None:
         return batching.task_tensor(task, n, self.device)
 
@@ -372,17 +341,13 @@ class Learner:
         self.seen_classes[y.unique()] = True
 
     # -- checks -----------------------------------------------------------------------------
-    def _settings(self) -> dict[str, Any]:
-        return checks.agreed_settings(self.strategies, self.optimizer, self.model, self.loss_fn,
-                                      self.task_type)
-
     def _check_size(self, n: int) -> None:
         checks.check_world_size(n, self.world.size)
 
     def _check_world(self, n: int, what: dict[str, Any]) -> None:
         """Once per experience: data big enough, ranks agreeing, shuffles identical."""
         self._check_size(n)
-        self.world.agree({**self._settings(), **what})
+        self.world.agree({**checks.agreed_settings(self), **what})
         self.world.sync_generator(self.generator)
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> None:
@@ -401,7 +366,7 @@ class Learner:
         """Predicted classes (classification) or outputs (regression) for a batch of inputs."""
         if self._classifier is not None and self.task_type == "classification":
             x = x.to(self.device)
-            self._check_finite(x)
+            checks.check_finite(x)
             classes = self._classifier(self, x)
             if classes is not None:
                 return classes
@@ -411,15 +376,10 @@ class Learner:
     def outputs(self, x: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
         """Raw model outputs (logits), task-masked when the learner knows task classes."""
         x = x.to(self.device)
-        self._check_finite(x)
+        checks.check_finite(x)
         self._probe(x[:1])
         return batched_outputs(self.model, x, self._task_tensor(task, x.shape[0]), self.mask,
                                self.eval_batch_size)
-
-    @staticmethod
-    def _check_finite(x: torch.Tensor) -> None:
-        if not checks.all_finite(x):
-            raise RetainError("inputs contain NaN or inf")
 
     def evaluate(self, dataset: Dataset, task: int | None = None) -> float:
         """Accuracy (classification) or MSE (regression) on a dataset."""
@@ -434,15 +394,10 @@ class Learner:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "strategies": [{"name": s.name, "state": s.state_dict()} for s in self.strategies],
-            "learner": {
-                "experiences_seen": self.experiences_seen,
-                "samples_seen": self.samples_seen,
-                "n_outputs": self.n_outputs,
-                "seen_classes": self.seen_classes,
-                "task_classes": self.task_classes,
-                "generator": self.generator.get_state(),
-                "task_type": self.task_type,
-            },
+            "learner": {"experiences_seen": self.experiences_seen,
+                        "samples_seen": self.samples_seen, "n_outputs": self.n_outputs,
+                        "seen_classes": self.seen_classes, "task_classes": self.task_classes,
+                        "generator": self.generator.get_state(), "task_type": self.task_type},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -470,18 +425,11 @@ class Learner:
         for s in self.strategies:
             s.bind(self)
 
-    def save(self, path, normalization: dict | None = None, overwrite: bool = False):
+    def save(self, path, normalization: dict | None = None, overwrite: bool = False) -> Path:
         """Save everything needed to resume exactly (safetensors + JSON, never pickle)."""
-        from retain.checkpoint.format import save_learner
+        from retain.checkpoint.format import save_from_main_rank
 
-        if self.world.main:  # every rank holds the same state: rank 0 writes it
-            try:
-                save_learner(self, path, normalization=normalization, overwrite=overwrite)
-            finally:
-                self.world.barrier()  # the others wait, so that no rank reads a partial folder
-        else:
-            self.world.barrier()
-        return Path(path)
+        return save_from_main_rank(self, path, normalization, overwrite)
 
     @classmethod
     def load(cls, path, model: nn.Module | None = None, loss: nn.Module | None = None,

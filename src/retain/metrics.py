@@ -62,6 +62,16 @@ def fwt(matrix, baseline) -> float:
 
 
 @dataclass
+class LearnStats:
+    """What one call of :meth:`retain.Learner.learn` did."""
+
+    samples: int
+    steps: int
+    seconds: float
+    last_loss: float
+
+
+@dataclass
 class RunResult:
     """What :meth:`retain.Learner.run` measured."""
 

@@ -24,7 +24,18 @@ def run(learner: DriverView, stream: Stream | Sequence[Experience], epochs: int 
         flip_tolerance: float = REGRESSION_FLIP_TOLERANCE,
         eval_samples: int | None = EVAL_SAMPLES, loggers: Sequence[Any] = ()) -> RunResult:
     """Train ``learner`` on each experience in turn and test on every experience after each
-    one; the arguments are :meth:`retain.Learner.run`'s."""
+    one (:meth:`retain.Learner.run`).
+
+    ``progress`` is an optional callable ``progress(i, n, stats)`` called after each
+    experience (the CLI passes a progress bar). After each experience the result also holds
+    the update's flip rates against the model before it, on the test sets seen so far
+    (``flip_tolerance``: how much a regression row's squared error may grow before it counts
+    as a negative flip). ``eval_every=K`` also scores the test sets seen so far every ``K``
+    steps, for the stability-gap curve, min-ACC and WC-ACC, on a fixed random subset of
+    ``eval_samples`` test samples per experience (``None``: all of them). ``loggers``
+    (:mod:`retain.loggers`) get each experience's scores and flips once it is learned, and
+    the summary at the end; the caller closes them.
+    """
     experiences = list(stream)
     if not experiences:
         raise RetainError("the stream has no experiences")

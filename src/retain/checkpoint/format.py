@@ -63,6 +63,20 @@ def save_learner(learner: DriverView, path: str | Path, normalization: Any = Non
     return path
 
 
+def save_from_main_rank(learner: DriverView, path: str | Path, normalization: Any = None,
+                        overwrite: bool = False) -> Path:
+    """:func:`save_learner` on rank 0 only (every rank holds the same state); the others
+    wait, so that no rank reads a partial folder (:meth:`retain.Learner.save`)."""
+    if learner.world.main:
+        try:
+            save_learner(learner, path, normalization=normalization, overwrite=overwrite)
+        finally:
+            learner.world.barrier()
+    else:
+        learner.world.barrier()
+    return Path(path)
+
+
 def encode(learner: DriverView, normalization: Any = None) -> dict[str, bytes]:
     """The checkpoint's files as ``{name: bytes}`` (the manifest last)."""
     values = {"spec": learner_spec(learner), "normalization": normalization,
