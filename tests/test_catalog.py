@@ -67,3 +67,53 @@ def test_a_third_party_strategy_is_found_by_its_entry_point(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONPATH": env_path}).stdout.strip()
     assert out == "Plain"
+
+
+def _registries():
+    from retain.buffers import BUFFERS
+    from retain.datasets import BUNDLED, FETCHABLE
+    from retain.optim import OPTIMIZERS, SCHEDULERS
+
+    return {"strategy": STRATEGIES, "model": MODELS, "scenario": CONTRIBUTED,
+            "buffer policy": BUFFERS, "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS,
+            "dataset": FETCHABLE, "bundled dataset": BUNDLED}
+
+
+@pytest.mark.parametrize("kind", sorted(_registries()))
+def test_every_registry_a_user_names_is_a_catalog_with_one_error(kind):
+    registry = _registries()[kind]
+    assert isinstance(registry, Catalog) and registry.kind == kind
+    known = ", ".join(sorted(registry))
+    message = f"unknown {kind} 'nope'; choose one of {known}"
+    with pytest.raises(KeyError) as lookup:
+        registry["nope"]
+    assert lookup.value.args[0] == message
+    with pytest.raises(ValueError) as required:
+        registry.require("nope")
+    assert str(required.value) == message
+
+
+def test_unknown_buffer_optimizer_and_dataset_names_give_the_catalog_error():
+    from retain.buffers import make_buffer
+    from retain.optim import make_optimizer
+    from retain.strategies import Replay
+
+    for build in (lambda: make_buffer("nope", 10), lambda: Replay(policy="nope"),
+                  lambda: make_optimizer("nope", [], lr=0.1)):
+        with pytest.raises(ValueError, match=r"^unknown (buffer policy|optimizer) 'nope'; "
+                                             r"choose one of "):
+            build()
+
+
+def test_a_third_party_optimizer_is_found_by_its_entry_point(tmp_path):
+    info = tmp_path / "my_optim-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-optim\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[retain.optimizers]\nasgd = torch.optim:ASGD\n")
+    code = ("import torch\nfrom retain.optim import make_optimizer\n"
+            "print(type(make_optimizer('asgd', [torch.zeros(1, requires_grad=True)], 0.1))"
+            ".__name__)")
+    env_path = f"{tmp_path}:{':'.join(p for p in sys.path if p)}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": env_path}).stdout.strip()
+    assert out == "ASGD"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from retain.catalog import Catalog
 from retain.errors import RetainError
 
 
@@ -352,8 +353,10 @@ def _pop_random(slots: list[int], rng: np.random.Generator) -> int:
     return slots.pop()
 
 
-BUFFERS = {"reservoir": ReplayBuffer, "class-balanced": ClassBalancedBuffer,
-           "experience-balanced": ExperienceBalancedBuffer}
+#: buffer policies by name (``Replay(policy=...)``, ``make_buffer``)
+BUFFERS: Catalog = Catalog("buffer policy", {
+    "reservoir": ReplayBuffer, "class-balanced": ClassBalancedBuffer,
+    "experience-balanced": ExperienceBalancedBuffer}, group="retain.buffers")
 
 
 def make_buffer(
@@ -361,10 +364,4 @@ def make_buffer(
 ) -> ReplayBuffer:
     """Build a buffer by policy name (``reservoir``, ``class-balanced`` or
     ``experience-balanced``)."""
-    try:
-        cls = BUFFERS[policy]
-    except KeyError:
-        raise RetainError(
-            f"unknown buffer policy {policy!r}; choose one of {sorted(BUFFERS)}"
-        ) from None
-    return cls(capacity, device, seed)
+    return BUFFERS.require(policy)(capacity, device, seed)

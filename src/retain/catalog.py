@@ -1,4 +1,7 @@
-"""Named catalogs (strategies, models, scenarios) filled explicitly, extended by entry points.
+"""Named catalogs filled explicitly, extended by entry points: every name a user can type.
+
+Strategies, models, scenarios, buffer policies, optimizers, schedulers and datasets are each
+a :class:`Catalog`, with the same error for an unknown name and the same extension.
 
 A :class:`Catalog` maps a name to an object. Its entries are given where the catalog is made,
 either as the object itself or as a ``"module:attribute"`` reference that is imported on first
@@ -9,7 +12,9 @@ point in their ``pyproject.toml``::
     [project.entry-points."retain.strategies"]
     my-replay = "my_package.replay:MyReplay"
 
-after which ``retain run --strategy my-replay`` and ``load_learner`` find it.
+after which ``retain run --strategy my-replay`` and ``load_learner`` find it. The groups:
+``retain.strategies``, ``retain.models``, ``retain.scenarios``, ``retain.buffers``,
+``retain.optimizers``, ``retain.schedulers``, ``retain.datasets``.
 
     >>> numbers = Catalog("number", {"one": 1, "pi": "math:pi"})
     >>> numbers["pi"]
@@ -29,6 +34,8 @@ import importlib
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 from typing import Any
+
+from retain.errors import RetainError
 
 
 class Catalog(Mapping[str, Any]):
@@ -70,6 +77,14 @@ class Catalog(Mapping[str, Any]):
             module, _, attr = value.partition(":")
             value = self._entries[name] = getattr(importlib.import_module(module), attr)
         return value
+
+    def require(self, name: str) -> Any:
+        """``self[name]``, with an unknown name a :class:`~retain.errors.RetainError` carrying
+        the same message (for names a user typed)."""
+        try:
+            return self[name]
+        except KeyError as exc:
+            raise RetainError(exc.args[0]) from None
 
     def __iter__(self) -> Iterator[str]:
         self._plugins()

@@ -7,10 +7,13 @@ from collections.abc import Iterable
 
 import torch
 
+from retain.catalog import Catalog
 from retain.errors import RetainError
 
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop,
-              "adamw": torch.optim.AdamW}
+#: optimizers by the name ``make_optimizer``, ``retain run --optimizer`` and bench grids take
+OPTIMIZERS: Catalog = Catalog("optimizer", {
+    "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop,
+    "adamw": torch.optim.AdamW}, group="retain.optimizers")
 
 
 def scale_lr(base_lr: float, batch_size: int, base_batch_size: int = 32,
@@ -38,13 +41,7 @@ def scale_lr(base_lr: float, batch_size: int, base_batch_size: int = 32,
 def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float,
                    **kwargs) -> torch.optim.Optimizer:
     """Build a torch optimizer by name (``sgd``, ``adam``, ``rmsprop``, ``adamw``)."""
-    try:
-        cls = OPTIMIZERS[name.lower()]
-    except KeyError:
-        raise RetainError(
-            f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}"
-        ) from None
-    return cls(params, lr=lr, **kwargs)
+    return OPTIMIZERS.require(name.lower())(params, lr=lr, **kwargs)
 
 
 class HalfLifeLR(torch.optim.lr_scheduler.LRScheduler):
@@ -68,7 +65,7 @@ class HalfLifeLR(torch.optim.lr_scheduler.LRScheduler):
 
 
 #: schedulers of retain's own that checkpoints may name (besides torch.optim.lr_scheduler)
-SCHEDULERS = {"HalfLifeLR": HalfLifeLR}
+SCHEDULERS: Catalog = Catalog("scheduler", {"HalfLifeLR": HalfLifeLR}, group="retain.schedulers")
 
 
 def decaying_lr(optimizer: torch.optim.Optimizer, half_life: float,

@@ -111,9 +111,7 @@ def normalise(run: dict[str, Any]) -> dict[str, Any]:
     if run["scenario"] not in all_scenarios() and not Path(run["scenario"]).suffix:
         raise RetainError(f"unknown scenario {run['scenario']!r}; choose one of "
                           f"{', '.join(all_scenarios())}")
-    if run["optimizer"] not in OPTIMIZERS:
-        raise RetainError(f"unknown optimizer {run['optimizer']!r}; choose one of "
-                          f"{', '.join(OPTIMIZERS)}")
+    OPTIMIZERS.require(run["optimizer"])
     if run.get("init", "default") not in INITS:
         raise RetainError(f"unknown init {run['init']!r}; choose one of {', '.join(INITS)}")
     parts = _strategy_parts(run["strategy"])

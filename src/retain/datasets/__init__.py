@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from retain.catalog import Catalog
 from retain.datasets.digits import digits
 from retain.datasets.files import as_dataset, data_home, from_arrays, load
 from retain.datasets.mnist import fetch_mnist, mnist, mnist_dir, read_idx
@@ -24,14 +25,16 @@ class Fetchable(NamedTuple):
     about: str
 
 
-FETCHABLE: dict[str, Fetchable] = {
+#: datasets ``retain data fetch`` downloads (entry-point group ``retain.datasets``, whose
+#: entries are :class:`Fetchable`)
+FETCHABLE: Catalog = Catalog("dataset", {
     "mnist": Fetchable(fetch_mnist, mnist_dir, "MNIST handwritten digits, 70k 28x28 (11 MB)"),
-}
+}, group="retain.datasets")
 
-# Datasets that need no download, with a one-line reason (shown by the CLI).
-BUNDLED: dict[str, str] = {
+#: datasets that need no download, with a one-line reason (shown by the CLI)
+BUNDLED: Catalog = Catalog("bundled dataset", {
     "digits": "ships with scikit-learn; nothing to fetch",
-}
+})
 
 __all__ = [
     "BUNDLED",

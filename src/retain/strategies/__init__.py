@@ -35,10 +35,7 @@ STRATEGIES: Catalog = Catalog("strategy", {
 
 def make_strategy(name: str, **params: Any) -> Strategy:
     """Build a strategy by name, checking hyper-parameter names before anything runs."""
-    try:
-        cls = STRATEGIES[name]
-    except KeyError as exc:
-        raise RetainError(exc.args[0]) from None
+    cls = STRATEGIES.require(name)
     accepted = inspect.signature(cls.__init__).parameters
     unknown = [k for k in params if k not in accepted]
     if unknown:

@@ -57,8 +57,7 @@ class Replay(Strategy):
 
     def __init__(self, capacity: int = 500, batch_size: int | None = None,
                  policy: str = "reservoir", seed: int = 0, update: str = "step"):
-        if policy not in BUFFERS:
-            raise RetainError(f"unknown buffer policy {policy!r}; choose one of {sorted(BUFFERS)}")
+        BUFFERS.require(policy)  # an unknown policy is refused before anything changes
         if update not in ("step", "experience"):
             raise RetainError(f"update must be 'step' or 'experience', got {update!r}")
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
