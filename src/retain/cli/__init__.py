@@ -56,7 +56,28 @@ def load_commands(module_name: str) -> dict[str, Any]:
         module.register(holder)
     else:
         holder.add_typer(module.app, name=module_name.rsplit(".", 1)[-1])
-    return dict(typer.main.get_group(holder).commands)
+    commands = dict(typer.main.get_group(holder).commands)
+    for name, command in commands.items():
+        show_defaults(command, getattr(module, "OPTION_DEFAULTS", {}).get(name, {}))
+    return commands
+
+
+def show_defaults(command: Any, effective: dict[str, Any]) -> None:
+    """Every option's default in ``--help``: its own; for an option whose default is ``None``
+    (taken from a config file, else from the command module's ``OPTION_DEFAULTS``), the value
+    it gets, or ``none``."""
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        if param.default is None:
+            value = effective.get(param.name)
+            param.show_default = ("none" if value is None else
+                                  ", ".join(map(str, value)) if isinstance(value, list | tuple)
+                                  else str(value))
+        else:
+            param.show_default = True
+    for sub in getattr(command, "commands", {}).values():
+        show_defaults(sub, effective)
 
 
 class LazyGroup(TyperGroup):

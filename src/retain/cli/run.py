@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import torch
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -36,6 +38,8 @@ RUN_DEFAULTS: dict[str, Any] = {
     **dict.fromkeys(SCENARIO_OPTIONS),
 }
 JOINT_LABEL = "joint (upper bound)"
+#: what ``retain run``'s options default to when neither given nor in --config (for --help)
+OPTION_DEFAULTS = {"run": RUN_DEFAULTS}
 
 
 def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: float,
@@ -85,20 +89,56 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
 
 
 def print_table(results: dict[str, RunResult], title: str, console: Console) -> None:
+    """The results table: at its natural width when piped (one line per strategy); on a
+    narrower terminal, without edges, and strategy names wrap at ``:``, ``,`` and ``+``,
+    never inside a word."""
+    columns, rows = _rows(results)
     table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="right" if col != "strategy" else "left",
+                         overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    wide = console.measure(table, options=console.options.update_width(1000)).maximum
+    if not console.is_terminal:
+        console = Console(file=console.file, width=max(wide, console.width),
+                          no_color=console.no_color)
+    elif wide > console.width:
+        table = _narrow(title, columns, rows, console.width)
+    console.print(table)
+
+
+def _rows(results: dict[str, RunResult]) -> tuple[list[str], list[list[str]]]:
     metric = next(iter(results.values())).metric
     gap = any(r.min_acc is not None for r in results.values())
     columns = ["strategy", f"final avg {metric}", "forgetting", "BWT", "FWT", "NFR", "PFR",
                *(["min-ACC", "WC-ACC"] if gap else []), "train s"]
-    for col in columns:
-        table.add_column(col, justify="right" if col != "strategy" else "left",
-                         overflow="fold")
+    rows = []
     for name, r in results.items():
         measures = [r.negative_flip_rate, r.positive_flip_rate,
                     *([r.min_acc, r.wc_acc] if gap else [])]
-        table.add_row(name, f"{r.average_accuracy:.3f}", f"{r.forgetting:.3f}", f"{r.bwt:.3f}",
-                      f"{r.fwt:.3f}", *(_cell(v) for v in measures), f"{sum(r.train_time):.1f}")
-    console.print(table)
+        rows.append([name, f"{r.average_accuracy:.3f}", f"{r.forgetting:.3f}", f"{r.bwt:.3f}",
+                     f"{r.fwt:.3f}", *(_cell(v) for v in measures), f"{sum(r.train_time):.1f}"])
+    return columns, rows
+
+
+#: shorter headers for a narrow terminal
+_SHORT = {"final avg accuracy": "avg acc", "final avg mse": "avg mse", "forgetting": "forget"}
+
+
+def _narrow(title: str, columns: list[str], rows: list[list[str]], width: int) -> Table:
+    """Numbers at their own width under short headers; the strategy column takes what is left,
+    its names broken after ``:``, ``,`` and ``+``."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0, 0, 1),
+                  expand=True, width=width)
+    table.add_column("strategy", overflow="fold", ratio=1, min_width=10)
+    for i, col in enumerate(columns[1:], 1):
+        col = _SHORT.get(col, col)
+        size = max([len(row[i]) for row in rows] + [len(w) for w in col.split()])
+        table.add_column("\n".join(col.split()), justify="right", width=size, no_wrap=True)
+    for name, *numbers in rows:
+        table.add_row(re.sub(r"([:,+])(?=\S)", r"\1 ", name), *numbers)
+    return table
 
 
 def _cell(value: float | None) -> str:
