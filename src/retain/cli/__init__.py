@@ -69,7 +69,9 @@ def show_defaults(command: Any, effective: dict[str, Any]) -> None:
     for param in getattr(command, "params", ()):
         if getattr(param, "param_type_name", "") != "option":
             continue
-        if param.default is None:
+        if param.is_flag and not param.secondary_opts:  # click shows no default for these
+            param.show_default = "on" if param.default else "off"
+        elif param.default is None:
             value = effective.get(param.name)
             param.show_default = ("none" if value is None else
                                   ", ".join(map(str, value)) if isinstance(value, list | tuple)
