@@ -3,6 +3,9 @@ delayed labels, promotes a gated update, turns a bad one away, rolls back, and r
 trial."""
 
 import httpx
+import numpy as np
+import pandas as pd
+import pytest
 from serve_server import AUTH, rows, serving
 
 from retain.store import Store
@@ -112,32 +115,66 @@ def test_labelled_rows_and_the_time_rule_trigger_an_update(serve_store):
         assert update["status"] == "promoted", update["reason"]
 
 
-def test_shadow_mode_serves_the_champion_until_the_trial_decides(serve_store):
+def _near_the_boundary(n: int, seed: int) -> pd.DataFrame:
+    """Rows close to the class boundary, where two versions of the model can disagree."""
+    rng = np.random.default_rng(seed)
+    along, across = rng.uniform(-3, 3, n), rng.uniform(-0.4, 0.4, n)
+    return pd.DataFrame({"x1": (along + across) / 2, "x2": (across - along) / 2})
+
+
+def _trial_won_by(store, winner: str, labels: int) -> tuple[pd.DataFrame, list[str], int]:
+    """``labels`` rows that the champion (version 1) and the challenger (version 2) disagree on
+    at least once, labelled with ``winner``'s predictions: the winner scores 0 errors, the
+    other one ``disagree`` errors, so the rule must pick the winner."""
+    pool = _near_the_boundary(4000, 11)
+    champion = Store(store).predict(pool, version=1)["prediction"].tolist()
+    challenger = Store(store).predict(pool, version=2)["prediction"].tolist()
+    differ = [i for i, (a, b) in enumerate(zip(champion, challenger, strict=True)) if a != b]
+    agree = [i for i in range(len(pool)) if i not in set(differ)]
+    assert differ, "the two versions agree everywhere: no trial can tell them apart"
+    chosen = (differ[: labels // 2] + agree)[:labels]
+    truth = champion if winner == "champion" else challenger
+    disagree = sum(champion[i] != challenger[i] for i in chosen)
+    return pool.iloc[chosen].reset_index(drop=True), [truth[i] for i in chosen], disagree
+
+
+@pytest.mark.parametrize("winner", ["champion", "challenger"])
+def test_shadow_mode_serves_the_champion_until_the_trial_decides(serve_store, winner):
+    """Trial traffic labelled by one version's own predictions: that version has no live error,
+    the other one errs on every row where they disagree, so the trial's outcome is forced."""
     with serving(serve_store, "--update-every", "100", "--shadow", "--shadow-labels",
-                 "60") as server:
+                 "40") as server:
         day = rows(120, 5)
         _label_all(server, day, server.predict(day))
         [update] = _outcome(server)
         assert update["status"] == "shadow" and update["version"] == 2
-        health = server.wait(lambda: (h := server.http.get("/health").json())["challenger"]
-                             and h, 60, "the challenger to load")
-        assert (health["version"], health["challenger"]) == (1, 2)
+        # the store makes version 2 current before the trial is journalled, so a worker that
+        # polls in between serves it for one poll (a known race): wait for the trial's state
+        server.wait(lambda: (h := server.http.get("/health").json())["challenger"] == 2
+                    and h["version"] == 1, 60, "the champion to serve beside the challenger")
         assert server.predict(rows(3, 6))["version"] == 1  # the champion still answers
-        trial = rows(60, 7)
-        _label_all(server, trial, server.predict(trial))
+        trial, truth, disagree = _trial_won_by(serve_store, winner, 40)
+        made = server.predict(trial)
+        labels = [{"id": p["id"], "label": k} for p, k in zip(made["predictions"], truth,
+                                                               strict=True)]
+        assert server.http.post("/learn", json={"labels": labels}, headers=AUTH).status_code == 200
 
         def decided():
             updates = server.http.get("/versions").json()["updates"]
             return updates[0] if updates[0]["status"] != "shadow" else None
         settled = server.wait(decided, 60, "the trial to end")
         versions = server.http.get("/versions").json()
-        assert "live error over 60 labels" in settled["reason"]
         current = [v["id"] for v in versions["versions"] if v["current"]]
-        if settled["status"] == "promoted":
-            assert "challenger 2 took over" in settled["reason"] and current == [2]
+        other = f"{disagree / 40:.4f}"
+        if winner == "challenger":
+            assert settled["status"] == "promoted" and current == [2], settled
+            assert settled["reason"] == ("challenger 2 took over (live error over 40 labels: "
+                                         f"challenger 0.0000, champion {other})")
             server.wait(lambda: server.predict(rows(2, 8))["version"] == 2, 60, "the swap")
         else:
-            assert settled["status"] == "rolled-back" and current == [1]
+            assert settled["status"] == "rolled-back" and current == [1], settled
+            assert settled["reason"] == ("champion 1 kept (live error over 40 labels: "
+                                         f"challenger {other}, champion 0.0000)")
             assert Store(serve_store).history()[1].status == "rolled-back"
         server.wait(lambda: server.http.get("/health").json()["challenger"] is None, 60,
                     "the challenger to be dropped")

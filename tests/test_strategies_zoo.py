@@ -1,6 +1,7 @@
 """The defining mechanism of each strategy of the zoo, checked against hand computation."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -316,16 +317,42 @@ def test_batch_keeps_labels_of_labelled_rows_only():
 
 @pytest.mark.parametrize("cls", [DER, DERPlusPlus])
 def test_der_works_for_regression(cls):
-    """Logit matching needs no labels: DER trains any model, DER++ replays targets through the
-    learner's criterion."""
+    """Logit matching needs no labels: DER's term is the MSE to the stored outputs of any model,
+    DER++ replays targets through the learner's criterion (MSE here); and it trains."""
     torch.manual_seed(0)
     model = nn.Linear(3, 1)
-    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.05), loss=nn.MSELoss(),
+    der = cls(capacity=4, batch_size=4)
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.0), loss=nn.MSELoss(),
+                      strategies=[der])
+    mem_x = torch.randn(4, 3)
+    mem_y = mem_x.sum(1)
+    with torch.no_grad():
+        stored = model(mem_x)
+    learner.update(mem_x, mem_y)  # fills the memory (lr 0: model unchanged)
+    torch.testing.assert_close(der.buffer.contents()["logits"], stored)  # outputs, not labels
+    der.buffer.sample = lambda k, fields=None, share=None: {"x": mem_x, "y": mem_y,
+                                                            "logits": stored}
+    seen = {}
+    learner.strategies.append(_Probe(seen))
+    learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)
+    x = torch.randn(3, 3)
+    y = x.sum(1)
+    with torch.no_grad():
+        model.weight.add_(0.5)  # the model moved since the memory was filled
+        expected = F.mse_loss(model(x)[:, 0], y) + der.alpha * F.mse_loss(model(mem_x), stored)
+        if cls is DERPlusPlus:
+            expected += der.beta * F.mse_loss(model(mem_x)[:, 0], mem_y)
+    learner.update(x, y)
+    assert float(seen["loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+    fresh = nn.Linear(3, 1)
+    trained = Learner(fresh, torch.optim.SGD(fresh.parameters(), lr=0.05), loss=nn.MSELoss(),
                       strategies=[cls(capacity=20, batch_size=4)])
     x = torch.randn(40, 3)
     y = x.sum(1)
-    losses = [learner.update(x[i : i + 4], y[i : i + 4]) for i in range(0, 40, 4)]
-    assert all(np.isfinite(losses))
+    epochs = [[trained.update(x[i : i + 4], y[i : i + 4]) for i in range(0, 40, 4)]
+              for _ in range(5)]
+    assert all(np.isfinite(epochs[-1])) and np.mean(epochs[-1]) < 0.2 * np.mean(epochs[0])
 
 
 # -- GDumb ---------------------------------------------------------------------------------
@@ -538,9 +565,73 @@ def test_empirical_fisher_matches_a_loop_over_samples():
     got = fisher_diagonal(model, [(x, y, None)], kind="empirical", loss_fn=nn.CrossEntropyLoss())
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e)
-    kinds = {k: fisher_diagonal(model, [(x, y, None)], kind=k, loss_fn=nn.CrossEntropyLoss())
-             for k in ("exact", "sampled", "batched-empirical")}
-    assert all(len(v) == len(expected) for v in kinds.values())
+
+
+def _squared_grads(model, scalars, weights=None) -> list[torch.Tensor]:
+    """Σ_i w_i (∂s_i/∂θ)², one autograd call per scalar: the reference for the estimators."""
+    params = list(model.parameters())
+    total = [torch.zeros_like(p) for p in params]
+    for i, scalar in enumerate(scalars):
+        grads = torch.autograd.grad(scalar, params, retain_graph=True)
+        for t, g in zip(total, grads, strict=True):
+            t += (1.0 if weights is None else float(weights[i])) * g**2
+    return total
+
+
+@pytest.mark.parametrize("closed_form", [True, False], ids=["closed-form", "torch.func"])
+def test_exact_sampled_and_batched_fisher_match_their_definitions(closed_form):
+    model = mlp(n_in=5, n_out=3)
+    model.eval()
+    x, y = torch.randn(6, 5), torch.randint(0, 3, (6,))
+    fisher = partial(fisher_diagonal, model, closed_form=closed_form)
+    # exact: E_x Σ_c p(c|x) (∂ log p(c|x)/∂θ)², per sample and class
+    terms, weights = [], []
+    for xi in x:
+        log_p = torch.log_softmax(model(xi[None]), dim=1)[0]
+        terms += list(log_p)
+        weights += log_p.detach().exp().tolist()
+    expected = [t / 6 for t in _squared_grads(model, terms, weights)]
+    _assert_all_close(fisher([(x, y, None)], kind="exact"), expected)
+    # exact, regression: unit-variance Gaussian, E_x Σ_k (∂f_k/∂θ)²
+    outputs = [o for xi in x for o in model(xi[None])[0]]
+    expected = [t / 6 for t in _squared_grads(model, outputs)]
+    _assert_all_close(fisher([(x, y.float(), None)], kind="exact", task_type="regression"),
+                      expected)
+    # sampled: one label per sample drawn from p(·|x) (the same draws: the same generator)
+    with torch.no_grad():
+        drawn = torch.multinomial(torch.softmax(model(x), -1), 1,
+                                  generator=torch.Generator().manual_seed(3))[:, 0]
+    scores = [torch.log_softmax(model(xi[None]), 1)[0, c] for xi, c in zip(x, drawn,
+                                                                           strict=True)]
+    expected = [t / 6 for t in _squared_grads(model, scores)]
+    got = fisher([(x, y, None)], kind="sampled", generator=torch.Generator().manual_seed(3))
+    _assert_all_close(got, expected)
+    # batched-empirical: the mean over mini-batches of the squared mini-batch gradient
+    halves = [(x[:4], y[:4], None), (x[4:], y[4:], None)]
+    losses = [F.cross_entropy(model(b), c) for b, c, _ in halves]
+    expected = [t / 2 for t in _squared_grads(model, losses)]
+    _assert_all_close(fisher(halves, kind="batched-empirical", loss_fn=nn.CrossEntropyLoss()),
+                      expected)
+
+
+def test_the_sampled_fisher_averages_to_the_exact_one():
+    """Monte-Carlo over the drawn labels: the mean of many sampled estimates is the exact one."""
+    model = mlp(n_in=5, n_out=3)
+    x, y = torch.randn(6, 5), torch.randint(0, 3, (6,))
+    exact = fisher_diagonal(model, [(x, y, None)], kind="exact")
+    g = torch.Generator().manual_seed(0)
+    draws = [fisher_diagonal(model, [(x, y, None)], kind="sampled", generator=g)
+             for _ in range(300)]
+    mean = [torch.stack(d).mean(0) for d in zip(*draws, strict=True)]
+    total = float(sum(e.sum() for e in exact))
+    error = float(sum((m - e).abs().sum() for m, e in zip(mean, exact, strict=True)))
+    assert error < 0.1 * total
+
+
+def _assert_all_close(got, expected) -> None:
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-7)
 
 
 # -- state, composition, and what they are for -------------------------------------------

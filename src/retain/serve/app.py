@@ -1,8 +1,20 @@
 """The FastAPI app: :func:`create_app` to embed it, :func:`app_from_env` for uvicorn workers.
 
+Over a store with one version, in process (``uvicorn.run(app, port=8000)`` serves it):
+
+>>> import tempfile, numpy as np, pandas as pd
+>>> from fastapi.testclient import TestClient
 >>> from retain.serve import create_app
->>> app = create_app("demand-store", token="a-long-random-token-1234")  # doctest: +SKIP
->>> import uvicorn; uvicorn.run(app, port=8000)                           # doctest: +SKIP
+>>> from retain.store import Store
+>>> x = np.random.default_rng(0).normal(size=(100, 2))
+>>> rows = pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "up": (x.sum(axis=1) > 0).astype(int)})
+>>> folder = Path(tempfile.mkdtemp()) / "store"
+>>> _ = Store(folder).init(rows, label="up", lr=0.01, epochs=10)
+>>> app = create_app(folder, token="a-long-random-token-1234")
+>>> with TestClient(app) as client:
+...     answer = client.post("/predict", json={"rows": [{"x1": 2.0, "x2": 1.0}]}).json()
+>>> answer["version"], answer["predictions"][0]["prediction"]
+(1, 1)
 """
 
 from __future__ import annotations

@@ -65,10 +65,20 @@ DEFAULT_WAIT = 60.0
 class Store:
     """A model store in folder ``path``: ``init`` once, then ``update`` with each day's data.
 
-    >>> store = Store("my-store")  # doctest: +SKIP
-    >>> store.init("history.csv", label="demand", time="time")  # doctest: +SKIP
-    >>> store.update("today.csv").status  # doctest: +SKIP
+    Data is a DataFrame or a CSV/Parquet path; here a day's rows are classed by their sign:
+
+    >>> import tempfile
+    >>> def day(seed, n=200):
+    ...     x = np.random.default_rng(seed).normal(size=(n, 2))
+    ...     kind = np.where(x.sum(axis=1) > 0, "high", "low")
+    ...     return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "kind": kind})
+    >>> store = Store(Path(tempfile.mkdtemp()) / "my-store")
+    >>> store.init(day(0), label="kind", epochs=10).status
     'promoted'
+    >>> [store.update(day(d)).status for d in (1, 2)]
+    ['promoted', 'promoted']
+    >>> [v.id for v in store.history() if v.current]
+    [3]
     """
 
     def __init__(self, path: str | Path):
