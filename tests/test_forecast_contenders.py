@@ -224,7 +224,7 @@ def test_two_processes_give_the_same_results_as_one(runs, chunk_days):
                                                             a.note)
         assert (b.samples == a.samples).all() and len(b.seconds) == DAYS
     mstl = parallel.runs["mstl"]
-    assert (mstl.seconds[:-1] > 0).all() and mstl.seconds[-1] == 0  # a refit after each day
+    assert (mstl.seconds > 0).all()  # a refit after each day, the series' last included
     assert len(mstl.validation) == 2  # chosen once, on the pre-training period
 
 

@@ -168,6 +168,18 @@ class Incremental(Frozen):
         # replay appends as many stored rows as each incoming batch holds
         return replace(stats, samples=stats.samples * (1 + replayed))
 
+    def state_dict(self) -> dict:
+        """The learner's state (weights, optimizer, scheduler, replay memory, generators)."""
+        if self.boost is not None:
+            raise RetainError(f"{self.name} cannot be saved: its drift boost keeps no state")
+        return {"learner": self.learner.state_dict()}
+
+    def load_state_dict(self, state: dict, model: nn.Module) -> None:
+        """Restore :meth:`state_dict`, in place of :meth:`start`, on a model of the same
+        architecture."""
+        self.start(model)
+        self.learner.load_state_dict(state["learner"])
+
     def on_drift(self) -> None:
         if self.boost is not None:
             self.boost.trigger()

@@ -18,7 +18,7 @@ import torch
 
 from retain.drift import DriftMonitor
 from retain.errors import RetainError
-from retain.forecasting.approaches import Recipe, Settings, make_approaches
+from retain.forecasting.approaches import Recipe, SeasonalNaive, Settings, make_approaches
 from retain.forecasting.data import Series
 from retain.forecasting.features import Inputs, make_inputs, useful_cycles
 from retain.forecasting.log import logging_progress
@@ -272,7 +272,8 @@ def _run(series: Series, experiment: Experiment, progress: Progress | None = Non
                          build=build, season=p.season, stride=p.spec.stride)
     approaches = make_approaches(experiment.approaches, settings)
     run = run_daily(p.series, inputs, approaches, schedule, build, experiment.recipe,
-                    experiment.seed, experiment.detectors, progress)
+                    experiment.seed, experiment.detectors, progress,
+                    fallback=lambda: SeasonalNaive(settings.season, settings.horizon))
     return run, inputs
 
 

@@ -56,6 +56,27 @@ from retain.learner import Learner, LearnStats
 from retain.strategies import Replay
 
 
+@dataclass
+class EtsFit:
+    """A fitted AutoETS and what it was fit on, so that a saved base can fit it again."""
+
+    y: np.ndarray
+    model: str
+    damped: bool | None
+    fitted: object
+
+    @classmethod
+    def fit(cls, models, y: np.ndarray, model: str, damped: bool | None) -> EtsFit:
+        y = np.asarray(y, dtype=np.float64)
+        return cls(y, model, damped, models.AutoETS(model=model, damped=damped).fit(y))
+
+    def forward(self, y: np.ndarray, h: int) -> dict:
+        return self.fitted.forward(y=y, h=h)
+
+    def describe(self) -> dict:
+        return {"y": self.y, "model": self.model, "damped": self.damped}
+
+
 class SeasonalBase:
     """Base forecasts [H] from any origin of ``target``, refreshed once per ``period``.
 
@@ -98,17 +119,61 @@ class SeasonalBase:
         self._fits[r] = fit = (start, y - seasonal, profiles, self._ets)
         return fit
 
-    def _fit_ets(self, models, deseasonal: np.ndarray):
+    def _fit_ets(self, models, deseasonal: np.ndarray) -> EtsFit:
         """AutoETS's form search every ``form_every`` refreshes; that form's parameters refit
         between. The search costs three fits, and on the pre-training days of the development
-        series the form it finds changes seldom (elecdemand: on 3 days in 28, the error type)."""
-        if self._form is None or self._refreshes % self.form_every == 0:
-            ets = models.AutoETS(model="ZZN").fit(deseasonal)
-            components = str(ets.model_["components"])
-            self._form = (components[:3], components[3:] == "D")
-            return ets
-        form, damped = self._form
-        return models.AutoETS(model=form, damped=damped).fit(deseasonal)
+        series the form it finds changes seldom (elecdemand: on 3 days in 28, the error type).
+
+        A multiplicative form needs positive values; deseasonalised values of a positive
+        series can still reach zero or below, so such a form is searched again (among the
+        forms the data allow) instead of refit, and the search's form is kept."""
+        if self._form is not None and self._refreshes % self.form_every:
+            form, damped = self._form
+            if "M" not in form or deseasonal.min() > 0:
+                return EtsFit.fit(models, deseasonal, form, damped)
+        ets = EtsFit.fit(models, deseasonal, "ZZN", None)
+        components = str(ets.fitted.model_["components"])
+        self._form = (components[:3], components[3:] == "D")
+        return ets
+
+    def compact(self, keep_from: int) -> None:
+        """Forget fits, forecasts and windows of origins before ``keep_from`` (a deployed
+        forecaster's later days never read them; a backtest keeps them for its retrains)."""
+        for cache in (self._fits, self._forecasts, self.inputs):
+            for key in [k for k in cache if k < keep_from]:
+                del cache[key]
+
+    def state_dict(self) -> dict:
+        """The refreshes still cached, the forecasts from them and each ETS fit's data and
+        form: on load every ETS is fit again on the same data (statsforecast's fits are
+        deterministic), so no statsforecast object is stored."""
+        ets = [self._ets] + [f[3] for f in self._fits.values()]
+        unique = list({id(e): e for e in ets if e is not None}.values())
+        index = {id(e): i for i, e in enumerate(unique)}
+        return {
+            "form": None if self._form is None else list(self._form),
+            "refreshes": self._refreshes,
+            "ets": [e.describe() for e in unique],
+            "current_ets": index.get(id(self._ets)),
+            "fits": {r: {"start": start, "deseasonal": d, "ets": index[id(e)],
+                         "profiles": [p for p, _ in profiles],
+                         "seasons": [s for _, s in profiles]}
+                     for r, (start, d, profiles, e) in self._fits.items()},
+            "forecasts": dict(self._forecasts),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        models = require_statsforecast()
+        fits = [EtsFit.fit(models, e["y"], e["model"], e["damped"]) for e in state["ets"]]
+        self._form = None if state["form"] is None else (state["form"][0],
+                                                         bool(state["form"][1]))
+        self._refreshes = int(state["refreshes"])
+        self._ets = None if state["current_ets"] is None else fits[state["current_ets"]]
+        self._fits = {int(r): (int(f["start"]), f["deseasonal"],
+                               list(zip(f["profiles"], f["seasons"], strict=True)),
+                               fits[f["ets"]]) for r, f in state["fits"].items()}
+        self._forecasts = {int(o): v for o, v in state["forecasts"].items()}
+        self.inputs = {}
 
     def _seasonal(self, profiles, steps: np.ndarray) -> np.ndarray:
         return sum(p[steps % s] for p, s in profiles)
@@ -539,6 +604,58 @@ class Hybrid(Approach):
         maes = [np.abs(base + w * correction - actual).mean() for w in WEIGHTS]
         self.weight = WEIGHTS[int(np.argmin(maes))]
 
+    def fallback(self) -> Approach:
+        """What forecasts in this hybrid's place after it failed: its base alone."""
+        return BaseOnly(self.base)
+
+    # -- a deployed hybrid: new rows, and its state ---------------------------------------
+    def extend(self, inputs: Inputs) -> None:
+        """Take inputs that add rows after those of :meth:`prepare` (a deployed forecaster's
+        new day); rows already seen must be unchanged, which the forecaster checks."""
+        self.inputs = inputs
+        self.target = inputs.target.double().numpy()
+        self.base.target = self.target
+
+    def compact(self) -> None:
+        """Drop cached base fits and windows no later day reads (see :meth:`state_dict`)."""
+        self.base.compact(self._keep_from())
+
+    def _keep_from(self) -> int:
+        # the next update trains on origins from revealed - H + 1, whose windows read the
+        # base forecast one period earlier too
+        return self._revealed - self.horizon - 2 * self.period
+
+    def state_dict(self) -> dict:
+        """Everything a deployed hybrid needs to go on exactly: the choice made on the
+        pre-training period, the correction's learner (weights, optimizer, replay memory,
+        generators), the weight and the forecasts it is re-chosen on, and the base."""
+        if not hasattr(self, "learner") or self.retrain_every is not None:
+            raise RetainError("only a started, incrementally updated hybrid has a state")
+        self.compact()
+        return {"candidate": self.candidate.describe() | {"window": self.candidate.window,
+                                                         "seasons": list(self.candidate.seasons)},
+                "weight": self.weight, "weights": list(self.weights), "chosen": self.chosen,
+                "validation": self.validation, "revealed": self._revealed,
+                "made": {o: [b, c] for o, (b, c) in self._made.items()},
+                "learner": self.learner.state_dict(), "base": self.base.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        r"""Restore :meth:`state_dict` into a hybrid built with the same arguments and
+        :meth:`prepare`\ d on the same rows, in place of :meth:`start`."""
+        c = state["candidate"]
+        self.candidate = Candidate(int(c["window"]), tuple(c["seasons"]), c.get("update_lr"),
+                                   c.get("loss", "l1"), int(c.get("update_epochs", 2)),
+                                   int(c["base_ets_fit_every"]))
+        self.weight, self.weights = float(state["weight"]), list(state["weights"])
+        self.chosen, self.validation = state["chosen"], state["validation"]
+        self._revealed = int(state["revealed"])
+        self._made = {int(o): (b, c) for o, (b, c) in state["made"].items()}
+        self.base = self._base(self.candidate)
+        self.base.load_state_dict(state["base"])
+        self.learner = self._fresh(self._examples(self.base, range(0)), self.candidate)
+        self.learner.load_state_dict(state["learner"])
+        self.model = self.learner.model
+
     def update(self, new: WindowSet, history: WindowSet) -> LearnStats:
         start = time.perf_counter()
         self.base.at(self._revealed)  # tomorrow's refresh belongs to today's update cost
@@ -568,3 +685,16 @@ class Hybrid(Approach):
         return LearnStats(samples=len(data) * self.recipe.epochs, steps=0,
                           seconds=time.perf_counter() - start, last_loss=float("nan"))
 
+
+
+class BaseOnly(Approach):
+    """A hybrid's seasonal base without the correction: the hybrid's fallback."""
+
+    name = "hybrid-base"
+    uses_pretrained = False
+
+    def __init__(self, base: SeasonalBase):
+        self.base = base
+
+    def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.base.at(len(past))).float()

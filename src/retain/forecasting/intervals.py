@@ -92,3 +92,65 @@ def summarize_intervals(actual: np.ndarray,
                            "mean_width": float(np.nanmean(upper - lower))
                            if out["days"] else float("nan")}
     return out
+
+
+class AdaptiveConformal:
+    """:func:`conformal_intervals` one day at a time, for a deployed forecaster: ask
+    :meth:`widths` when forecasting a day, give :meth:`observe` that day's errors once it is
+    revealed. For a horizon of at most one period (each day revealed before the next is
+    forecast) the widths are those :func:`conformal_intervals` gives the same days.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> actual = rng.normal(size=(60, 4))
+    >>> online = AdaptiveConformal(horizon=4)
+    >>> rows = []
+    >>> for day in actual:
+    ...     w = online.widths()
+    ...     rows.append(w[80] if w else np.full(4, np.nan))
+    ...     online.observe(np.abs(day), w)
+    >>> batch = conformal_intervals(actual, np.zeros((60, 4)), np.arange(60) * 4, horizon=4)
+    >>> bool(np.allclose(np.array(rows), batch[80][1], equal_nan=True))
+    True
+    """
+
+    def __init__(self, horizon: int, levels: Sequence[int] = LEVELS, window_days: int = 56,
+                 min_days: int = 7, pool: int = 2, gamma: float = 0.005):
+        if any(not 0 < level < 100 for level in levels):
+            raise RetainError(f"interval levels must lie strictly between 0 and 100, got "
+                              f"{levels}")
+        self.horizon, self.levels, self.window_days = horizon, tuple(levels), window_days
+        self.min_days, self.pool, self.gamma = min_days, pool, gamma
+        self.alpha = {level: 1 - level / 100 for level in self.levels}
+        self.errors = np.zeros((0, horizon))  # the last window_days revealed days
+
+    def widths(self) -> dict[int, np.ndarray] | None:
+        """Half-widths [H] per level for the next day (``None`` before ``min_days``)."""
+        if len(self.errors) < self.min_days:
+            return None
+        out = {level: np.empty(self.horizon) for level in self.levels}
+        for h in range(self.horizon):
+            ordered = np.sort(self.errors[:, max(0, h - self.pool):h + self.pool + 1].ravel())
+            n = len(ordered)
+            for level in self.levels:
+                k = math.ceil((n + 1) * (1 - self.alpha[level]))
+                out[level][h] = ordered[min(max(k, 1), n) - 1]
+        return out
+
+    def observe(self, errors: np.ndarray, widths: dict[int, np.ndarray] | None) -> None:
+        """A revealed day's absolute errors [H], and the widths its forecast was issued
+        with (``None`` if it had none): the misses move each level, then the errors join
+        the window."""
+        errors = np.asarray(errors, dtype=float)
+        if widths is not None:
+            for level in self.levels:
+                missed = errors > widths[level]
+                self.alpha[level] += self.gamma * float(np.sum((1 - level / 100) - missed))
+        self.errors = np.concatenate((self.errors, errors[None]))[-self.window_days:]
+
+    def state_dict(self) -> dict:
+        return {"alpha": {str(k): v for k, v in self.alpha.items()}, "errors": self.errors}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.alpha = {int(k): float(v) for k, v in state["alpha"].items()}
+        self.errors = np.asarray(state["errors"], dtype=float).reshape(-1, self.horizon)

@@ -22,7 +22,7 @@ from retain.forecasting.approaches import NO_WORK, Approach, Recipe, train_from_
 from retain.forecasting.data import Series
 from retain.forecasting.features import Inputs
 from retain.forecasting.intervals import conformal_intervals
-from retain.forecasting.windows import Windows, WindowSpec
+from retain.forecasting.windows import Windows, WindowSet, WindowSpec
 from retain.prequential import PrequentialError
 
 
@@ -87,6 +87,11 @@ class ApproachRun:
     export: dict | None = None
     #: [days] mean absolute error of each day in scaled units, as the drift monitor saw it
     daily_errors: np.ndarray | None = None
+    #: the approach itself after the last day, where it can be deployed (it has a state:
+    #: see :meth:`retain.forecasting.forecaster.Forecaster.from_run`)
+    approach: Approach | None = field(default=None, repr=False, compare=False)
+    #: why the approach stopped and which fallback forecast in its place ("" if it did not)
+    failure: str = ""
 
 
 @dataclass
@@ -125,14 +130,46 @@ class _Track:
     """What the protocol records for one approach while the days go by."""
 
     def __init__(self, approach: Approach, n_days: int, horizon: int,
-                 detectors: Sequence[str]):
-        self.approach = approach
+                 detectors: Sequence[str], fallback: Callable[[], Approach] | None = None):
+        self.approach = self.contender = approach
+        self.fallback, self.failure = fallback, ""
         self.forecasts = torch.empty(n_days, horizon)
         self.seconds = np.zeros(n_days)
         self.samples = np.zeros(n_days, dtype=np.int64)
         self.meter = PrequentialError(window=7 * horizon)
         self.monitor = DriftMonitor(detectors) if detectors else None
         self.errors = np.zeros(n_days)
+
+    def forecast(self, day: int, x: torch.Tensor, past: torch.Tensor) -> None:
+        """The approach's forecast for ``day``; one that fails (or is not finite) hands the
+        rest of the run to the fallback, and the reason goes into the results."""
+        try:
+            out = self.approach.forecast(x, past)
+            if not torch.isfinite(out).all():
+                raise RetainError("its forecast is not finite")
+        except Exception as exc:  # noqa: BLE001 - recorded, and the run goes on
+            self._fail(day, "forecast", exc)
+            out = self.approach.forecast(x, past)
+        self.forecasts[day] = out
+
+    def update(self, day: int, new: WindowSet, history: WindowSet) -> None:
+        try:
+            done = self.approach.update(new, history)
+        except Exception as exc:  # noqa: BLE001 - recorded, and the run goes on
+            self._fail(day, "update", exc)
+            done = NO_WORK
+        self.seconds[day], self.samples[day] = done.seconds, done.samples
+
+    def _fail(self, day: int, step: str, exc: Exception) -> None:
+        """Hand over to the approach's own fallback (the hybrid's: its base alone), and
+        should that fail too, to the run's (seasonal-naive)."""
+        if self.fallback is None or self.approach.name == "seasonal-naive":
+            raise exc
+        own = getattr(self.approach, "fallback", None)
+        self.approach = own() if own is not None else self.fallback()
+        self.failure += ("; " if self.failure else "") + (
+            f"failed in its {step} of day {day + 1} ({type(exc).__name__}: {exc}); "
+            f"{self.approach.name} forecast the rest of the run in its place")
 
     def score(self, day: int, actual: torch.Tensor, spread: float) -> None:
         """Record the day's errors (in target units) and let drift alarms reach the
@@ -144,13 +181,17 @@ class _Track:
             self.approach.on_drift()
 
     def result(self, scaler) -> ApproachRun:
-        a = self.approach
+        a, ok = self.contender, not self.failure
         return ApproachRun(
             a.name, scaler.inverse_target(self.forecasts).numpy().astype(np.float64),
             self.seconds, self.samples, a.kind, self.monitor.alarms if self.monitor else [],
-            a.note, _extrapolated(a, self.seconds, self.samples), getattr(a, "model", None),
+            "; ".join(n for n in (self.failure, a.note) if n),
+            _extrapolated(a, self.seconds, self.samples) if ok else None,
+            getattr(a, "model", None) if ok else None,
             a.family, getattr(a, "chosen", None), getattr(a, "validation", None),
-            a.export() if hasattr(a, "export") else None, self.errors)
+            a.export() if hasattr(a, "export") and ok else None, self.errors,
+            a if ok and hasattr(a, "state_dict") and a.kind == "incremental" else None,
+            self.failure)
 
 
 def run_daily(
@@ -163,8 +204,13 @@ def run_daily(
     seed: int = 0,
     detectors: Sequence[str] = ("adwin", "page-hinkley"),
     progress: Progress | None = None,
+    fallback: Callable[[], Approach] | None = None,
 ) -> DailyRun:
     """Run every approach through the same days, test-then-train.
+
+    ``fallback`` builds what forecasts in place of an approach that fails on some day (its
+    error is recorded in :attr:`ApproachRun.failure` and the other approaches go on);
+    without one, a failure stops the run.
 
     ``progress(day, days, origin_time, windowed_mae)`` is called after each day.
 
@@ -187,7 +233,7 @@ def run_daily(
     if any(a.uses_pretrained for a in approaches):
         model, stats = train_from_scratch(build, windows.completed(0, schedule.pretrain),
                                           recipe, seed)
-    tracks = [_Track(a, n_days, H, detectors) for a in approaches]
+    tracks = [_Track(a, n_days, H, detectors, fallback) for a in approaches]
     handed_out = origins[0] if schedule.first_day else schedule.pretrain
     for track in tracks:
         track.approach.prepare(inputs, schedule.pretrain, schedule.period)
@@ -199,24 +245,25 @@ def run_daily(
         trained_until[day] = handed_out
         x, past = windows.input_at(origin), inputs.target[:origin]
         for track in tracks:
-            track.forecasts[day] = track.approach.forecast(x, past)
+            track.forecast(day, x, past)
         for track in tracks:  # the day is revealed: score it, then learn it
             track.score(day, scaled_actual[day], inputs.scaler.std[0])
-        if origin < last:  # nothing to learn for after the stream's last forecast
-            revealed = origin + schedule.period
+        revealed = origin + schedule.period
+        # the last day is learnt too where the series holds it: what the run hands on
+        # (a deployed forecaster, bundles) has learnt every revealed day
+        if origin < last or revealed <= len(inputs.target):
             new, history = windows.completed(origin, revealed), windows.completed(0, revealed)
             handed_out = max(handed_out, new.target_end, history.target_end)
             for track in tracks:
                 track.approach.observe(revealed)
-                done = track.approach.update(new, history)
-                track.seconds[day], track.samples[day] = done.seconds, done.samples
+                track.update(day, new, history)
         if progress is not None:
             progress(day, n_days, series.frame.index[origin],
-                     {t.approach.name: t.meter.windowed for t in tracks})
+                     {t.contender.name: t.meter.windowed for t in tracks})
     rows = np.asarray(origins)
     actual = series.frame[series.target].to_numpy()[rows[:, None] + np.arange(H)]
     return DailyRun(series.frame.index[rows], rows, actual, _step(series.frame.index),
-                    {t.approach.name: t.result(inputs.scaler) for t in tracks},
+                    {t.contender.name: t.result(inputs.scaler) for t in tracks},
                     stats.seconds, stats.samples, trained_until)
 
 
