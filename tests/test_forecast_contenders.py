@@ -421,14 +421,19 @@ def test_an_ensemble_hybrid_forecasts_with_its_members_mean_and_saves_them_all(t
     origin = int(run.origin_rows[-1])
     history = replace(SERIES, frame=SERIES.frame.iloc[:origin])
     future = SERIES.frame.iloc[origin:origin + H][["WorkDay"]]
-    np.testing.assert_allclose(saved.forecast(history, future).to_numpy(),
-                               hybrid.forecasts[-1], rtol=1e-5)
+    again = saved.forecast(history, future).to_numpy()
+    # the saved hybrid has learned the last day too (it is not one day stale), so its
+    # forecast of that day is close to, but no longer exactly, the run's
+    assert np.isfinite(again).all()
+    np.testing.assert_allclose(again, hybrid.forecasts[-1], rtol=0.05)
+    assert not np.allclose(again, hybrid.forecasts[-1], rtol=1e-7)
 
     # a hybrid saved before ensembles (one network's weights, no "members") still loads
     one, _ = run_experiment(SERIES, replace(experiment, hyper={
         **experiment.hyper, "hybrid_members": 1}))
-    save_hybrid(tmp_path / "old", one.runs["hybrid"], SERIES, inputs.scaler,
-                useful_cycles(SERIES))
+    for name in ("old", "h1"):
+        save_hybrid(tmp_path / name, one.runs["hybrid"], SERIES, inputs.scaler,
+                    useful_cycles(SERIES))
     meta = json.loads((tmp_path / "old" / "hybrid.json").read_text())
     del meta["members"]
     (tmp_path / "old" / "hybrid.json").write_text(json.dumps(meta))
@@ -439,5 +444,7 @@ def test_an_ensemble_hybrid_forecasts_with_its_members_mean_and_saves_them_all(t
             "error.bias": new["error.bias"], "cnn.linear.weight": new["error.weight"].clone(),
             "cnn.linear.bias": new["error.bias"].clone()}  # ForecastCNN's unused skip map
     save_file(old, tmp_path / "old" / "weights.safetensors")
+    # the same weights, loaded from the old layout, forecast what the new layout does
     np.testing.assert_allclose(load_hybrid(tmp_path / "old").forecast(history, future),
-                               one.runs["hybrid"].forecasts[-1], rtol=1e-5)
+                               load_hybrid(tmp_path / "h1").forecast(history, future),
+                               rtol=1e-6)
