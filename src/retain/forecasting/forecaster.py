@@ -322,7 +322,8 @@ class Forecaster:
     def from_run(cls, series: Series, experiment: Experiment, run: Any, inputs: Inputs,
                  name: str = "hybrid") -> Forecaster:
         """The forecaster a backtest (:func:`~retain.forecasting.experiment.run_experiment`
-        over all of ``series``, which made ``inputs``) hands on: approach ``name`` as it stands after the run,
+        over all of ``series``, which made ``inputs``) hands on: approach ``name`` as it
+        stands after the run,
         with the intervals' state and the scores of the days it forecast, ready to forecast
         the day after the series and to learn the days after it."""
         approach_run = run.runs.get(name)
@@ -410,8 +411,8 @@ def append_rows(series: Series, rows: pd.DataFrame) -> Series:
         differ = np.flatnonzero((stored != values[:len(old)]).any(axis=1))
         if len(differ):
             raise RetainError(f"new rows: {old[differ[0]]} was already learnt with other "
-                              f"values (stored {dict(zip(columns, stored[differ[0]]))}, "
-                              f"given {dict(zip(columns, values[differ[0]]))})")
+                              f"values (stored {dict(zip(columns, stored[differ[0]], strict=True))}, "
+                              f"given {dict(zip(columns, values[differ[0]], strict=True))})")
     new = rows.iloc[len(old):]
     if not len(new):
         return series
