@@ -411,8 +411,8 @@ def append_rows(series: Series, rows: pd.DataFrame) -> Series:
         differ = np.flatnonzero((stored != values[:len(old)]).any(axis=1))
         if len(differ):
             raise RetainError(f"new rows: {old[differ[0]]} was already learnt with other "
-                              f"values (stored {dict(zip(columns, stored[differ[0]], strict=True))}, "
-                              f"given {dict(zip(columns, values[differ[0]], strict=True))})")
+                              f"values (stored {_row(columns, stored[differ[0]])}, "
+                              f"given {_row(columns, values[differ[0]])})")
     new = rows.iloc[len(old):]
     if not len(new):
         return series
@@ -427,3 +427,7 @@ def append_rows(series: Series, rows: pd.DataFrame) -> Series:
                          columns=columns)
     return replace(series, frame=pd.concat([frame, added]))
 
+
+
+def _row(columns: list[str], values: np.ndarray) -> dict:
+    return dict(zip(columns, values.tolist(), strict=True))
