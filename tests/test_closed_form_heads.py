@@ -173,3 +173,19 @@ def test_bad_input_is_refused_clearly():
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), strategies=[NCM()])
     with pytest.raises(RetainError, match="needs features"):
         learner.strategies[0].after_experience(learner, _stream()[0])
+
+
+def test_first_session_adaptation_trains_only_what_is_named_then_freezes():
+    from retain.backbone import adapt_first, is_frozen
+
+    stream = _stream()
+    torch.manual_seed(0)
+    backbone = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh())
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    adapt_first(backbone, nn.Linear(16, 6), stream[0].train, epochs=2, trainable=("2.",))
+    after = backbone.state_dict()
+    assert is_frozen(backbone) and not backbone.training
+    assert torch.equal(before["0.weight"], after["0.weight"])
+    assert not torch.equal(before["2.weight"], after["2.weight"])
+    with pytest.raises(RetainError, match="no backbone parameter matches"):
+        adapt_first(backbone, nn.Linear(16, 6), stream[0].train, trainable=("lora",))

@@ -48,16 +48,41 @@ def freeze(module: nn.Module, trainable: Sequence[str] = ()) -> nn.Module:
     return module
 
 
+def adapt_first(backbone: nn.Module, head: nn.Module, data: Dataset, epochs: int = 1,
+                batch_size: int = 64, lr: float = 1e-3, trainable: Sequence[str] = (),
+                seed: int = 0) -> nn.Module:
+    """First-session adaptation (APER, RanPAC): train ``backbone`` (only the parameters
+    whose name contains one of ``trainable``, e.g. its LoRA adapters; every parameter when
+    empty) with ``head`` on the first experience's ``data`` (Adam, cross-entropy), then freeze
+    it and return it. Later experiences reach a closed-form head through the adapted, frozen
+    features; ``head`` is discarded."""
+    from retain.learner import Learner  # the learner sits beside this module in the core
+
+    for name, p in backbone.named_parameters():
+        p.requires_grad_(not trainable or any(part in name for part in trainable))
+    if not any(p.requires_grad for p in backbone.parameters()):
+        raise RetainError(f"no backbone parameter matches trainable={list(trainable)}")
+    backbone.train()
+    model = nn.Sequential(backbone, head)
+    params = [p for p in model.parameters() if p.requires_grad]
+    Learner(model, torch.optim.Adam(params, lr=lr), seed=seed).learn(
+        data, epochs=epochs, batch_size=batch_size)
+    return freeze(backbone)
+
+
 def is_frozen(module: nn.Module) -> bool:
     """True when no parameter of ``module`` requires a gradient."""
     return not any(p.requires_grad for p in module.parameters())
 
 
 def features(backbone: nn.Module, dataset: Dataset, batch_size: int = 256,
-             device: torch.device | str | None = None) -> TensorDataset:
+             device: torch.device | str | None = None,
+             autocast: torch.dtype | None = None) -> TensorDataset:
     """``dataset`` with each input replaced by ``backbone(input)``: one batched pass under
-    ``torch.inference_mode``, features kept on the CPU (labels and task labels unchanged).
-    The backbone must be frozen (:func:`freeze`): the features of a trainable one go stale."""
+    ``torch.inference_mode``, features kept on the CPU in float32 (labels and task labels
+    unchanged). The backbone must be frozen (:func:`freeze`): the features of a trainable
+    one go stale. ``autocast=torch.bfloat16`` runs it under ``torch.autocast`` (a GPU's
+    tensor cores; ``benchmarks/backbone_gpu.py`` measures it)."""
     if not is_frozen(backbone):
         raise RetainError("the backbone has trainable parameters: its features would change "
                           "while training; freeze it first (retain.backbone.freeze)")
@@ -69,11 +94,13 @@ def features(backbone: nn.Module, dataset: Dataset, batch_size: int = 256,
     columns = materialize(dataset, batch_size)
     if len(columns) < 2:
         raise RetainError("every sample must be an (input, label) pair")
+    device = torch.device(device)
     was_training = backbone.training
     backbone.eval()
     try:
-        with torch.inference_mode():
-            parts = [backbone(columns[0][i:i + batch_size].to(device)).flatten(1).cpu()
+        with torch.inference_mode(), torch.autocast(device.type, dtype=autocast,
+                                                    enabled=autocast is not None):
+            parts = [backbone(columns[0][i:i + batch_size].to(device)).flatten(1).float().cpu()
                      for i in range(0, columns[0].shape[0], batch_size)]
     finally:
         backbone.train(was_training)
@@ -84,14 +111,16 @@ def features(backbone: nn.Module, dataset: Dataset, batch_size: int = 256,
 
 
 def cache_stream(backbone: nn.Module, stream: Stream | Sequence[Experience],
-                 batch_size: int = 256, device: torch.device | str | None = None) -> Stream:
+                 batch_size: int = 256, device: torch.device | str | None = None,
+                 autocast: torch.dtype | None = None) -> Stream:
     """The stream with every train and test set replaced by its :func:`features`; how long
     it took is in ``info["feature_seconds"]`` (per experience)."""
     experiences, seconds = [], []
     for e in stream:
         start = time.perf_counter()
-        train = features(backbone, e.train, batch_size, device)
-        test = None if e.test is None else features(backbone, e.test, batch_size, device)
+        train = features(backbone, e.train, batch_size, device, autocast)
+        test = None if e.test is None else features(backbone, e.test, batch_size, device,
+                                                    autocast)
         seconds.append(time.perf_counter() - start)
         experiences.append(dataclasses.replace(e, train=train, test=test))
     base = stream if isinstance(stream, Stream) else Stream(list(stream))
