@@ -31,8 +31,12 @@ def add_lora(model: nn.Module, target_modules: Sequence[str], r: int = 8, alpha:
     >>> _ = torch.manual_seed(0)
     >>> net = add_lora(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)), ["0"],
     ...                r=2, trainable_modules=["2"])
-    >>> sorted(n.split("model.")[-1] for n, p in net.named_parameters() if p.requires_grad)
-    ['0.lora_A.default.weight', '0.lora_B.default.weight', '2.modules_to_save.default.bias', '2.modules_to_save.default.weight']
+    >>> for name in sorted(n for n, p in net.named_parameters() if p.requires_grad):
+    ...     print(name)
+    base_model.model.0.lora_A.default.weight
+    base_model.model.0.lora_B.default.weight
+    base_model.model.2.modules_to_save.default.bias
+    base_model.model.2.modules_to_save.default.weight
     """
     peft = require("peft", "pretrained")
     if r < 1:
