@@ -22,6 +22,7 @@ trains, replays (its memory holds features, not images) and evaluates on them un
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import time
 from collections.abc import Sequence
 
@@ -68,6 +69,23 @@ def adapt_first(backbone: nn.Module, head: nn.Module, data: Dataset, epochs: int
     Learner(model, torch.optim.Adam(params, lr=lr), seed=seed).learn(
         data, epochs=epochs, batch_size=batch_size)
     return freeze(backbone)
+
+
+def load_backbone(spec: str) -> nn.Module:
+    """The frozen backbone a ``"module:attribute"`` reference names: an ``nn.Module``, or a
+    callable returning one (``retain run --backbone my_models:encoder``)."""
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise RetainError(f"--backbone takes 'module:attribute', got {spec!r}")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise RetainError(f"cannot load the backbone {spec!r}: {exc}") from None
+    if not isinstance(obj, nn.Module) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, nn.Module):
+        raise RetainError(f"the backbone {spec!r} is a {type(obj).__name__}, not an nn.Module")
+    return freeze(obj)
 
 
 def is_frozen(module: nn.Module) -> bool:
