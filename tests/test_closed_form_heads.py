@@ -189,3 +189,14 @@ def test_first_session_adaptation_trains_only_what_is_named_then_freezes():
     assert not torch.equal(before["2.weight"], after["2.weight"])
     with pytest.raises(RetainError, match="no backbone parameter matches"):
         adapt_first(backbone, nn.Linear(16, 6), stream[0].train, trainable=("lora",))
+
+
+def test_a_backbone_named_on_the_command_line_is_loaded_frozen_or_refused_clearly():
+    from retain.backbone import is_frozen, load_backbone
+
+    net = load_backbone("torch.nn:Flatten")
+    assert isinstance(net, nn.Flatten) and is_frozen(net)
+    for spec, message in (("nosuch_module_xyz:f", "cannot load"), ("math:pi", "not an nn.Module"),
+                          ("no-colon", "module:attribute")):
+        with pytest.raises(RetainError, match=message):
+            load_backbone(spec)
