@@ -34,6 +34,7 @@ EXTRAS = {
     "log": "TensorBoard, MLflow and CSV loggers (tensorboard, mlflow-skinny) with report",
     "lightning": "retain's strategies in a LightningModule (lightning)",
     "search": "hyper-parameter search for bench grids (optuna) with bench",
+    "pretrained": "LoRA adapters and language models (transformers, peft)",
     "all": "everything above",
 }
 

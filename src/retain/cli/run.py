@@ -49,18 +49,25 @@ def compare(scenario: str, strategies: list, epochs: int, batch_size: int, lr: f
             strategy_defaults: dict | None = None,
             scenario_options: dict | None = None,
             eval_every: int | None = None,
-            loggers_for: Callable[[str], list] | None = None) -> dict[str, RunResult]:
+            loggers_for: Callable[[str], list] | None = None,
+            backbone: str | None = None) -> dict[str, RunResult]:
     """Run each strategy spec on the same scenario from the same initial weights; ``joint``
     adds training on all experiences at once (same epochs) as the upper bound.
     ``scenario_options`` (``data``, ``by``, ...) go to a scenario that takes them;
     ``eval_every`` scores the seen test sets every that many steps (the stability gap);
-    ``loggers_for(label)`` gives the loggers of each strategy's run."""
+    ``loggers_for(label)`` gives the loggers of each strategy's run; ``backbone``
+    (``"module:attribute"``) replaces every input by its frozen features, computed once, and
+    the model by a linear head (docs/pretrained.md)."""
     built = [(strategy_label(s), build_strategies(s, strategy_defaults))
              for s in strategies]  # fail early
     if joint:
         built.append((JOINT_LABEL, []))
     stream = build_scenario(scenario, seed=seed, n_experiences=experiences,
                             options=scenario_options)
+    if backbone is not None:
+        from retain.backbone import cache_stream, load_backbone
+
+        stream, hidden = cache_stream(load_backbone(backbone), stream), ()
     results: dict[str, RunResult] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                   "{task.total} experiences"), TimeElapsedColumn(), console=err,
@@ -200,6 +207,10 @@ def register(app: typer.Typer) -> None:
         log: Annotated[str | None, typer.Option(
             help="log each run to tensorboard, mlflow and/or csv (comma-separated)")] = None,
         log_dir: Annotated[Path, typer.Option(help="where --log writes")] = Path("retain-logs"),
+        backbone: Annotated[str | None, typer.Option(
+            help="frozen feature extractor 'module:attribute'; features computed once")] = None,
+        head: Annotated[list[str] | None, typer.Option(
+            help="closed-form head on the features (repeatable): ncm, slda, ranpac")] = None,
     ) -> None:
         """Train strategies on a scenario and compare what they remember."""
         from_file = _load_config(config)
@@ -211,6 +222,8 @@ def register(app: typer.Typer) -> None:
                  "stride": stride, "fs": fs, "train_fraction": train_fraction,
                  "validation": validation, "eval_every": eval_every}
         cfg.update({k: v for k, v in given.items() if v is not None})
+        if head:  # heads are strategies; they replace the default strategy unless given
+            cfg["strategy"] = [*(strategy or []), *head]
         if isinstance(cfg["strategy"], str | dict):
             cfg["strategy"] = [cfg["strategy"]]
         if cfg["threads"]:
@@ -227,7 +240,8 @@ def register(app: typer.Typer) -> None:
                               quiet=not world.main, joint=cfg["joint"],
                               strategy_defaults=cfg["strategy_defaults"],
                               scenario_options={k: cfg[k] for k in SCENARIO_OPTIONS},
-                              eval_every=cfg["eval_every"], loggers_for=loggers_for)
+                              eval_every=cfg["eval_every"], loggers_for=loggers_for,
+                              backbone=backbone or cfg.get("backbone"))
             if world.main:
                 _finish(results, cfg, f"{cfg['scenario']}", out, as_json)
                 if out is not None:

@@ -18,16 +18,19 @@ from retain.strategies.icarl import ICaRL
 from retain.strategies.lwf import LwF
 from retain.strategies.mas import MAS
 from retain.strategies.naive import Naive
+from retain.strategies.ncm import NCM
 from retain.strategies.online_ewc import OnlineEWC
+from retain.strategies.ranpac import RanPAC
 from retain.strategies.replay import Replay
 from retain.strategies.si import SI
+from retain.strategies.slda import SLDA
 
 #: every strategy by the name a run label and a checkpoint record: the core ones, the ones
 #: applications define (imported on first use), and those of the ``retain.strategies``
 #: entry-point group. Add one at run time with ``STRATEGIES.add(cls.name, cls)``.
 STRATEGIES: Catalog = Catalog("strategy", {
     **{cls.name: cls for cls in (Naive, EWC, OnlineEWC, LwF, Replay, SI, MAS, AGEM, DER,
-                                 DERPlusPlus, ERACE, GDumb, ICaRL)},
+                                 DERPlusPlus, ERACE, GDumb, ICaRL, NCM, SLDA, RanPAC)},
     "divergence-guard": "retain.store.guard:DivergenceGuard",
     "replay-stratified": "retain.forecasting.stratified:StratifiedReplay",
 }, group="retain.strategies")
@@ -51,5 +54,6 @@ def make_strategy(name: str, **params: Any) -> Strategy:
 
 
 __all__ = ["Batch", "Strategy", "Naive", "EWC", "OnlineEWC", "LwF", "Replay", "SI", "MAS",
-           "AGEM", "DER", "DERPlusPlus", "ERACE", "GDumb", "ICaRL", "STRATEGIES",
+           "AGEM", "DER", "DERPlusPlus", "ERACE", "GDumb", "ICaRL", "NCM", "SLDA", "RanPAC",
+           "STRATEGIES",
            "make_strategy"]
