@@ -220,7 +220,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps([v.to_dict() for v in versions], indent=1))
             return
         if _is_forecast(opened):
-            Console().print(_forecast_history(store, versions))
+            wide = None if sys.stdout.isatty() else 110  # piped: rows whole, not folded
+            Console(width=wide).print(_forecast_history(store, versions))
             return
         table = Table(title=f"retain store {store}")
         for col in ("version", "from", "status", "data until", "holdout", "memory", "NFR"):
@@ -259,7 +260,8 @@ def register(app: typer.Typer) -> None:
         opened = _store(store)
         if data is None and not _is_forecast(opened):
             raise RetainError("--data is needed: the rows to predict")
-        opened.predict(data, version=version).to_csv(sys.stdout, index=False)
+        opened.predict(data, version=version).to_csv(
+            sys.stdout, index=False, float_format="%.6g" if _is_forecast(opened) else None)
 
     @app.command("export")
     def export(
@@ -279,7 +281,9 @@ def _number(value: float | None) -> str:
 
 def _forecast_history(store: Path, versions) -> Table:
     table = Table(title=f"retain forecast store {store}")
-    for col in ("version", "from", "status", "day", "MAE", "by", "after", "s-naive"):
+    # MAE: the day's forecast made before it was measured; after: the candidate's, once
+    # it learnt the day (the gate compares them); s-naive: the same hours a season earlier
+    for col in ("version", "from", "status", "day", "MAE", "after", "s-naive"):
         table.add_column(col, no_wrap=True, justify="left" if col in ("status", "day")
                          else "right")
     table.add_column("reason", overflow="fold", min_width=12)
@@ -287,6 +291,6 @@ def _forecast_history(store: Path, versions) -> Table:
         m = v.metrics
         table.add_row(f"{'*' if v.current else ''}{v.id}", str(v.parent or ""), v.status,
                       (m.get("day") or v.data_end or "")[:10],
-                      _number(m.get("mae")), str(m.get("forecast_by", "")),
-                      _number(m.get("hindsight_mae")), _number(m.get("snaive_mae")), v.reason)
+                      _number(m.get("mae")), _number(m.get("hindsight_mae")),
+                      _number(m.get("snaive_mae")), v.reason)
     return table
