@@ -255,3 +255,17 @@ def test_init_refuses_an_existing_store(store):
     with pytest.raises(RetainError, match="already a retain store"):
         ForecastStore(store.path).init(_days(0, HISTORY_DAYS), **INIT)
     assert _snapshot(store.path) == before
+
+
+def test_the_retention_policy_keeps_the_newest_versions_and_the_current_one(tmp_path):
+    store = ForecastStore(tmp_path / "store")
+    store.init(_days(0, HISTORY_DAYS), keep_versions=2, **INIT)
+    store.update(_days(HISTORY_DAYS, HISTORY_DAYS + 2))
+    store.rollback(to=2)
+    store.update(_days(HISTORY_DAYS + 2, HISTORY_DAYS + 3))  # learns 2 days from version 2
+    kept = sorted(int(p.name) for p in (store.path / "versions").iterdir())
+    assert kept == [3, 4] and [v.id for v in store.history() if v.current] == [4]
+    with pytest.raises(RetainError, match="pruned by the retention policy"):
+        store.rollback(to=2)
+    assert store.prune(keep=1) == [3]
+    assert store.load().days_learned == HISTORY_DAYS + 3

@@ -111,6 +111,9 @@ def register(app: typer.Typer) -> None:
         approach: Annotated[str, typer.Option(
             help="--task forecast: hybrid, replay, ... (retain.forecasting.forecaster."
                  "DEPLOYABLE)")] = "hybrid",
+        keep_versions: Annotated[int, typer.Option(
+            help="--task forecast: versions whose saved forecaster is kept (the current one "
+                 "always; older ones are pruned after each update)")] = 30,
         quick: Annotated[bool, typer.Option(
             help="--task forecast: small model and search (seconds; a first look, tests)")
                          ] = False,
@@ -126,7 +129,7 @@ def register(app: typer.Typer) -> None:
             version = ForecastStore(store).init(
                 data, time=time or "time", label=label or "label",
                 covariates=_names(covariates), known_future=_names(known_future),
-                horizon=horizon, approach=approach, seed=seed or 0,
+                horizon=horizon, approach=approach, seed=seed or 0, keep_versions=keep_versions,
                 experiment=Experiment.quick() if quick else None)
             err.print(f"created {store} with {_summary(version)} "
                       f"({version.metrics['days_learned']} days learnt)")

@@ -45,6 +45,7 @@ point (SIGKILL included) leaves the last good version serving.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time as clock
 from collections.abc import Sequence
@@ -69,6 +70,8 @@ from retain.store.tables import Data, read_frame
 
 TASK = "forecast"
 OBSERVED = "observed"
+#: versions whose saved forecaster a store keeps (see :meth:`ForecastStore.prune`)
+KEEP_VERSIONS = 30
 ROWS_KIND = "observed-rows"
 
 
@@ -81,10 +84,14 @@ class ForecastStore(Store):
              covariates: Sequence[str] = (), known_future: Sequence[str] = (),
              horizon: int | None = None, approach: str = "hybrid", freq: str | None = None,
              warmup_days: int = 7, experiment: Experiment | None = None,
-             seed: int = 0) -> Version:
+             seed: int = 0, keep_versions: int | None = KEEP_VERSIONS) -> Version:
         """Fit the first forecaster on the history ``data`` (one row per time step) and
         create the store with it as version 1. ``horizon`` is in steps (default: a day);
-        ``experiment`` sets the model and its search (default :class:`Experiment`)."""
+        ``experiment`` sets the model and its search (default :class:`Experiment`);
+        ``keep_versions``: the retention policy (see :meth:`prune`; ``None`` keeps all)."""
+        if keep_versions is not None and keep_versions < 2:
+            raise RetainError(f"keep_versions must be at least 2 (the current version and "
+                              f"one to roll back to) or None, got {keep_versions}")
         self._check_new_folder()
         frame, source = read_frame(data)
         series = from_frame(frame, time, label, covariates, known_future, freq, source=source)
@@ -99,7 +106,7 @@ class ForecastStore(Store):
                                            "known_future": list(series.known_future),
                                            "freq": series.freq},
                   "settings": {"approach": approach, "horizon": forecaster.horizon,
-                               "warmup_days": warmup_days}}
+                               "warmup_days": warmup_days, "keep_versions": keep_versions}}
         first = Version(1, None, now(), _hash(series.frame), len(series),
                         str(series.frame.index[0]), str(series.frame.index[-1]), approach,
                         metrics, "promoted", "first version", current=True)
@@ -125,7 +132,34 @@ class ForecastStore(Store):
             grown = append_rows(observed, _rows(data, config))
             if len(grown) > len(observed):
                 _write_rows(self._next_rows_folder(), grown.frame.iloc[len(observed):])
-            return self._learn_days(registry, grown, tolerance)
+            decided = self._learn_days(registry, grown, tolerance)
+            self._prune(registry, config["settings"].get("keep_versions"))
+            return decided
+
+    def prune(self, keep: int, wait: float = DEFAULT_WAIT) -> list[int]:
+        """The retention policy: delete the saved forecasters of all but the newest ``keep``
+        versions and the current one (their records stay in the history; they can no longer
+        be rolled back to or predicted from). ``update`` applies the store's
+        ``keep_versions`` (default 30) after each run: a version of the default hybrid on
+        half-hourly data is ~8 MiB, mostly its replay memory, so a year of daily versions
+        would take ~3 GiB. Returns the versions pruned now."""
+        if keep < 1:
+            raise RetainError(f"keep must be at least 1, got {keep}")
+        with self._writing(wait, "prune") as registry:
+            _config(registry, self.path)
+            return self._prune(registry, keep)
+
+    def _prune(self, registry: Registry, keep: int | None) -> list[int]:
+        if keep is None:
+            return []
+        ids = sorted(registry.ids())
+        kept = set(ids[-keep:]) | {registry.current_id()}
+        pruned = [i for i in ids if i not in kept and self._folder(i).exists()]
+        for i in pruned:  # moved aside first: a crash never leaves half a folder under its name
+            aside = self._folder(i).with_name(f"{TEMP_PREFIX}pruned-{i:06d}")
+            os.rename(self._folder(i), aside)
+            shutil.rmtree(aside)
+        return pruned
 
     def _learn_days(self, registry: Registry, observed: Series,
                     tolerance: float) -> list[Version]:
@@ -227,8 +261,9 @@ class ForecastStore(Store):
     def _open(self, version: Version) -> Path:  # type: ignore[override]
         folder = self._folder(version.id)
         if not folder.exists():
-            raise RetainError(f"version {version.id} has no saved forecaster ({version.status}:"
-                              f" {version.reason})")
+            raise RetainError(f"version {version.id} has no saved forecaster: it was pruned by "
+                              f"the retention policy (keep_versions) or never saved "
+                              f"({version.status}: {version.reason})")
         return folder
 
     def _forecaster(self, version: Version) -> Forecaster:
