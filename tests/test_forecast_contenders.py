@@ -361,6 +361,10 @@ def test_a_saved_hybrid_forecasts_as_the_run_did_from_the_history_alone(runs, tm
     forecast = saved.forecast(history, future)
     assert list(forecast.index) == list(SERIES.frame.index[origin:origin + H])
     np.testing.assert_allclose(forecast.to_numpy(), hybrid.forecasts[-1], rtol=1e-5)
+    # a folder named by a string, as a user types it, saves and loads the same hybrid
+    save_hybrid(str(tmp_path / "s"), hybrid, SERIES, inputs.scaler, useful_cycles(SERIES))
+    by_name = load_hybrid(str(tmp_path / "s")).forecast(history, future)
+    np.testing.assert_array_equal(by_name.to_numpy(), forecast.to_numpy())
 
     with pytest.raises(RetainError, match=r"known-future column\(s\) \['WorkDay'\]"):
         saved.forecast(history)
