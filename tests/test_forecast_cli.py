@@ -119,7 +119,7 @@ def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, monkeypatch, c
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--approaches", "frozen,magic"], "unknown approach(es) ['magic']"),
+    (["--approaches", "frozen,magic"], "unknown approach 'magic'; choose one of"),
     (["--model", "transformer"], "unknown model 'transformer'"),
     (["--plot-days", "2013-05-01"], "is not a forecast day"),
     (["--csv", "missing.csv", "--time-col", "t", "--target-col", "y"], "not found"),

@@ -132,9 +132,10 @@ def register(app: typer.Typer) -> None:
         model, seasonal-naive and retraining from scratch."""
         import torch
 
+        from retain.forecasting.backtest.report import summarize, write_report
+        from retain.forecasting.backtest.run import plan, run_experiment
         from retain.forecasting.bundle import save_forecaster, save_hybrid
-        from retain.forecasting.experiment import Experiment, plan, run_experiment
-        from retain.forecasting.report import summarize, write_report
+        from retain.forecasting.experiment import Experiment
 
         if threads < 1:
             raise RetainError(f"--threads must be >= 1, got {threads}")
@@ -163,7 +164,7 @@ def register(app: typer.Typer) -> None:
             changes["hyper"] = hyper
         experiment = replace(base, **changes)
         planned = plan(series, experiment)  # every check before any work or writing
-        from retain.forecasting.log import log_forecast
+        from retain.forecasting.backtest.log import log_forecast
         from retain.loggers import make_loggers
 
         loggers = make_loggers(log, log_dir, f"forecast-{out.name}")
@@ -214,7 +215,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_table(summary: dict, console: Console) -> None:
-    from retain.forecasting.report import TABLE_NOTE, acceptance_text, summary_table
+    from retain.forecasting.backtest.report import TABLE_NOTE, acceptance_text, summary_table
 
     table = Table(title=f"{summary['days']} forecast days, {summary['first_day'][:10]} to "
                         f"{summary['last_day'][:10]}")

@@ -60,8 +60,9 @@ HYBRID_META = "hybrid.json"
 
 def save_hybrid(folder: str | Path, run: Any, series: Any, scaler: Scaler,
                 cycles: tuple[str, ...]) -> Path:
-    """Write the hybrid of ``run`` (its :class:`~retain.forecasting.protocol.ApproachRun`) as
-    it stands after its last update into ``folder``: the correction network's weights, its
+    """Write the hybrid of ``run`` (its
+    :class:`~retain.forecasting.backtest.protocol.ApproachRun`) as it stands after its last
+    update into ``folder``: the correction network's weights, its
     current weight, the base settings chosen on the pre-training period and the input recipe
     (columns, scaler, calendar), so that :func:`load_hybrid` forecasts the next day from a
     user's history alone.
@@ -111,7 +112,8 @@ class SavedHybrid:
         import pandas as pd
 
         from retain.forecasting.features import make_inputs
-        from retain.forecasting.hybrid import Hybrid, SeasonalBase
+        from retain.forecasting.hybrid import Hybrid
+        from retain.forecasting.seasonal import SeasonalBase
 
         m, H = self.meta, self.horizon
         if series.target != m["target"] or list(series.covariates) != m["covariates"]:
@@ -168,7 +170,7 @@ def load_hybrid(folder: str | Path) -> SavedHybrid:
 
     Superseded by :meth:`Forecaster.load <retain.forecasting.forecaster.Forecaster.load>`,
     whose forecaster also learns each new day (see :func:`save_hybrid`)."""
-    from retain.forecasting.hybrid import CorrectionEnsemble, from_single_network
+    from retain.forecasting.correction import CorrectionEnsemble, from_single_network
 
     folder = Path(folder)
     try:
