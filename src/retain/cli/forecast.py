@@ -16,8 +16,11 @@ from rich.table import Table
 
 from retain.errors import RetainError
 
-# the summary table has a dozen columns: wider than 80 when stderr is not a terminal
+# results (the table) go to stdout, progress and what was written to stderr; the summary
+# table has a dozen columns: wider than 80 when the stream is not a terminal
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+results = Console(width=None if sys.stdout.isatty() else 140)
+
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
@@ -206,12 +209,39 @@ def register(app: typer.Typer) -> None:
             from retain.forecasting.features import useful_cycles
 
             save_hybrid(out / "hybrid", hybrid, series, inputs.scaler, useful_cycles(series))
-        _print_table(summary, err)
+        deployed = _save_forecaster(out / "forecaster", planned.series, experiment, run, inputs)
+        # with --json, stdout is the JSON alone: the table goes with the progress
+        _print_table(summary, err if json_out else results)
         err.print(f"wall time {wall:.1f} s (CPU {cpu:.1f} s); wrote {out / 'index.html'}, "
                   f"results.json, forecasts.csv" + (f", model/ ({best})" if best else "")
-                  + (", hybrid/" if hybrid is not None else ""))
+                  + (", hybrid/" if hybrid is not None else "")
+                  + (f", forecaster/ ({deployed})" if deployed else ""))
         if json_out:
             typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+def _save_forecaster(folder: Path, series, experiment, run, inputs) -> str | None:
+    """The run's deployable forecaster (the hybrid, else the first deployable approach run)
+    as it stands after the run's last day, for ``Forecaster.load``: it goes on from the day
+    after it. Returns the approach saved, or ``None`` (said on stderr) where none can be."""
+    from retain.forecasting.forecaster import DEPLOYABLE, Forecaster
+
+    names = [n for n in experiment.approaches if n in DEPLOYABLE]
+    if not names:
+        return None
+    name = "hybrid" if "hybrid" in names else names[0]
+    if run.runs[name].failure:
+        err.print(f"[dim]no forecaster/ written: {name} {run.runs[name].failure}[/dim]")
+        return None
+    try:
+        period = series.steps_in(experiment.period)
+        revealed = int(run.origin_rows[-1]) + period  # the run learnt its last day too
+        learnt = replace(series, frame=series.frame.iloc[:revealed])
+        Forecaster.from_run(learnt, experiment, run, inputs, name).save(folder, overwrite=True)
+    except RetainError as exc:
+        err.print(f"[dim]no forecaster/ written: {exc}[/dim]")
+        return None
+    return name
 
 
 def _print_table(summary: dict, console: Console) -> None:
