@@ -4,23 +4,23 @@ In the spirit of Smyl's ES-RNN (M4's winner): the seasonal structure and the lev
 a statistical model, and the network only learns what that model gets wrong, from the recent
 history, the calendar, the covariates and the base's own recent errors.
 
-- **Base** (:class:`SeasonalBase`): the MSTL decomposition over the day and the week
-  (statsmodels' implementation, which statsforecast's ``mstl`` wraps, so that STL can run
-  with R's settings: the LOESS interpolation steps, ``jump``, of a tenth of each smoothing
-  window and 2 inner iterations, where statsmodels evaluates every point 5 times), refreshed
-  at the start of every day on a trailing window: a refresh costs about a seventieth of
-  statsmodels' exact fit and stays close to it; AutoETS on the deseasonalised series, at
-  one of two cadences chosen by validation: its parameters refit at every refresh
-  (``ets_every=1``) or once every ``ets_every`` refreshes, its form (error, trend,
-  damping) searched by AICc every ``form_every`` refreshes (four weeks) and kept between. A
-  forecast from any origin uses only rows before it: the seasonal profile of the last
-  refresh at or before the origin, extrapolated, the last ETS fit, and the deseasonalised
-  history up to the origin.
-- **Correction** (:class:`CorrectionEnsemble`): the mean of a few small CNNs (seeds
-  apart, packed into one network) over the last ``lookback`` steps of every channel plus
-  two more: the base forecast over the horizon and the base's error over the last day.
-  Trained once on the pre-training period, then updated incrementally every day with
-  replay, like the other incremental approaches.
+- **Base** (:class:`~retain.forecasting.seasonal.SeasonalBase`): the MSTL decomposition over
+  the day and the week (statsmodels' implementation, which statsforecast's ``mstl`` wraps,
+  so that STL can run with R's settings: the LOESS interpolation steps, ``jump``, of a tenth
+  of each smoothing window and 2 inner iterations, where statsmodels evaluates every point 5
+  times), refreshed at the start of every day on a trailing window: a refresh costs about a
+  seventieth of statsmodels' exact fit and stays close to it; AutoETS on the deseasonalised
+  series, at one of two cadences chosen by validation: its parameters refit at every refresh
+  (``ets_every=1``) or once every ``ets_every`` refreshes, its form (error, trend, damping)
+  searched by AICc every ``form_every`` refreshes (four weeks) and kept between. A forecast
+  from any origin uses only rows before it: the seasonal profile of the last refresh at or
+  before the origin, extrapolated, the last ETS fit, and the deseasonalised history up to
+  the origin.
+- **Correction** (:class:`~retain.forecasting.correction.CorrectionEnsemble`): the mean of a
+  few small CNNs (seeds apart, packed into one network) over the last ``lookback`` steps of
+  every channel plus two more: the base forecast over the horizon and the base's error over
+  the last day. Trained once on the pre-training period, then updated incrementally every
+  day with replay, like the other incremental approaches.
 - **Chosen by validation**: the base's trailing window, seasons (the day alone, or the
   day and the week) and ETS cadence, the correction's loss, learning rate and update
   epochs, and whether the correction starts switched on are chosen in
