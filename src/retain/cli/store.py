@@ -86,6 +86,13 @@ def register(app: typer.Typer) -> None:
                  "(for files that span a cycle, e.g. a day of half-hourly demand)")] = None,
         holdout_fraction: Annotated[float | None, typer.Option(
             help="fraction of each data file kept out to test on (default 0.2)")] = None,
+        holdout_window: Annotated[int | None, typer.Option(
+            help="updates whose held-out rows are pooled into the holdout before they are "
+                 "learned (default 1; e.g. 4 for small daily files)")] = None,
+        min_holdout: Annotated[int | None, typer.Option(
+            help="fewest rows the gate judges a set on (default 20)")] = None,
+        significance: Annotated[float | None, typer.Option(
+            help="level of the gate's paired test on an error rise (default 0.05)")] = None,
         seed: Annotated[int | None, typer.Option(help="seed for weights and sampling")] = None,
         as_json: JsonOpt = False,
     ) -> None:
@@ -94,7 +101,8 @@ def register(app: typer.Typer) -> None:
         given = {"model": model, "strategy": strategy, "label": label, "time": time,
                  "task": task, "optimizer": optimizer, "lr": lr, "epochs": epochs,
                  "batch_size": batch_size, "holdout": holdout,
-                 "holdout_fraction": holdout_fraction, "seed": seed}
+                 "holdout_fraction": holdout_fraction, "holdout_window": holdout_window,
+                 "min_holdout": min_holdout, "significance": significance, "seed": seed}
         options.update({k: v for k, v in given.items() if v is not None})
         options["model_args"] = {**options.get("model_args", {}), **_model_args(model_arg or [])}
         if "strategy" in options:

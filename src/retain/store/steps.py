@@ -11,21 +11,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
 from retain.checkpoint import Checkpoint
 from retain.errors import RetainError
 from retain.learner import Learner
-from retain.store.gate import chance_error, gate
+from retain.store.gate import Check, decide, labels_check, rise_check, row_errors
 from retain.store.guard import DivergenceError
-from retain.store.layout import open_version
+from retain.store.layout import open_version, rows_file
+from retain.store.pool import Pool, concat
 from retain.store.registry import Registry, Version, now
-from retain.store.regressions import flip_failures, row_scores, update_flips
+from retain.store.regressions import flip_failures, update_flips
 from retain.store.tables import HOLDOUTS, Data, Normalizer, Schema, Table, read_table
 from retain.store.training import (
     dataset,
-    errors,
     json_float,
     learn,
     position,
@@ -33,6 +34,8 @@ from retain.store.training import (
     rows,
     strategy_label,
 )
+
+GATE_DEFAULTS = {"holdout_window": 1, "min_holdout": 20, "significance": 0.05}
 
 
 @dataclass
@@ -42,14 +45,16 @@ class Update:
     schema: Schema
     settings: dict[str, Any]
     version: Version  # the candidate's record; status and reason set by the judge
-    train: Table
-    held: Table
+    train: Table  # the day's rows to learn, with rows that left the pool or waited
+    today: Table  # the day's rows, all of them
+    today_held: Table
+    held: Table  # the pooled holdout: the day's held-out rows and the pool's
+    pool: Pool  # what the candidate's version keeps held out
     checkpoint: Checkpoint
     learner: Learner
-    held_data: TensorDataset
+    normalizer: Normalizer
     memory: TensorDataset | None
-    before: dict[str, float | None]
-    rows_before: dict[str, torch.Tensor | None]
+    before: dict[str, torch.Tensor | None]  # the current version's per-row errors
     train_data: TensorDataset | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     diverged: bool = False
@@ -57,35 +62,46 @@ class Update:
     def record(self, **changes: Any) -> Version:
         return replace(self.version, metrics=self.metrics, **changes)
 
+    def data(self, table: Table) -> TensorDataset:
+        return dataset(table, self.normalizer)
+
 
 def read(store: Path, registry: Registry, data: Data, holdout: str | Data | None,
          force: bool) -> Update:
     """The day's rows checked against the store's schema, split into rows to learn and rows
-    to test on, and the current version loaded and scored on the tests."""
+    to test on (with the pool of earlier held-out rows), and the current version loaded and
+    scored on the tests."""
     schema = Schema.from_dict(registry.config["schema"])
-    settings = registry.config["settings"]
-    table = read_table(data, schema)
-    fingerprint = table.fingerprint(schema)
+    settings = {**GATE_DEFAULTS, **registry.config["settings"]}
+    today = read_table(data, schema)
+    fingerprint = today.fingerprint(schema)
     current = registry.get()
     if not force:
         refuse_learned(registry.lineage(current.id), fingerprint.hash)
-    train, held = held_out(table, schema, settings, holdout)
+    new_id = registry.next_id()
+    pool = _pool(store, registry, current, today)
+    train, today_held = held_out(today, schema, settings, holdout)
+    waiting = [] if pool.waiting is None else [pool.waiting]
+    if _pooled(settings, holdout):
+        aged, kept = pool.age(settings["holdout_window"])
+        train, held = concat([*waiting, aged, train]), concat([kept.table, today_held])
+        pool = kept.merge(Pool.of(today_held, new_id))
+    else:
+        train, held, pool = concat([*waiting, train]), today_held, replace(pool, waiting=None)
     checkpoint = open_version(store, current)
     learner = checkpoint.learner()
     normalizer = Normalizer.from_dict(checkpoint.normalization)
-    held_data, memory = dataset(held, normalizer), replay_memory(learner)
-    version = Version(registry.next_id(), current.id, now(), fingerprint.hash,
-                      fingerprint.rows, fingerprint.start, fingerprint.end,
-                      strategy_label(learner))
-    return Update(schema, settings, version, train, held, checkpoint, learner, held_data,
-                  memory, errors(learner, held_data, memory),
-                  row_scores(learner, held_data, memory))
+    version = Version(new_id, current.id, now(), fingerprint.hash, fingerprint.rows,
+                      fingerprint.start, fingerprint.end, strategy_label(learner))
+    update = Update(schema, settings, version, train, today, today_held, held, pool,
+                    checkpoint, learner, normalizer, replay_memory(learner), {})
+    update.before = _row_errors(update)
+    return update
 
 
 def train(update: Update) -> None:
     """Learn the rows on top of the current version; a divergence rejects the update."""
-    normalizer = Normalizer.from_dict(update.checkpoint.normalization)
-    update.train_data = dataset(update.train, normalizer)
+    update.train_data = update.data(update.train)
     try:
         update.metrics = learn(update.learner, update.train_data, update.settings)
     except DivergenceError as exc:
@@ -97,22 +113,133 @@ def train(update: Update) -> None:
 
 
 def judge(update: Update, tolerance: float, max_negative_flips: float | None) -> None:
-    """Score the candidate on the same sets as the current version and decide."""
-    learner, held, memory = update.learner, update.held_data, update.memory
-    after = errors(learner, held, memory)
-    chance = chance_error(update.schema, update.train_data, held)
-    flips = update_flips(update.rows_before, row_scores(learner, held, memory), tolerance)
-    promote, reason = gate(update.before, after, tolerance, chance)
-    if failed := flip_failures(flips, max_negative_flips):
-        reason = "; ".join(failed if promote else [reason, *failed])
-        promote = False
-    update.metrics = {**update.metrics, "holdout_rows": len(update.held),
-                      "memory_rows": rows(memory), "tolerance": tolerance,
-                      "holdout_chance_error": chance, **after,
-                      **{f"{k}_before": v for k, v in update.before.items()}, **flips,
-                      "max_negative_flips": max_negative_flips}
+    """Score the candidate on the same rows as the current version and decide: the pooled
+    holdout and the replay memory must not get worse beyond doubt, and the day's labels
+    must not look wrong (:mod:`retain.store.gate`)."""
+    s, before, after = update.settings, update.before, _row_errors(update)
+    sig, least = s["significance"], s["min_holdout"]
+    checks = [rise_check("holdout", before["holdout"], after["holdout"], tolerance, sig, least),
+              rise_check("replay memory", before["memory"], after["memory"], tolerance, sig,
+                         least),
+              _labels(update, after), _chance(update, after)]
+    promote, reason = decide(checks)
+    flips = update_flips({k: _scores(update, v) for k, v in before.items() if k in SETS},
+                         {k: _scores(update, v) for k, v in after.items() if k in SETS},
+                         tolerance)
+    if (failed := flip_failures(flips, max_negative_flips)) and promote is not False:
+        reason, promote = "; ".join(failed), False
+    elif failed:
+        reason = "; ".join([reason, *failed])
+    if promote is None:
+        reason += "; its rows wait for the next update"
+    update.metrics = {**update.metrics, **_measures(update, before, after), **flips,
+                      "tolerance": tolerance, "max_negative_flips": max_negative_flips,
+                      "rows_wait": promote is None}
+    if promote is None:  # the day's rows wait, and the pool stays as it was
+        pool, stay = update.pool, update.pool.generation != update.version.id
+        update.pool = Pool(pool.table.rows(np.flatnonzero(stay)), pool.generation[stay],
+                           concat([update.train, update.today_held]))
     update.version = replace(update.version, status="promoted" if promote else "rejected",
-                             reason=reason, current=promote)
+                             reason=reason, current=bool(promote))
+
+
+SETS = ("holdout", "memory")
+
+
+def _row_errors(update: Update) -> dict[str, torch.Tensor | None]:
+    learner = update.learner
+    return {"holdout": row_errors(learner, update.data(update.held)),
+            "memory": row_errors(learner, update.memory),
+            "today": row_errors(learner, update.data(update.today)),
+            "today_held": row_errors(learner, update.data(update.today_held))}
+
+
+def _scores(update: Update, errors: torch.Tensor | None) -> torch.Tensor | None:
+    """Per-row errors back as :func:`~retain.store.regressions.row_scores` gives them."""
+    if errors is None:
+        return None
+    return (errors < 0.5) if update.schema.task == "classification" else errors
+
+
+def _chance_rows(update: Update, table: Table, level: Table | None = None) -> torch.Tensor:
+    """Per-row errors of a model that learned nothing but the level of ``level``'s rows."""
+    if update.schema.task == "classification":
+        return torch.full((len(table),), 1.0 - 1.0 / update.schema.n_outputs,
+                          dtype=torch.float64)
+    y = update.data(table).tensors[1].double()
+    centre = update.data(table if level is None else level).tensors[1].double().mean()
+    return (y - centre) ** 2
+
+
+def _labels(update: Update, after: dict[str, torch.Tensor | None]) -> Check | None:
+    before = update.before
+    least = update.settings["min_holdout"]
+    kept = update.held.rows(np.arange(len(update.held) - len(update.today_held)))
+    if len(kept) >= least:
+        reference, reference_chance = before["holdout"][: len(kept)], _chance_rows(update, kept)
+    elif update.memory is not None:
+        reference = before["memory"]
+        memory = Table(update.memory.tensors[0].numpy(), update.memory.tensors[1].numpy(), None)
+        reference_chance = _chance_memory(update, memory)
+    else:
+        return None
+    if after["today_held"] is None:
+        return None
+    candidate_chance = _chance_rows(update, update.today_held, update.train)
+    return labels_check(before["today"], _chance_rows(update, update.today),
+                        float(reference.mean()), float(reference_chance.mean()),
+                        float(after["today_held"].mean()), float(candidate_chance.mean()),
+                        update.settings["significance"], least)
+
+
+def _chance_memory(update: Update, memory: Table) -> torch.Tensor:
+    """Chance errors on the replay memory (already standardised)."""
+    if update.schema.task == "classification":
+        return torch.full((len(memory),), 1.0 - 1.0 / update.schema.n_outputs,
+                          dtype=torch.float64)
+    y = torch.from_numpy(memory.y).double()
+    return (y - y.mean()) ** 2
+
+
+def _chance(update: Update, after: dict[str, torch.Tensor | None]) -> Check | None:
+    """The day's held-out rows predicted no better than chance (judged on enough rows)."""
+    errors = after["today_held"]
+    if errors is None or len(errors) < update.settings["min_holdout"]:
+        return None
+    chance = float(_chance_rows(update, update.today_held, update.train).mean())
+    error = float(errors.mean())
+    if error < chance:
+        return Check("passed", "")
+    return Check("failed", f"holdout error {error:.4f} is no better than chance "
+                           f"({chance:.4f}): shuffled, constant or unrelated labels?")
+
+
+def _measures(update: Update, before: dict[str, torch.Tensor | None],
+              after: dict[str, torch.Tensor | None]) -> dict[str, Any]:
+    def mean(errors: torch.Tensor | None) -> float | None:
+        return None if errors is None else float(errors.mean())
+
+    chance = float(_chance_rows(update, update.held, update.train).mean())
+    return {"holdout_rows": len(update.held), "today_holdout_rows": len(update.today_held),
+            "memory_rows": rows(update.memory), "holdout_chance_error": chance,
+            "holdout_error": mean(after["holdout"]), "memory_error": mean(after["memory"]),
+            "holdout_error_before": mean(before["holdout"]),
+            "memory_error_before": mean(before["memory"]),
+            "today_error_before": mean(before["today"])}
+
+
+def _pooled(settings: dict[str, Any], holdout: str | Data | None) -> bool:
+    holdout = settings["holdout"] if holdout is None else holdout
+    return isinstance(holdout, str) and holdout in HOLDOUTS
+
+
+def _pool(store: Path, registry: Registry, current: Version, like: Table) -> Pool:
+    """The current version's pool, or the pool and waiting rows of an update after it that
+    could not be judged."""
+    latest = registry.get(registry.next_id() - 1)
+    if latest.id > current.id and latest.metrics.get("rows_wait"):
+        return Pool.load(rows_file(store, latest.id), like)
+    return replace(Pool.load(rows_file(store, current.id), like), waiting=None)
 
 
 def held_out(table: Table, schema: Schema, settings: dict[str, Any],

@@ -31,11 +31,18 @@ from retain.distributed import current as current_world
 from retain.errors import RetainError
 from retain.learner import Learner
 from retain.store import steps
-from retain.store.gate import chance_error, gate
+from retain.store.gate import chance_error, gate, gate_settings
 from retain.store.guard import DivergenceError
-from retain.store.layout import check_new_folder, clean, open_version, version_folder
+from retain.store.layout import (
+    check_new_folder,
+    clean,
+    open_version,
+    rows_file,
+    version_folder,
+)
 from retain.store.lock import StoreLock
 from retain.store.log import log_version
+from retain.store.pool import Pool
 from retain.store.registry import Registry, Version, now
 from retain.store.regressions import check_limit
 from retain.store.tables import Data, Normalizer, Schema, read_frame, read_table
@@ -65,14 +72,19 @@ class Store:
              model: str = "mlp", model_args: dict[str, Any] | None = None,
              strategies: Sequence[Strategy | str] = ("replay",), optimizer: str = "adam",
              lr: float = 1e-3, epochs: int = 5, batch_size: int = 32,
-             holdout: str = "recent", holdout_fraction: float = 0.2, seed: int = 0) -> Version:
+             holdout: str = "recent", holdout_fraction: float = 0.2, holdout_window: int = 1,
+             min_holdout: int = 20, significance: float = 0.05, seed: int = 0) -> Version:
         """Create the store and train its first version on ``data`` (promoted).
 
         ``task`` is inferred from the label column (integers or text: classification; real
         numbers: regression) unless given. Inputs (and regression targets) are standardised
         with statistics of this first data set, kept with every version. ``holdout`` and
         ``holdout_fraction`` set how updates keep rows out to test on (see :meth:`update`);
-        ``epochs`` and ``batch_size`` apply to every update too.
+        ``epochs`` and ``batch_size`` apply to every update too. The gate for small files
+        (docs/store.md): an update's held-out rows stay out of training for
+        ``holdout_window`` updates, pooled into their holdouts, and are learned after; a set
+        of fewer than ``min_holdout`` rows is not judged; an error counts as risen only when
+        a paired t-test puts the rise above the tolerance at level ``significance``.
         """
         self._check_new_folder()
         frame, source = read_frame(data)
@@ -80,7 +92,8 @@ class Store:
                               source)
         table = read_table(frame, schema)
         settings = {"epochs": int(epochs), "batch_size": int(batch_size),
-                    "holdout": holdout, "holdout_fraction": float(holdout_fraction)}
+                    "holdout": holdout, "holdout_fraction": float(holdout_fraction),
+                    **gate_settings(holdout_window, min_holdout, significance)}
         train, held = table.split(holdout_fraction, holdout)
         normalizer = Normalizer.fit(train, schema)
         learner = new_learner(schema, model, model_args or {}, strategies, optimizer, lr, seed)
@@ -100,6 +113,7 @@ class Store:
             self._check_new_folder()
             self._clean(set())
             save_learner(learner, self._folder(1), normalization=normalizer.to_dict())
+            Pool.of(held, 1).save(rows_file(self.path, 1))
             Registry.create(self.path, {"schema": schema.to_dict(), "settings": settings}, first)
         return first
 
@@ -142,6 +156,7 @@ class Store:
         """Save the candidate's checkpoint, then record it and the gate's decision (a diverged
         candidate is recorded only: its weights are not worth keeping)."""
         decided = update.record()
+        update.pool.save(rows_file(self.path, decided.id))
         if update.diverged:
             registry.add(decided)
         else:
