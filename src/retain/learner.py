@@ -511,6 +511,13 @@ class Learner:
         return out
 
     # -- inference -------------------------------------------------------------------------
+    def grow_classes(self, n_classes: int) -> str | None:
+        """Give the model's output layer ``n_classes`` units for labels it has not seen, with
+        the optimizer and strategy state grown to match (:mod:`retain.growth`)."""
+        from retain.growth import grow_classes
+
+        return grow_classes(self, n_classes)
+
     def predict(self, x: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
         """Predicted classes (classification) or outputs (regression) for a batch of inputs."""
         if self._classifier is not None and self.task_type == "classification":

@@ -1,0 +1,158 @@
+"""Growing a classifier when labels it has not seen arrive (class-incremental learning).
+
+The output layer — the model's last ``nn.Linear`` — gets new units; the old units keep their
+weights, so predictions of the old classes do not move. New units start as Avalanche's
+``IncrementalClassifier`` starts them (the layer's default initialisation) but rescaled to the
+old units' mean weight norm, with the old units' mean bias, so a new class begins neither
+dominant nor unreachable. Everything shaped like the layer grows with it: the optimizer's state
+(Adam's moments get zeros for the new units), strategies' per-parameter state (EWC/SI/MAS
+importance: zero, so the new units are free to learn), the learner's seen classes and task
+masks. The model remembers the growth (``model.retain_grown``) so a checkpoint rebuilds the
+grown model (:mod:`retain.checkpoint.recipes`).
+
+>>> import torch
+>>> from torch import nn
+>>> from retain import Learner
+>>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+>>> learner = Learner(model, torch.optim.Adam(model.parameters()))
+>>> x = torch.randn(5, 4)
+>>> old = model(x)
+>>> learner.grow_classes(3)  # the name of the grown layer
+'2'
+>>> model(x).shape, torch.equal(model(x)[:, :2], old)
+(torch.Size([5, 3]), True)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from retain.errors import RetainError
+
+if TYPE_CHECKING:
+    from retain.learner import Learner
+
+GROWN_ATTR = "retain_grown"  # {"layer": name, "out_features": n} on a grown model
+# strategies whose state holds outputs of the old size (logits, class means, a frozen copy of
+# the model sized for the old classes) and that do not grow with the layer
+CANNOT_GROW = ("der", "derpp", "icarl", "gdumb")
+
+
+def output_layer(model: nn.Module) -> tuple[str, nn.Linear]:
+    """``(name, layer)`` of the model's output layer: its last ``nn.Linear``."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = (name, module)
+    if last is None:
+        raise RetainError(f"{type(model).__name__} has no nn.Linear output layer to grow; "
+                          "new classes need a model whose last layer is nn.Linear")
+    return last
+
+
+def grow_classes(learner: Learner, n_classes: int) -> str | None:
+    """Give ``learner``'s model ``n_classes`` output units (from fewer), and everything shaped
+    like them; returns the grown layer's name (``None`` if it had enough units already)."""
+    name, layer = output_layer(learner.model)
+    old = layer.out_features
+    if n_classes <= old:
+        return None
+    refused = [s.name for s in learner.strategies if s.name in CANNOT_GROW]
+    if refused:
+        raise RetainError(f"strategy {refused[0]!r} cannot learn new classes (its state holds "
+                          f"outputs for {old}); use replay, replay-stratified, ewc, si, mas, ...")
+    params = [p for p in (layer.weight, layer.bias) if p is not None]
+    extra = _new_units(layer, n_classes - old)
+    with torch.no_grad():
+        for param, rows in zip(params, extra, strict=False):
+            previous, storage = param.detach().clone(), param.data.data_ptr()
+            param.data = torch.cat([param.data, rows.to(param)])
+            param.grad = None
+            _grow_optimizer_state(learner.optimizer, param, previous.shape)
+            for strategy in learner.strategies:
+                _grow_aligned(strategy, previous, storage, param)
+    layer.out_features = n_classes
+    setattr(learner.model, GROWN_ATTR, {"layer": name, "out_features": n_classes})
+    _grow_learner(learner, n_classes)
+    return name
+
+
+def grow_layer(model: nn.Module, grown: dict[str, Any]) -> None:
+    """Rebuild the shape of a grown model (weights come from the checkpoint after)."""
+    layer = dict(model.named_modules()).get(grown["layer"])
+    if not isinstance(layer, nn.Linear):
+        raise RetainError(f"the checkpoint grew layer {grown['layer']!r}, which this model "
+                          "lacks or which is not nn.Linear")
+    extra = grown["out_features"] - layer.out_features
+    if extra > 0:
+        with torch.no_grad():
+            layer.weight.data = torch.cat([layer.weight.data,
+                                           layer.weight.data.new_zeros(extra, layer.in_features)])
+            if layer.bias is not None:
+                layer.bias.data = torch.cat([layer.bias.data, layer.bias.data.new_zeros(extra)])
+        layer.out_features = grown["out_features"]
+    setattr(model, GROWN_ATTR, dict(grown))
+
+
+def _new_units(layer: nn.Linear, n: int) -> list[torch.Tensor]:
+    weight = torch.empty(n, layer.in_features)
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))  # nn.Linear's own initialisation
+    old_norm = layer.weight.detach().norm(dim=1).mean().cpu()
+    weight = weight * (old_norm / weight.norm(dim=1, keepdim=True).clamp_min(1e-12))
+    if layer.bias is None:
+        return [weight]
+    return [weight, torch.full((n,), float(layer.bias.detach().mean()))]
+
+
+def _grow_optimizer_state(optimizer: torch.optim.Optimizer, param: nn.Parameter,
+                          old_shape: torch.Size) -> None:
+    state = optimizer.state.get(param)
+    for key, value in (state or {}).items():
+        if torch.is_tensor(value) and value.shape == old_shape:
+            state[key] = _pad(value, param.shape[0] - old_shape[0], None)
+
+
+def _grow_aligned(strategy: Any, previous: torch.Tensor, storage: int,
+                  param: nn.Parameter) -> None:
+    """Grow the tensors of a strategy's state that are laid out like ``param`` (lists
+    aligned with the model's parameters, also inside objects such as a quadratic penalty):
+    a view of the old weights becomes a view of the new ones, a copy of them gets the new
+    units' weights, anything else (importance, anchors) zeros for the new units."""
+    extra = param.shape[0] - previous.shape[0]
+    owners = [strategy, *(v for v in vars(strategy).values() if hasattr(v, "__dict__"))]
+    for owner in owners:  # declared state and caches alike, and objects such as a penalty
+        for key, holder in list(vars(owner).items()):
+            if isinstance(holder, tuple) and any(torch.is_tensor(t) for t in holder):
+                holder = list(holder)  # foreach ops return tuples
+                setattr(owner, key, holder)
+            if not isinstance(holder, list):
+                continue
+            for i, t in enumerate(holder):
+                if not (torch.is_tensor(t) and t.shape == previous.shape):
+                    continue
+                if t.data_ptr() == storage:
+                    holder[i] = param.detach()
+                else:
+                    copy = torch.equal(t, previous.to(t))
+                    holder[i] = _pad(t, extra, param.detach()[-extra:] if copy else None)
+
+
+def _pad(t: torch.Tensor, extra: int, rows: torch.Tensor | None) -> torch.Tensor:
+    rows = t.new_zeros((extra, *t.shape[1:])) if rows is None else rows.to(t)
+    return torch.cat([t, rows])
+
+
+def _grow_learner(learner: Learner, n_classes: int) -> None:
+    old = learner.n_outputs
+    learner.n_outputs = n_classes if old is not None else old
+    seen = learner.seen_classes
+    if seen is not None and len(seen) < n_classes:
+        learner.seen_classes = torch.cat([seen, seen.new_zeros(n_classes - len(seen))])
+    mask = getattr(learner, "_task_mask", None)
+    if mask is not None and mask.shape[1] < n_classes:
+        learner._task_mask = torch.cat([mask, mask.new_zeros(mask.shape[0],
+                                                             n_classes - mask.shape[1])], 1)
