@@ -36,7 +36,7 @@ def test_a_learner_grows_new_classes_and_learns_them(strategies):
     assert learner_.grow_classes(4) == "2"
     out = learner_.model(x_old).detach()
     assert out.shape == (len(x_old), 4) and torch.equal(out[:, :2], before)
-    state = learner_.optimizer.state[learner_.model[2].weight]
+    state = learner_.optimizer.state[learner_.model[2].weight]  # the new parameter
     assert state["exp_avg"].shape == (4, 16) and not state["exp_avg"][2:].any()
     learner_.learn(blobs([2, 3]), epochs=5, batch_size=10)
     test = blobs([2, 3], seed=2)

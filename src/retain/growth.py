@@ -19,7 +19,7 @@ grown model (:mod:`retain.checkpoint.recipes`).
 >>> old = model(x)
 >>> learner.grow_classes(3)  # the name of the grown layer
 '2'
->>> model(x).shape, torch.equal(model(x)[:, :2], old)
+>>> model(x).shape, torch.allclose(model(x)[:, :2], old, atol=1e-6)
 (torch.Size([5, 3]), True)
 """
 
@@ -40,6 +40,7 @@ GROWN_ATTR = "retain_grown"  # {"layer": name, "out_features": n} on a grown mod
 # strategies whose state holds outputs of the old size (logits, class means, a frozen copy of
 # the model sized for the old classes) and that do not grow with the layer
 CANNOT_GROW = ("der", "derpp", "icarl", "gdumb")
+SIZE_ATTRS = ("out_features", "n_classes", "num_classes")
 
 
 def output_layer(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -65,17 +66,21 @@ def grow_classes(learner: Learner, n_classes: int) -> str | None:
     if refused:
         raise RetainError(f"strategy {refused[0]!r} cannot learn new classes (its state holds "
                           f"outputs for {old}); use replay, replay-stratified, ewc, si, mas, ...")
-    params = [p for p in (layer.weight, layer.bias) if p is not None]
     extra = _new_units(layer, n_classes - old)
     with torch.no_grad():
-        for param, rows in zip(params, extra, strict=False):
-            previous, storage = param.detach().clone(), param.data.data_ptr()
-            param.data = torch.cat([param.data, rows.to(param)])
-            param.grad = None
-            _grow_optimizer_state(learner.optimizer, param, previous.shape)
+        for attr, rows in zip(("weight", "bias"), extra, strict=False):
+            previous = getattr(layer, attr)
+            # a new Parameter, not a resized one: graphs built before keep the old shape
+            param = nn.Parameter(torch.cat([previous.detach(), rows.to(previous)]),
+                                 requires_grad=previous.requires_grad)
+            setattr(layer, attr, param)
+            _swap_in_optimizer(learner.optimizer, previous, param)
             for strategy in learner.strategies:
-                _grow_aligned(strategy, previous, storage, param)
+                _grow_aligned(strategy, previous, param)
     layer.out_features = n_classes
+    for size in SIZE_ATTRS:  # the model's own record of its classes, if it keeps one
+        if getattr(learner.model, size, None) == old:
+            setattr(learner.model, size, n_classes)
     setattr(learner.model, GROWN_ATTR, {"layer": name, "out_features": n_classes})
     _grow_learner(learner, n_classes)
     return name
@@ -94,6 +99,9 @@ def grow_layer(model: nn.Module, grown: dict[str, Any]) -> None:
                                            layer.weight.data.new_zeros(extra, layer.in_features)])
             if layer.bias is not None:
                 layer.bias.data = torch.cat([layer.bias.data, layer.bias.data.new_zeros(extra)])
+        for size in SIZE_ATTRS:
+            if getattr(model, size, None) == layer.out_features:
+                setattr(model, size, grown["out_features"])
         layer.out_features = grown["out_features"]
     setattr(model, GROWN_ATTR, dict(grown))
 
@@ -108,21 +116,26 @@ def _new_units(layer: nn.Linear, n: int) -> list[torch.Tensor]:
     return [weight, torch.full((n,), float(layer.bias.detach().mean()))]
 
 
-def _grow_optimizer_state(optimizer: torch.optim.Optimizer, param: nn.Parameter,
-                          old_shape: torch.Size) -> None:
-    state = optimizer.state.get(param)
-    for key, value in (state or {}).items():
-        if torch.is_tensor(value) and value.shape == old_shape:
-            state[key] = _pad(value, param.shape[0] - old_shape[0], None)
+def _swap_in_optimizer(optimizer: torch.optim.Optimizer, previous: nn.Parameter,
+                       param: nn.Parameter) -> None:
+    """``param`` takes ``previous``'s place in its group, with its state grown by zeros."""
+    for group in optimizer.param_groups:
+        group["params"] = [param if p is previous else p for p in group["params"]]
+    state = optimizer.state.pop(previous, None)
+    if state is not None:
+        extra = param.shape[0] - previous.shape[0]
+        optimizer.state[param] = {k: _pad(v, extra, None) if torch.is_tensor(v)
+                                  and v.shape == previous.shape else v
+                                  for k, v in state.items()}
 
 
-def _grow_aligned(strategy: Any, previous: torch.Tensor, storage: int,
-                  param: nn.Parameter) -> None:
-    """Grow the tensors of a strategy's state that are laid out like ``param`` (lists
-    aligned with the model's parameters, also inside objects such as a quadratic penalty):
-    a view of the old weights becomes a view of the new ones, a copy of them gets the new
+def _grow_aligned(strategy: Any, previous: nn.Parameter, param: nn.Parameter) -> None:
+    """Grow what a strategy keeps laid out like the parameter (lists aligned with the
+    model's parameters, also inside objects such as a quadratic penalty): the parameter
+    itself and views of it are replaced by the new one, a copy of its values gets the new
     units' weights, anything else (importance, anchors) zeros for the new units."""
     extra = param.shape[0] - previous.shape[0]
+    storage = previous.data_ptr()
     owners = [strategy, *(v for v in vars(strategy).values() if hasattr(v, "__dict__"))]
     for owner in owners:  # declared state and caches alike, and objects such as a penalty
         for key, holder in list(vars(owner).items()):
@@ -132,12 +145,14 @@ def _grow_aligned(strategy: Any, previous: torch.Tensor, storage: int,
             if not isinstance(holder, list):
                 continue
             for i, t in enumerate(holder):
-                if not (torch.is_tensor(t) and t.shape == previous.shape):
+                if t is previous:
+                    holder[i] = param
+                elif not (torch.is_tensor(t) and t.shape == previous.shape):
                     continue
-                if t.data_ptr() == storage:
+                elif t.data_ptr() == storage:
                     holder[i] = param.detach()
                 else:
-                    copy = torch.equal(t, previous.to(t))
+                    copy = torch.equal(t, previous.detach().to(t))
                     holder[i] = _pad(t, extra, param.detach()[-extra:] if copy else None)
 
 

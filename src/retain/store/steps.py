@@ -24,7 +24,17 @@ from retain.store.layout import open_version, rows_file
 from retain.store.pool import Pool, concat
 from retain.store.registry import Registry, Version, now
 from retain.store.regressions import flip_failures, update_flips
-from retain.store.tables import HOLDOUTS, Data, Normalizer, Schema, Table, read_table
+from retain.store.tables import (
+    HOLDOUTS,
+    Data,
+    Normalizer,
+    Schema,
+    Table,
+    classes_dict,
+    grow_schema,
+    read_table,
+    version_schema,
+)
 from retain.store.training import (
     dataset,
     json_float,
@@ -55,6 +65,8 @@ class Update:
     normalizer: Normalizer
     memory: TensorDataset | None
     before: dict[str, torch.Tensor | None]  # the current version's per-row errors
+    known: Schema  # the schema of the current version: the classes it knows
+    normalization: dict[str, Any]  # what the candidate's checkpoint keeps with its weights
     train_data: TensorDataset | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     diverged: bool = False
@@ -71,11 +83,14 @@ def read(store: Path, registry: Registry, data: Data, holdout: str | Data | None
     """The day's rows checked against the store's schema, split into rows to learn and rows
     to test on (with the pool of earlier held-out rows), and the current version loaded and
     scored on the tests."""
-    schema = Schema.from_dict(registry.config["schema"])
+    base = Schema.from_dict(registry.config["schema"])
     settings = {**GATE_DEFAULTS, **registry.config["settings"]}
-    today = read_table(data, schema)
-    fingerprint = today.fingerprint(schema)
     current = registry.get()
+    checkpoint = open_version(store, current)
+    known = version_schema(base, checkpoint.normalization)
+    schema = grow_schema(data, known)  # labels the version has not seen are new classes
+    today = read_table(data, schema)
+    fingerprint = today.fingerprint(base)
     if not force:
         refuse_learned(registry.lineage(current.id), fingerprint.hash)
     new_id = registry.next_id()
@@ -88,14 +103,19 @@ def read(store: Path, registry: Registry, data: Data, holdout: str | Data | None
         pool = kept.merge(Pool.of(today_held, new_id))
     else:
         train, held, pool = concat([*waiting, train]), today_held, replace(pool, waiting=None)
-    checkpoint = open_version(store, current)
     learner = checkpoint.learner()
     normalizer = Normalizer.from_dict(checkpoint.normalization)
+    normalization = dict(checkpoint.normalization)
+    if schema.task == "classification":
+        normalization["classes"] = classes_dict(schema)
     version = Version(new_id, current.id, now(), fingerprint.hash, fingerprint.rows,
                       fingerprint.start, fingerprint.end, strategy_label(learner))
     update = Update(schema, settings, version, train, today, today_held, held, pool,
-                    checkpoint, learner, normalizer, replay_memory(learner), {})
-    update.before = _row_errors(update)
+                    checkpoint, learner, normalizer, replay_memory(learner), {}, known,
+                    normalization)
+    update.before = _row_errors(update)  # the current version, before it grows
+    if schema.n_outputs > known.n_outputs:
+        learner.grow_classes(schema.n_outputs)
     return update
 
 
@@ -118,9 +138,12 @@ def judge(update: Update, tolerance: float, max_negative_flips: float | None) ->
     must not look wrong (:mod:`retain.store.gate`)."""
     s, before, after = update.settings, update.before, _row_errors(update)
     sig, least = s["significance"], s["min_holdout"]
-    checks = [rise_check("holdout", before["holdout"], after["holdout"], tolerance, sig, least),
+    old = _old_rows(update, update.held)
+    checks = [rise_check("holdout", _pick(before["holdout"], old), _pick(after["holdout"], old),
+                         tolerance, sig, least),
               rise_check("replay memory", before["memory"], after["memory"], tolerance, sig,
                          least),
+              _new_classes(update, after["holdout"], ~old),
               _labels(update, after), _chance(update, after)]
     promote, reason = decide(checks)
     flips = update_flips({k: _scores(update, v) for k, v in before.items() if k in SETS},
@@ -144,6 +167,41 @@ def judge(update: Update, tolerance: float, max_negative_flips: float | None) ->
 
 
 SETS = ("holdout", "memory")
+
+
+def _old_rows(update: Update, table: Table) -> torch.Tensor:
+    """Which rows are of classes the current version knows (all, for regression)."""
+    if update.schema.task != "classification":
+        return torch.ones(len(table), dtype=torch.bool)
+    return torch.from_numpy(np.asarray(table.y) < update.known.n_outputs)
+
+
+def _pick(errors: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor | None:
+    return None if errors is None or not bool(rows.any()) else errors[rows]
+
+
+def _new_classes(update: Update, errors: torch.Tensor | None, rows: torch.Tensor
+                 ) -> Check | None:
+    """The classes the update brings must be learned: the candidate's error on their
+    held-out rows below chance (judged on at least ``min_holdout`` rows)."""
+    new = _pick(errors, rows)
+    if new is None:
+        return None
+    names = _new_names(update)
+    if len(new) < update.settings["min_holdout"]:
+        return Check("cannot judge", f"new classes {names}: {len(new)} held-out rows, too few "
+                                     f"to judge (at least {update.settings['min_holdout']})")
+    error, chance = float(new.mean()), 1.0 - 1.0 / update.schema.n_outputs
+    if error < chance:
+        return Check("passed", f"new classes {names} error {error:.4f}")
+    return Check("failed", f"new classes {names} not learned: error {error:.4f}, chance "
+                           f"{chance:.4f}")
+
+
+def _new_names(update: Update) -> str:
+    ids = range(update.known.n_outputs, update.schema.n_outputs)
+    names = [update.schema.classes[i] if update.schema.classes else str(i) for i in ids]
+    return ", ".join(names)
 
 
 def _row_errors(update: Update) -> dict[str, torch.Tensor | None]:
@@ -186,7 +244,9 @@ def _labels(update: Update, after: dict[str, torch.Tensor | None]) -> Check | No
     if after["today_held"] is None:
         return None
     candidate_chance = _chance_rows(update, update.today_held, update.train)
-    return labels_check(before["today"], _chance_rows(update, update.today),
+    old = _old_rows(update, update.today)
+    return labels_check(_pick(before["today"], old), _pick(_chance_rows(update, update.today),
+                                                           old),
                         float(reference.mean()), float(reference_chance.mean()),
                         float(after["today_held"].mean()), float(candidate_chance.mean()),
                         update.settings["significance"], least)
@@ -225,7 +285,8 @@ def _measures(update: Update, before: dict[str, torch.Tensor | None],
             "holdout_error": mean(after["holdout"]), "memory_error": mean(after["memory"]),
             "holdout_error_before": mean(before["holdout"]),
             "memory_error_before": mean(before["memory"]),
-            "today_error_before": mean(before["today"])}
+            "today_error_before": mean(before["today"]),
+            "new_classes": list(range(update.known.n_outputs, update.schema.n_outputs))}
 
 
 def _pooled(settings: dict[str, Any], holdout: str | Data | None) -> bool:

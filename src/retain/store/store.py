@@ -45,7 +45,14 @@ from retain.store.log import log_version
 from retain.store.pool import Pool
 from retain.store.registry import Registry, Version, now
 from retain.store.regressions import check_limit
-from retain.store.tables import Data, Normalizer, Schema, read_frame, read_table
+from retain.store.tables import (
+    Data,
+    Normalizer,
+    Schema,
+    read_frame,
+    read_table,
+    version_schema,
+)
 from retain.store.training import dataset, error, learn, new_learner, replay_memory, strategy_label
 from retain.strategies import Strategy
 
@@ -161,7 +168,7 @@ class Store:
             registry.add(decided)
         else:
             save_learner(update.learner, self._folder(decided.id),
-                         normalization=update.checkpoint.normalization)
+                         normalization=update.normalization)
             registry.add(update.record(status="candidate", reason="", current=False))
             registry.decide(decided.id, decided.status, decided.reason, decided.metrics)
         log_version(loggers, registry.get(decided.id), update.settings)
@@ -198,8 +205,9 @@ class Store:
         loads to answer for that version."""
         with self._registry() as registry:
             chosen = registry.get(version)
-            schema = registry.config["schema"]
-        return chosen, schema, self._open(chosen)
+            schema = Schema.from_dict(registry.config["schema"])
+        checkpoint = self._open(chosen)
+        return chosen, version_schema(schema, checkpoint.normalization).to_dict(), checkpoint
 
     def load(self, version: int | None = None) -> Learner:
         """The learner of a version (default: the current one), ready to predict or train."""
@@ -212,6 +220,7 @@ class Store:
         with self._registry() as registry:
             schema = Schema.from_dict(registry.config["schema"])
             checkpoint = self._open(registry.get(version))
+        schema = version_schema(schema, checkpoint.normalization)
         table = read_table(data, schema, need_label=False)
         normalizer = Normalizer.from_dict(checkpoint.normalization)
         learner = checkpoint.learner(restore_rng=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,45 @@ class Schema:
         return cls(**{**data, "features": tuple(data["features"]),
                       "classes": tuple(classes) if classes else None,
                       "ignored": tuple(data.get("ignored", ()))})
+
+
+def version_schema(schema: Schema, normalization: dict[str, Any] | None) -> Schema:
+    """The store's schema with the classes a version knows (kept with its checkpoint since
+    classes can grow; a version saved before that knows the store's first classes)."""
+    known = (normalization or {}).get("classes")
+    if known is None:
+        return schema
+    return replace(schema, n_outputs=int(known["n_outputs"]),
+                   classes=tuple(known["names"]) if known["names"] else None)
+
+
+def grow_schema(data: Data, schema: Schema) -> Schema:
+    """``schema`` with the labels of ``data`` it has not seen appended as new classes (text
+    labels sorted after the known ones, integer ids up to the largest), so the ids of the
+    known classes never change.
+
+    >>> s = Schema(("a",), "label", "classification", 2, classes=("inner", "normal"))
+    >>> grow_schema(pd.DataFrame({"a": [0.0, 1.0], "label": ["outer", "ball"]}), s).classes
+    ('inner', 'normal', 'ball', 'outer')
+    """
+    frame, _ = read_frame(data)
+    if schema.task != "classification" or schema.label not in frame.columns:
+        return schema
+    values = _label_values(frame[schema.label])
+    if schema.classes is not None:
+        new = sorted(set(values.astype(str).tolist()) - set(schema.classes))
+        classes = (*schema.classes, *new)
+        return replace(schema, classes=classes, n_outputs=len(classes)) if new else schema
+    if values.dtype.kind not in "iub" and not (values.dtype.kind == "f"
+                                               and np.all(values == np.round(values))):
+        return schema  # read_table names the problem
+    top = int(np.max(values)) + 1 if len(values) else 0
+    return replace(schema, n_outputs=top) if top > schema.n_outputs else schema
+
+
+def classes_dict(schema: Schema) -> dict[str, Any]:
+    """What a version's checkpoint keeps of its classes (see :func:`version_schema`)."""
+    return {"n_outputs": schema.n_outputs, "names": list(schema.classes or [])}
 
 
 @dataclass(frozen=True)
