@@ -18,7 +18,9 @@ from retain.errors import RetainError
 err = Console(stderr=True)
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="the store folder")]
-DataOpt = Annotated[Path, typer.Option("--data", help="CSV or Parquet file, one row per sample")]
+DataOpt = Annotated[Path, typer.Option(
+    "--data", help="CSV or Parquet file, one row per sample, or a .npz of signal windows "
+                   "(x [n, channels, time], label, recording)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON to stdout")]
 WaitOpt = Annotated[float, typer.Option(
     "--wait", help="seconds to wait for another update or rollback to finish")]
@@ -189,9 +191,12 @@ def register(app: typer.Typer) -> None:
         err.print(f"version {version.id} is current again")
 
     @app.command("predict")
-    def predict(store: StoreOpt, data: DataOpt, version: VersionOpt = None) -> None:
+    def predict(store: StoreOpt, data: DataOpt, version: VersionOpt = None,
+                per: Annotated[str, typer.Option(
+                    help="'row' (each row or window) or 'recording' (windows of signals: the "
+                         "majority vote of each recording's windows)")] = "row") -> None:
         """Write predictions for DATA as CSV to stdout."""
-        _store(store).predict(data, version=version).to_csv(sys.stdout, index=False)
+        _store(store).predict(data, version=version, per=per).to_csv(sys.stdout, index=False)
 
     @app.command("export")
     def export(

@@ -54,6 +54,7 @@ from retain.store.tables import (
     version_schema,
 )
 from retain.store.training import dataset, error, learn, new_learner, replay_memory, strategy_label
+from retain.store.windows import is_windows, read_windows
 from retain.strategies import Strategy
 
 __all__ = ["Store", "chance_error", "gate", "replay_memory"]
@@ -94,10 +95,14 @@ class Store:
         a paired t-test puts the rise above the tolerance at level ``significance``.
         """
         self._check_new_folder()
-        frame, source = read_frame(data)
-        schema = Schema.infer(frame, label, time, list(features) if features else None, task,
-                              source)
-        table = read_table(frame, schema)
+        if is_windows(data):  # signals: windows of recordings (retain.store.windows)
+            schema = Schema.of_windows(read_windows(data), task)
+            table = read_table(data, schema)
+        else:
+            frame, source = read_frame(data)
+            schema = Schema.infer(frame, label, time, list(features) if features else None,
+                                  task, source)
+            table = read_table(frame, schema)
         settings = {"epochs": int(epochs), "batch_size": int(batch_size),
                     "holdout": holdout, "holdout_fraction": float(holdout_fraction),
                     **gate_settings(holdout_window, min_holdout, significance)}
@@ -214,9 +219,14 @@ class Store:
         with self._registry() as registry:
             return self._open(registry.get(version)).learner()
 
-    def predict(self, data: Data, version: int | None = None) -> pd.DataFrame:
+    def predict(self, data: Data, version: int | None = None, per: str = "row"
+                ) -> pd.DataFrame:
         """Predictions for the rows of ``data`` (label column optional), in their order: class
-        names or ids, or targets in their original units; with the time column if present."""
+        names or ids, or targets in their original units; with the time column if present.
+        For windows of signals, ``per="recording"`` gives one prediction per recording: the
+        class most of its windows got (ties: the first in class order), with that share."""
+        if per not in ("row", "recording"):
+            raise RetainError(f"per must be 'row' or 'recording', got {per!r}")
         with self._registry() as registry:
             schema = Schema.from_dict(registry.config["schema"])
             checkpoint = self._open(registry.get(version))
@@ -234,6 +244,12 @@ class Store:
         result = pd.DataFrame({"prediction": values})
         if table.times is not None:
             result.insert(0, schema.time, table.times)
+        if table.groups is not None:
+            result.insert(0, "recording", table.groups)
+        if per == "recording":
+            if table.groups is None:
+                raise RetainError("per='recording' needs windows with a 'recording' array")
+            return vote(result, schema)
         return result
 
     def export(self, out: str | Path, version: int | None = None) -> Path:
@@ -296,3 +312,23 @@ class Store:
 
     def _check_new_folder(self) -> None:
         check_new_folder(self.path)
+
+
+def vote(windows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """One row per recording: the majority class of its windows and its share of them.
+
+    >>> w = pd.DataFrame({"recording": ["a", "a", "a", "b"],
+    ...                   "prediction": ["inner", "normal", "inner", "normal"]})
+    >>> vote(w, Schema(("c",), "label", "classification", 2, classes=("inner", "normal")))
+      recording prediction  share  windows
+    0         a      inner  0.667        3
+    1         b     normal  1.000        1
+    """
+    order = {c: i for i, c in enumerate(schema.classes or ())}
+    rows = []
+    for recording, group in windows.groupby("recording", sort=False):
+        counts = group["prediction"].value_counts()
+        best = max(counts.index, key=lambda c: (counts[c], -order.get(c, c)))
+        rows.append({"recording": recording, "prediction": best,
+                     "share": round(counts[best] / len(group), 3), "windows": len(group)})
+    return pd.DataFrame(rows)

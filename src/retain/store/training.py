@@ -29,7 +29,10 @@ def new_learner(schema: Schema, model: str, model_args: dict[str, Any],
     from retain.models import MODELS
 
     accepted = inspect.signature(MODELS[model]).parameters if model in MODELS else {}
-    sizes = {"in_features": len(schema.features), "out_features": schema.n_outputs}
+    sizes = {"in_features": len(schema.features), "out_features": schema.n_outputs,
+             "n_classes": schema.n_outputs}
+    if schema.shape is not None:  # signals [channels, time], e.g. the vibration CNN
+        sizes.update(in_channels=schema.shape[0], length=schema.shape[1])
     args = {**{k: v for k, v in sizes.items() if k in accepted}, **model_args}
     torch.manual_seed(seed)
     net = recorded_model(model, **args)
