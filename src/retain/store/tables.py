@@ -259,7 +259,7 @@ def _window_table(windows: Windows, schema: Schema, need_label: bool) -> Table:
         raise RetainError(f"{windows.source}: windows of shape {tuple(windows.x.shape[1:])}; "
                           f"the store learns [channels, time] = {list(schema.shape)}")
     y = None
-    if windows.label is not None:
+    if windows.label is not None and need_label:  # predictions ignore the labels
         what = f"{windows.source}: labels"
         y = encode_labels(_label_values_of(windows.label), what, schema.classes)[0].numpy()
     elif need_label:
