@@ -70,3 +70,35 @@ def test_windows_of_another_shape_or_a_table_are_refused_by_name(tmp_path):
     pd.DataFrame({"a": [1.0, 2.0], "label": ["normal", "inner"]}).to_csv(table, index=False)
     with pytest.raises(RetainError, match="lacks column|unexpected column|windows"):
         store.update(table)
+
+
+def test_the_command_line_takes_a_folder_of_recordings(tmp_path):
+    """``retain init|update|predict --data FOLDER`` with small CWRU-like .mat files: a new
+    fault's file in the update's folder becomes a new class."""
+    from test_recordings import write_cwru
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    first, second = tmp_path / "machine1", tmp_path / "machine2"
+    for folder, files in ((first, {209: 75, 222: 40}), (second, {209: 75, 222: 40, 234: 23})):
+        folder.mkdir()
+        for number, period in files.items():
+            write_cwru(folder, number, n=40 * 256, period=period, seed=number)
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+    common = ["--store", store]
+    init = runner.invoke(app, ["init", *common, "--data", str(first), "--model", "vibration-cnn",
+                               "--model-arg", "width=4", "--model-arg", "length=2048",
+                               "--strategy", "replay-stratified", "--holdout", "random",
+                               "--epochs", "10", "--lr", "0.005", "--min-holdout", "3"])
+    assert init.exit_code == 0, init.output
+    update = runner.invoke(app, ["update", *common, "--data", str(second), "--json"])
+    assert update.exit_code == 0, update.output
+    votes = runner.invoke(app, ["predict", *common, "--data", str(second), "--per",
+                                "recording"])
+    assert votes.exit_code == 0, votes.output
+    lines = votes.stdout.strip().splitlines()
+    assert lines[0] == "recording,prediction,share,windows"
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        ["209.mat", "inner_race"], ["222.mat", "ball"], ["234.mat", "outer_race"]]

@@ -19,8 +19,9 @@ err = Console(stderr=True)
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="the store folder")]
 DataOpt = Annotated[Path, typer.Option(
-    "--data", help="CSV or Parquet file, one row per sample, or a .npz of signal windows "
-                   "(x [n, channels, time], label, recording)")]
+    "--data", help="CSV or Parquet file, one row per sample; a .npz of signal windows "
+                   "(x [n, channels, time], label, recording); or a folder of recordings "
+                   "(CWRU .mat files: windows of 2048 samples)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON to stdout")]
 WaitOpt = Annotated[float, typer.Option(
     "--wait", help="seconds to wait for another update or rollback to finish")]
@@ -54,6 +55,33 @@ def _model_args(pairs: list[str]) -> dict[str, Any]:
             raise RetainError(f"--model-arg {pair!r} must be key=value (e.g. hidden=[64,64])")
         args[key.strip()] = parse_value(value.strip())
     return args
+
+
+def _signals(data: Path, window: int = 2048, fs: float | None = None) -> Path:
+    """A folder of recordings (CWRU .mat files, ...) as a .npz of windows the store reads:
+    each recording cut into non-overlapping windows in time order, with its label and name.
+    Anything else is passed on as it is."""
+    if not Path(data).is_dir():
+        return data
+    import tempfile
+
+    import numpy as np
+
+    from retain.vibration import load_recordings
+    from retain.vibration.windows import windows_of
+
+    recordings = load_recordings(data, fs)
+    xs, labels, names = [], [], []
+    for r in recordings:
+        x, _ = windows_of(r, 0, r.signal.shape[-1], window, window, "the recording")
+        xs.append(x.numpy())
+        labels += [r.label] * len(x)
+        names += [r.meta["file"]] * len(x)
+    out = Path(tempfile.mkdtemp(prefix="retain-signals-")) / f"{Path(data).name}.npz"
+    np.savez(out, x=np.concatenate(xs), label=np.array(labels), recording=np.array(names))
+    err.print(f"{data}: {len(recordings)} recordings at {recordings.fs:g} Hz, "
+              f"{len(labels)} windows of {window}")
+    return out
 
 
 def _summary(version) -> str:
@@ -109,7 +137,7 @@ def register(app: typer.Typer) -> None:
         options["model_args"] = {**options.get("model_args", {}), **_model_args(model_arg or [])}
         if "strategy" in options:
             options["strategies"] = build_strategies(options.pop("strategy"))
-        version = _store(store).init(data, **options)
+        version = _store(store).init(_signals(data), **options)
         err.print(f"created {store} with {_summary(version)} "
                   f"(holdout error {version.metrics['holdout_error']:.4f})")
         if as_json:
@@ -144,7 +172,7 @@ def register(app: typer.Typer) -> None:
         loggers = make_loggers(log if world.main else None, log_dir,
                                f"store-{Path(store).name}")
         try:
-            version = _store(store).update(data, holdout=holdout, tolerance=tolerance,
+            version = _store(store).update(_signals(data), holdout=holdout, tolerance=tolerance,
                                            force=force, wait=wait, loggers=loggers,
                                            max_negative_flips=max_negative_flips)
         finally:
@@ -196,7 +224,8 @@ def register(app: typer.Typer) -> None:
                     help="'row' (each row or window) or 'recording' (windows of signals: the "
                          "majority vote of each recording's windows)")] = "row") -> None:
         """Write predictions for DATA as CSV to stdout."""
-        _store(store).predict(data, version=version, per=per).to_csv(sys.stdout, index=False)
+        predictions = _store(store).predict(_signals(data), version=version, per=per)
+        predictions.to_csv(sys.stdout, index=False)
 
     @app.command("export")
     def export(
