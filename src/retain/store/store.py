@@ -255,10 +255,7 @@ class Store:
     def export(self, out: str | Path, version: int | None = None) -> Path:
         """Plain weights of a version as one safetensors file for serving elsewhere; its
         metadata ``retain`` holds the model recipe, columns and normalisation (JSON)."""
-        with self._registry() as registry:
-            chosen = registry.get(version)
-            schema = registry.config["schema"]
-        checkpoint = self._open(chosen)
+        chosen, schema, checkpoint = self.read(version)  # the version's classes
         about = {"version": chosen.id, "model": checkpoint.manifest["spec"]["model"],
                  "schema": schema, "normalization": checkpoint.manifest["normalization"]}
         data = safetensors.torch.save(checkpoint.sections["model"],
