@@ -18,7 +18,10 @@ from retain.errors import RetainError
 err = Console(stderr=True)
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="the store folder")]
-DataOpt = Annotated[Path, typer.Option("--data", help="CSV or Parquet file, one row per sample")]
+DataOpt = Annotated[Path, typer.Option(
+    "--data", help="CSV or Parquet file, one row per sample; a .npz of signal windows "
+                   "(x [n, channels, time], label, recording); or a folder of recordings "
+                   "(CWRU .mat files: windows of 2048 samples)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON to stdout")]
 WaitOpt = Annotated[float, typer.Option(
     "--wait", help="seconds to wait for another update or rollback to finish")]
@@ -54,6 +57,33 @@ def _model_args(pairs: list[str]) -> dict[str, Any]:
     return args
 
 
+def _signals(data: Path, window: int = 2048, fs: float | None = None) -> Path:
+    """A folder of recordings (CWRU .mat files, ...) as a .npz of windows the store reads:
+    each recording cut into non-overlapping windows in time order, with its label and name.
+    Anything else is passed on as it is."""
+    if not Path(data).is_dir():
+        return data
+    import tempfile
+
+    import numpy as np
+
+    from retain.vibration import load_recordings
+    from retain.vibration.windows import windows_of
+
+    recordings = load_recordings(data, fs)
+    xs, labels, names = [], [], []
+    for r in recordings:
+        x, _ = windows_of(r, 0, r.signal.shape[-1], window, window, "the recording")
+        xs.append(x.numpy())
+        labels += [r.label] * len(x)
+        names += [r.meta["file"]] * len(x)
+    out = Path(tempfile.mkdtemp(prefix="retain-signals-")) / f"{Path(data).name}.npz"
+    np.savez(out, x=np.concatenate(xs), label=np.array(labels), recording=np.array(names))
+    err.print(f"{data}: {len(recordings)} recordings at {recordings.fs:g} Hz, "
+              f"{len(labels)} windows of {window}")
+    return out
+
+
 def _summary(version) -> str:
     return f"version {version.id} {version.status}: {version.reason}"
 
@@ -86,6 +116,13 @@ def register(app: typer.Typer) -> None:
                  "(for files that span a cycle, e.g. a day of half-hourly demand)")] = None,
         holdout_fraction: Annotated[float | None, typer.Option(
             help="fraction of each data file kept out to test on (default 0.2)")] = None,
+        holdout_window: Annotated[int | None, typer.Option(
+            help="updates whose held-out rows are pooled into the holdout before they are "
+                 "learned (default 1; e.g. 4 for small daily files)")] = None,
+        min_holdout: Annotated[int | None, typer.Option(
+            help="fewest rows the gate judges a set on (default 20)")] = None,
+        significance: Annotated[float | None, typer.Option(
+            help="level of the gate's paired test on an error rise (default 0.05)")] = None,
         seed: Annotated[int | None, typer.Option(help="seed for weights and sampling")] = None,
         as_json: JsonOpt = False,
     ) -> None:
@@ -94,12 +131,13 @@ def register(app: typer.Typer) -> None:
         given = {"model": model, "strategy": strategy, "label": label, "time": time,
                  "task": task, "optimizer": optimizer, "lr": lr, "epochs": epochs,
                  "batch_size": batch_size, "holdout": holdout,
-                 "holdout_fraction": holdout_fraction, "seed": seed}
+                 "holdout_fraction": holdout_fraction, "holdout_window": holdout_window,
+                 "min_holdout": min_holdout, "significance": significance, "seed": seed}
         options.update({k: v for k, v in given.items() if v is not None})
         options["model_args"] = {**options.get("model_args", {}), **_model_args(model_arg or [])}
         if "strategy" in options:
             options["strategies"] = build_strategies(options.pop("strategy"))
-        version = _store(store).init(data, **options)
+        version = _store(store).init(_signals(data), **options)
         err.print(f"created {store} with {_summary(version)} "
                   f"(holdout error {version.metrics['holdout_error']:.4f})")
         if as_json:
@@ -134,7 +172,7 @@ def register(app: typer.Typer) -> None:
         loggers = make_loggers(log if world.main else None, log_dir,
                                f"store-{Path(store).name}")
         try:
-            version = _store(store).update(data, holdout=holdout, tolerance=tolerance,
+            version = _store(store).update(_signals(data), holdout=holdout, tolerance=tolerance,
                                            force=force, wait=wait, loggers=loggers,
                                            max_negative_flips=max_negative_flips)
         finally:
@@ -181,9 +219,13 @@ def register(app: typer.Typer) -> None:
         err.print(f"version {version.id} is current again")
 
     @app.command("predict")
-    def predict(store: StoreOpt, data: DataOpt, version: VersionOpt = None) -> None:
+    def predict(store: StoreOpt, data: DataOpt, version: VersionOpt = None,
+                per: Annotated[str, typer.Option(
+                    help="'row' (each row or window) or 'recording' (windows of signals: the "
+                         "majority vote of each recording's windows)")] = "row") -> None:
         """Write predictions for DATA as CSV to stdout."""
-        _store(store).predict(data, version=version).to_csv(sys.stdout, index=False)
+        predictions = _store(store).predict(_signals(data), version=version, per=per)
+        predictions.to_csv(sys.stdout, index=False)
 
     @app.command("export")
     def export(

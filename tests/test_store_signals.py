@@ -1,0 +1,104 @@
+"""Signals in the store: windows of recordings (.npz) learned by the vibration CNN, a new
+fault type learned by an update, predictions per window and per recording."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retain import RetainError
+from retain.store.store import Store
+
+FREQ = {"normal": 0.0, "inner": 0.11, "outer": 0.23}  # cycles per sample of the fault's ring
+
+
+def recordings(path, faults, per=3, windows=12, length=256, seed=0):
+    """Windows of simulated recordings: a shaft tone plus, for a fault, bursts ringing at
+    the fault's frequency; ``per`` recordings per fault."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    x, label, recording = [], [], []
+    for fault in faults:
+        for r in range(per):
+            for _ in range(windows):
+                signal = np.sin(2 * np.pi * 0.01 * t + rng.uniform(0, 6))
+                if FREQ[fault]:
+                    bursts = (np.sin(2 * np.pi * 0.02 * t + rng.uniform(0, 6)) > 0.6)
+                    signal += 1.5 * bursts * np.sin(2 * np.pi * FREQ[fault] * t)
+                x.append(signal + rng.normal(0, 0.3, length))
+                label.append(fault)
+                recording.append(f"{fault}-{seed}-{r}")
+    np.savez(path, x=np.array(x, dtype=np.float32)[:, None, :], label=np.array(label),
+             recording=np.array(recording))
+    return path
+
+
+SETTINGS = {"model": "vibration-cnn", "model_args": {"width": 4, "dropout": 0.0},
+            "strategies": ("replay-stratified",), "holdout": "random", "epochs": 15,
+            "batch_size": 16, "lr": 0.005, "min_holdout": 5}
+
+
+def test_windows_init_update_with_a_new_fault_and_vote_per_recording(tmp_path):
+    store = Store(tmp_path / "store")
+    first = store.init(recordings(tmp_path / "m1.npz", ["normal", "inner"]), **SETTINGS)
+    assert first.metrics["holdout_error"] < 0.2
+    assert type(store.load().model).__name__ == "VibrationCNN"  # rebuilt from its recipe
+    second = store.update(recordings(tmp_path / "m2.npz", ["normal", "inner", "outer"],
+                                     seed=1))
+    assert second.status == "promoted" and second.metrics["new_classes"] == [2], second.reason
+    test = recordings(tmp_path / "test.npz", ["normal", "inner", "outer"], per=1, seed=9)
+    windows = store.predict(test)
+    assert list(windows.columns) == ["recording", "prediction"] and len(windows) == 36
+    truth = np.repeat(["normal", "inner", "outer"], 12)
+    assert (windows["prediction"].to_numpy() == truth).mean() > 0.8
+    votes = store.predict(test, per="recording")
+    assert votes["prediction"].tolist() == ["normal", "inner", "outer"]
+    assert set(votes.columns) == {"recording", "prediction", "share", "windows"}
+    assert isinstance(votes, pd.DataFrame) and (votes["windows"] == 12).all()
+
+
+def test_windows_of_another_shape_or_a_table_are_refused_by_name(tmp_path):
+    store = Store(tmp_path / "store")
+    store.init(recordings(tmp_path / "m1.npz", ["normal", "inner"], per=2), **{
+        **SETTINGS, "epochs": 1})
+    with pytest.raises(RetainError, match=r"windows of shape \(1, 128\).*\[1, 256\]"):
+        store.update(recordings(tmp_path / "short.npz", ["normal"], length=128))
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.full((3, 1, 256), np.nan), label=np.array(["normal"] * 3))
+    with pytest.raises(RetainError, match="NaN or inf"):
+        store.update(bad)
+    table = tmp_path / "rows.csv"
+    pd.DataFrame({"a": [1.0, 2.0], "label": ["normal", "inner"]}).to_csv(table, index=False)
+    with pytest.raises(RetainError, match="lacks column|unexpected column|windows"):
+        store.update(table)
+
+
+def test_the_command_line_takes_a_folder_of_recordings(tmp_path):
+    """``retain init|update|predict --data FOLDER`` with small CWRU-like .mat files: a new
+    fault's file in the update's folder becomes a new class."""
+    from test_recordings import write_cwru
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    first, second = tmp_path / "machine1", tmp_path / "machine2"
+    for folder, files in ((first, {209: 75, 222: 40}), (second, {209: 75, 222: 40, 234: 23})):
+        folder.mkdir()
+        for number, period in files.items():
+            write_cwru(folder, number, n=40 * 256, period=period, seed=number)
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+    common = ["--store", store]
+    init = runner.invoke(app, ["init", *common, "--data", str(first), "--model", "vibration-cnn",
+                               "--model-arg", "width=4", "--model-arg", "length=2048",
+                               "--strategy", "replay-stratified", "--holdout", "random",
+                               "--epochs", "10", "--lr", "0.005", "--min-holdout", "3"])
+    assert init.exit_code == 0, init.output
+    update = runner.invoke(app, ["update", *common, "--data", str(second), "--json"])
+    assert update.exit_code == 0, update.output
+    votes = runner.invoke(app, ["predict", *common, "--data", str(second), "--per",
+                                "recording"])
+    assert votes.exit_code == 0, votes.output
+    lines = votes.stdout.strip().splitlines()
+    assert lines[0] == "recording,prediction,share,windows"
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        ["209.mat", "inner_race"], ["222.mat", "ball"], ["234.mat", "outer_race"]]
