@@ -30,9 +30,22 @@ VersionOpt = Annotated[int | None, typer.Option("--version", help="version id (d
 
 
 def _store(path: Path):
+    """The store in ``path``: forecasting or tabular, as it was made (a new folder: tabular)."""
+    from retain.store.forecasts import open_store
+    from retain.store.registry import REGISTRY_FILE
     from retain.store.store import Store
 
-    return Store(path)
+    return open_store(path) if (Path(path) / REGISTRY_FILE).is_file() else Store(path)
+
+
+def _is_forecast(store) -> bool:
+    from retain.store.forecasts import ForecastStore
+
+    return isinstance(store, ForecastStore)
+
+
+def _names(value: str | None) -> list[str]:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else []
 
 
 def _init_keys() -> list[str]:
@@ -106,7 +119,8 @@ def register(app: typer.Typer) -> None:
         time: Annotated[str | None, typer.Option(help="time column (orders rows; optional)")
                         ] = None,
         task: Annotated[str | None, typer.Option(
-            help="classification or regression (default: from the label column)")] = None,
+            help="classification, regression (default: from the label column) or forecast "
+                 "(a series: the versions are daily forecasters)")] = None,
         optimizer: Annotated[str | None, typer.Option(help="sgd, adam, adamw, rmsprop")] = None,
         lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
         epochs: Annotated[int | None, typer.Option(help="epochs per update")] = None,
@@ -124,9 +138,42 @@ def register(app: typer.Typer) -> None:
         significance: Annotated[float | None, typer.Option(
             help="level of the gate's paired test on an error rise (default 0.05)")] = None,
         seed: Annotated[int | None, typer.Option(help="seed for weights and sampling")] = None,
+        covariates: Annotated[str | None, typer.Option(
+            help="--task forecast: comma-separated input columns besides the label")] = None,
+        known_future: Annotated[str | None, typer.Option(
+            help="--task forecast: covariates known over the horizon in advance (calendar, "
+                 "weather forecast)")] = None,
+        horizon: Annotated[int | None, typer.Option(
+            help="--task forecast: steps per forecast (default: one day)")] = None,
+        approach: Annotated[str, typer.Option(
+            help="--task forecast: hybrid, replay, ... (retain.forecasting.forecaster."
+                 "DEPLOYABLE)")] = "hybrid",
+        keep_versions: Annotated[int, typer.Option(
+            help="--task forecast: versions whose saved forecaster is kept (the current one "
+                 "always; older ones are pruned after each update)")] = 30,
+        quick: Annotated[bool, typer.Option(
+            help="--task forecast: small model and search (seconds; a first look, tests)")
+                         ] = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """Create a store and train its first version on DATA (history)."""
+        """Create a store and train its first version on DATA (history).
+
+        With --task forecast, DATA is a series (one row per time step) and the versions are daily
+        forecasters (docs/forecast-store.md)."""
+        if task == "forecast":
+            from retain.forecasting.experiment import Experiment
+            from retain.store.forecasts import ForecastStore
+
+            version = ForecastStore(store).init(
+                data, time=time or "time", label=label or "label",
+                covariates=_names(covariates), known_future=_names(known_future),
+                horizon=horizon, approach=approach, seed=seed or 0, keep_versions=keep_versions,
+                experiment=Experiment.quick() if quick else None)
+            err.print(f"created {store} with {_summary(version)} "
+                      f"({version.metrics['days_learned']} days learnt)")
+            if as_json:
+                typer.echo(json.dumps(version.to_dict()))
+            return
         options = _read_config(config)
         given = {"model": model, "strategy": strategy, "label": label, "time": time,
                  "task": task, "optimizer": optimizer, "lr": lr, "epochs": epochs,
@@ -150,8 +197,10 @@ def register(app: typer.Typer) -> None:
         holdout: Annotated[str | None, typer.Option(
             help="rows to test on: 'recent' (the newest rows of DATA, not learned), 'random' "
                  "(a random sample of them) or a file (default: the store's setting)")] = None,
-        tolerance: Annotated[float, typer.Option(
-            help="how much the holdout or replay-memory error may rise")] = 0.02,
+        tolerance: Annotated[float | None, typer.Option(
+            help="how much the holdout or replay-memory error may rise (default 0.02); for "
+                 "a forecast store, how much learning may raise the learnt days' MAE "
+                 "(default 0.1)")] = None,
         force: Annotated[bool, typer.Option(help="learn data the store already learned")
                          ] = False,
         wait: WaitOpt = 60.0,
@@ -168,11 +217,28 @@ def register(app: typer.Typer) -> None:
         from retain.distributed import close, init
         from retain.loggers import make_loggers
 
+        opened = _store(store)
+        if _is_forecast(opened):
+            versions = opened.update(data, wait=wait, **(
+                {} if tolerance is None else {"tolerance": tolerance}))
+            for v in versions:
+                err.print(f"{v.metrics['day'][:10]}: MAE {v.metrics['mae']:.4g} "
+                          f"(s-naive {_number(v.metrics.get('snaive_mae'))}); "
+                          f"{_summary(v)}", highlight=False)
+            if not versions:
+                err.print("no day completed yet; the rows are kept for the next update")
+            if as_json:
+                typer.echo(json.dumps([v.to_dict() for v in versions]))
+            if any(v.status != "promoted" for v in versions):
+                raise typer.Exit(1)
+            return
+        if tolerance is None:
+            tolerance = 0.02
         world = init()  # under torchrun: every rank trains, rank 0 writes and reports
         loggers = make_loggers(log if world.main else None, log_dir,
                                f"store-{Path(store).name}")
         try:
-            version = _store(store).update(_signals(data), holdout=holdout, tolerance=tolerance,
+            version = opened.update(_signals(data), holdout=holdout, tolerance=tolerance,
                                            force=force, wait=wait, loggers=loggers,
                                            max_negative_flips=max_negative_flips)
         finally:
@@ -190,9 +256,14 @@ def register(app: typer.Typer) -> None:
     def history(store: StoreOpt, as_json: JsonOpt = False) -> None:
         """Every version: the version it learned from, status, end of its data, holdout and
         replay-memory errors, and why ('*' marks the current one)."""
-        versions = _store(store).history()
+        opened = _store(store)
+        versions = opened.history()
         if as_json:
             typer.echo(json.dumps([v.to_dict() for v in versions], indent=1))
+            return
+        if _is_forecast(opened):
+            wide = None if sys.stdout.isatty() else 110  # piped: rows whole, not folded
+            Console(width=wide).print(_forecast_history(store, versions))
             return
         table = Table(title=f"retain store {store}")
         for col in ("version", "from", "status", "data until", "holdout", "memory", "NFR"):
@@ -219,18 +290,35 @@ def register(app: typer.Typer) -> None:
         err.print(f"version {version.id} is current again")
 
     @app.command("predict")
-    def predict(store: StoreOpt, data: DataOpt, version: VersionOpt = None,
-                per: Annotated[str, typer.Option(
-                    help="'row' (each row or window) or 'recording' (windows of signals: the "
-                         "majority vote of each recording's windows)")] = "row") -> None:
-        """Write predictions for DATA as CSV to stdout."""
-        predictions = _store(store).predict(_signals(data), version=version, per=per)
-        predictions.to_csv(sys.stdout, index=False)
+    def predict(
+        store: StoreOpt,
+        data: Annotated[Path | None, typer.Option(
+            "--data", help="CSV or Parquet file, one row per sample; .npz windows or a folder "
+                           "of recordings; for a forecast store, the known-future covariates "
+                           "over the horizon (optional)")] = None,
+        version: VersionOpt = None,
+        per: Annotated[str, typer.Option(
+            help="'row' (each row or window) or 'recording' (windows of signals: the "
+                 "majority vote of each recording's windows)")] = "row",
+    ) -> None:
+        """Write predictions for DATA as CSV to stdout.
+
+        For a forecast store, the next horizon: time, forecast, lower/upper 80% and 95%
+        bounds, version."""
+        opened = _store(store)
+        if _is_forecast(opened):
+            opened.predict(data, version=version).to_csv(sys.stdout, index=False,
+                                                         float_format="%.6g")
+            return
+        if data is None:
+            raise RetainError("--data is needed: the rows to predict")
+        opened.predict(_signals(data), version=version, per=per).to_csv(sys.stdout, index=False)
 
     @app.command("export")
     def export(
         store: StoreOpt,
-        out: Annotated[Path, typer.Option(help="the .safetensors file to write")],
+        out: Annotated[Path, typer.Option(help="the .safetensors file to write (a forecast "
+                                               "store: the folder Forecaster.load reads)")],
         version: VersionOpt = None,
     ) -> None:
         """Write a version's plain weights (safetensors, with its recipe as metadata)."""
@@ -240,3 +328,20 @@ def register(app: typer.Typer) -> None:
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
+
+
+def _forecast_history(store: Path, versions) -> Table:
+    table = Table(title=f"retain forecast store {store}")
+    # MAE: the day's forecast made before it was measured; after: the candidate's, once
+    # it learnt the day (the gate compares them); s-naive: the same hours a season earlier
+    for col in ("version", "from", "status", "day", "MAE", "after", "s-naive"):
+        table.add_column(col, no_wrap=True, justify="left" if col in ("status", "day")
+                         else "right")
+    table.add_column("reason", overflow="fold", min_width=12)
+    for v in versions:
+        m = v.metrics
+        table.add_row(f"{'*' if v.current else ''}{v.id}", str(v.parent or ""), v.status,
+                      (m.get("day") or v.data_end or "")[:10],
+                      _number(m.get("mae")), _number(m.get("hindsight_mae")),
+                      _number(m.get("snaive_mae")), v.reason)
+    return table

@@ -174,19 +174,42 @@ class Forecaster:
             out[f"lower_{level}"], out[f"upper_{level}"] = values - w, values + w
         return out[COLUMNS]
 
-    def update(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def update(self, rows: pd.DataFrame, learn: bool = True) -> pd.DataFrame:
         """Append newly measured ``rows`` (indexed by time, the history's columns); score
         and learn every day they complete. Rows already held and identical are skipped;
         changed ones, gaps and off-grid times are refused before anything changes. Returns
-        one row per day learnt: its MAE, and whether its values fell in the intervals."""
+        one row per day learnt: its MAE, and whether its values fell in the intervals.
+
+        ``learn=False`` scores the days and moves the forecast origin past them with the
+        weights unchanged: how a version the gate did not let learn them still forecasts
+        from the latest day."""
         self._require_fit()
         self.series = append_rows(self.series, rows)
         done = []
         while self.revealed + self.period <= len(self.series):
-            done.append(self._learn_day(self.revealed))
+            done.append(self._learn_day(self.revealed, learn))
         return pd.DataFrame(done, columns=["time", "mae", "in_80", "in_95"]).set_index("time")
 
-    def _learn_day(self, origin: int) -> dict:
+    def hindsight(self, days: int = 1) -> np.ndarray:
+        """The MAE of what this forecaster, as it is now, forecasts for each of its last
+        ``days`` learnt days (each from the rows before it): after learning a day its
+        forecast for that day should not be worse than the one made before, or the
+        learning went wrong (what the store's gate checks). Leaves ``self`` unchanged."""
+        self._require_fit()
+        learnt = (self.revealed - self.pretrain) // self.period
+        if not 1 <= days <= learnt:
+            raise RetainError(f"days must be between 1 and the {learnt} days learnt after "
+                              f"pre-training, got {days}")
+        probe = Forecaster.from_state(self.state_dict())
+        target = self.series.frame[self.series.target].to_numpy(np.float64)
+        out = []
+        for origin in range(self.revealed - days * self.period, self.revealed, self.period):
+            probe.pending = None
+            _, values, _ = probe._forecast_at(origin, None)
+            out.append(np.abs(values - target[origin:origin + self.horizon]).mean())
+        return np.asarray(out)
+
+    def _learn_day(self, origin: int, learn: bool = True) -> dict:
         _, forecast, widths = self._forecast_at(origin, None)
         H = self.horizon
         actual = self.series.frame[self.series.target].to_numpy(np.float64)[origin:origin + H]
@@ -201,7 +224,9 @@ class Forecaster:
         windows = Windows(inputs.features, inputs.target, self.spec)
         self._extend(inputs)
         self.approach.observe(revealed)
-        self.approach.update(windows.completed(origin, revealed), windows.completed(0, revealed))
+        if learn:
+            self.approach.update(windows.completed(origin, revealed),
+                                 windows.completed(0, revealed))
         self.revealed, self.pending = revealed, None
         if hasattr(self.approach, "compact"):
             self.approach.compact()
