@@ -25,6 +25,8 @@ import numpy as np
 
 from retain.store.tables import Schema
 
+MAX_ID = 200  # characters of a prediction id
+
 
 class BadInput(Exception):
     """A request the server refuses; ``status`` is its HTTP status code."""

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from retain.learner import Learner
+from retain.serve.checks import BadInput
 from retain.store.tables import Normalizer, Schema
 
 
@@ -49,6 +50,11 @@ class Served:
         inputs = torch.from_numpy(((x - self._mean) / self._std).astype(np.float32))
         with torch.inference_mode():
             out = self.learner.model(inputs)
+        finite = torch.isfinite(out.reshape(len(out), -1)).all(dim=1)
+        if not finite.all():  # JSON has no inf or NaN: say which row, rather than fail (500)
+            row = int((~finite).nonzero()[0, 0])
+            raise BadInput(f"row {row}: the model's output is not finite for these values "
+                           "(far outside the range it was trained on)")
         if self.schema.task == "regression":
             values = self.normalizer.target.inverse_target(out.reshape(-1).double())
             return [{"prediction": float(v)} for v in values.tolist()]

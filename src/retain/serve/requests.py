@@ -45,7 +45,7 @@ class RollbackRequest(BaseModel):
     """The version to restore (default: the serving version's parent)."""
 
     model_config = ConfigDict(extra="forbid")
-    to: int | None = None
+    to: int | None = Field(None, ge=1, le=2**63 - 1)  # a version id (SQLite's integer)
 
 
 Model = TypeVar("Model", bound=BaseModel)

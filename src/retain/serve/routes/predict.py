@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from retain.serve.checks import BadInput, rows_to_array, unique
+from retain.serve.checks import MAX_ID, BadInput, rows_to_array, unique
 from retain.serve.requests import PredictRequest, body_schema, parse
 from retain.serve.service import ServeState
 
@@ -39,9 +39,9 @@ async def answer(state: ServeState, raw: bytes) -> dict[str, Any]:
     if len(ids) != len(body.rows):
         raise BadInput(f"{len(ids)} ids for {len(body.rows)} rows: give one id per row, or none")
     unique(ids, "prediction id")
-    bad = [i for i in ids if not 0 < len(i) <= 200]
+    bad = [i for i in ids if not 0 < len(i) <= MAX_ID]
     if bad:
-        raise BadInput(f"prediction id {bad[0]!r} must have 1 to 200 characters")
+        raise BadInput(f"prediction id {bad[0]!r} must have 1 to {MAX_ID} characters")
     x = rows_to_array(body.rows, served.schema)
     out = served.predict(x)
     shadow = state.shadow.predict(x)
