@@ -109,7 +109,27 @@ def label_schema(schema: Schema) -> dict[str, Any]:
     return {"type": "integer", "minimum": 0, "maximum": schema.n_outputs - 1}
 
 
+def window_schema(schema: Schema) -> dict[str, Any]:
+    """A window of signals: ``[channels][time]`` numbers (``[time]`` for one channel)."""
+    channels, length = schema.shape or (0, 0)
+    samples = {"type": "array", "items": NUMBER, "minItems": length, "maxItems": length}
+    window = {"type": "array", "items": samples, "minItems": channels, "maxItems": channels}
+    return {"anyOf": [window, samples]} if channels == 1 else window
+
+
 def predict_request(schema: Schema, max_rows: int) -> dict[str, Any]:
+    if schema.shape is not None:
+        return {"title": "PredictRequest", "type": "object", "required": ["signals"],
+                "additionalProperties": False,
+                "description": "Windows of signals to predict; ``recordings`` (the recording "
+                               "of each window, optional) adds a majority vote per recording; "
+                               "``ids`` (one per window, optional) name the predictions.",
+                "properties": {
+                    "signals": {"type": "array", "items": window_schema(schema),
+                                "minItems": 1, "maxItems": max_rows},
+                    "recordings": {"anyOf": [{"type": "array", "items": {"type": "string"},
+                                              "maxItems": max_rows}, {"type": "null"}]},
+                    "ids": _ids(max_rows)}}
     rows = {"type": "array", "items": row_schema(schema, label=False), "minItems": 1,
             "maxItems": max_rows, "description": "the rows to predict"}
     return {"title": "PredictRequest", "type": "object", "required": ["rows"],
@@ -120,13 +140,18 @@ def predict_request(schema: Schema, max_rows: int) -> dict[str, Any]:
 
 
 def learn_request(schema: Schema, max_rows: int) -> dict[str, Any]:
+    labels = {"type": "array", "items": _ref("Label"), "maxItems": max_rows}
+    if schema.shape is not None:  # windows are labelled by the ids of their predictions
+        return {"title": "LearnRequest", "type": "object", "additionalProperties": False,
+                "required": ["labels"], "description": "Labels of predicted windows, by "
+                                                       "prediction id.",
+                "properties": {"labels": labels}}
     return {"title": "LearnRequest", "type": "object", "additionalProperties": False,
             "description": "Delayed labels by prediction id, and/or complete labelled rows "
                            "(at least one of them).",
-            "properties": {
-                "labels": {"type": "array", "items": _ref("Label"), "maxItems": max_rows},
-                "rows": {"type": "array", "items": row_schema(schema, label=True),
-                         "maxItems": max_rows}}}
+            "properties": {"labels": labels, "rows": {
+                "type": "array", "items": row_schema(schema, label=True),
+                "maxItems": max_rows}}}
 
 
 def predict_response(schema: Schema) -> dict[str, Any]:
@@ -136,10 +161,15 @@ def predict_response(schema: Schema) -> dict[str, Any]:
             str(i) for i in range(schema.n_outputs)]
         one["probabilities"] = {"type": "object", "required": names,
                                 "properties": {n: {"type": "number"} for n in names}}
+    properties: dict[str, Any] = {"version": {"type": "integer"}, "predictions": {
+        "type": "array", "items": {"type": "object", "required": list(one), "properties": one}}}
+    if schema.shape is not None:  # with recordings: the vote of each
+        vote = {"recording": {"type": "string"}, "prediction": label_schema(schema),
+                "share": {"type": "number"}, "windows": {"type": "integer"}}
+        properties["recordings"] = {"type": "array", "items": {
+            "type": "object", "required": list(vote), "properties": vote}}
     return {"title": "PredictResponse", "type": "object", "required": ["version", "predictions"],
-            "properties": {"version": {"type": "integer"}, "predictions": {
-                "type": "array", "items": {"type": "object", "required": list(one),
-                                           "properties": one}}}}
+            "properties": properties}
 
 
 def _ids(max_rows: int) -> dict[str, Any]:

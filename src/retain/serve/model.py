@@ -31,8 +31,9 @@ class Served:
 
     def __post_init__(self) -> None:  # the scaling as arrays once, not per request
         scaler = self.normalizer.features
-        object.__setattr__(self, "_mean", np.asarray(scaler.mean))
-        object.__setattr__(self, "_std", np.asarray(scaler.std))
+        per = (-1, 1) if self.schema.shape is not None else (-1,)  # signals: per channel
+        object.__setattr__(self, "_mean", np.asarray(scaler.mean).reshape(per))
+        object.__setattr__(self, "_std", np.asarray(scaler.std).reshape(per))
 
     @classmethod
     def load(cls, store: Any, version: int | None = None) -> Served:
@@ -44,7 +45,8 @@ class Served:
                    Schema.from_dict(schema))
 
     def predict(self, x: np.ndarray) -> list[dict[str, Any]]:
-        """Predictions for rows ``x`` [n, features] (checked, finite): ``{"prediction": class
+        """Predictions for rows ``x`` [n, features], or windows [n, channels, time] (checked,
+        finite): ``{"prediction": class
         or value, "probabilities": {class: p}}`` (probabilities for classification only)."""
         # the store's own arithmetic (float64, then float32), so predictions match Store.predict
         inputs = torch.from_numpy(((x - self._mean) / self._std).astype(np.float32))
