@@ -89,9 +89,9 @@ def test_an_undocumented_status_fails_the_run(server, document):
                                            checks=[openapi_checks.status_code_conformance])
 
 
-def test_generated_requests_meet_the_contract(server, document):
-    """Valid and invalid requests generated from the document: no 5xx, every status and body
-    as documented, every invalid request refused; the server stays up."""
+def generated(url: str, document: dict, examples: int = EXAMPLES) -> dict[str, set[int]]:
+    """Send valid and invalid requests generated from ``document`` to the server at ``url``,
+    each checked (:data:`CHECKS`: raises on the first failure); the statuses per operation."""
     config = schemathesis.Config.from_dict(
         {"checks": {"negative_data_rejection": {"expected-statuses": REJECTED}}})
     schema = schemathesis.openapi.from_dict(document, config=config)
@@ -102,15 +102,37 @@ def test_generated_requests_meet_the_contract(server, document):
         if operation.body:  # a route without a body or parameters has no invalid request
             modes.append(schemathesis.GenerationMode.NEGATIVE)
         for mode in modes:
-            @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+            @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
                       phases=[Phase.explicit, Phase.generate],
                       suppress_health_check=list(HealthCheck))
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
-                answer = case.call_and_validate(base_url=server.url, headers=AUTH, checks=CHECKS)
+                answer = case.call_and_validate(base_url=url, headers=AUTH, checks=CHECKS)
                 statuses.setdefault(case.operation.label, set()).add(answer.status_code)
             run()
+    return statuses
+
+
+def test_generated_requests_meet_the_contract(server, document):
+    """Valid and invalid requests generated from the document: no 5xx, every status and body
+    as documented, every invalid request refused; the server stays up."""
+    statuses = generated(server.url, document)
     # the generated rows fit the store, so requests reach the model, not only the checks
     assert 200 in statuses["POST /predict"] and 200 in statuses["POST /learn"], statuses
     assert 422 in statuses["POST /predict"], statuses
     assert server.http.get("/health").status_code == 200
+
+
+def test_a_store_of_signals_meets_its_contract(tmp_path):
+    """The same over a store of windows of signals (windows of 256 samples in the document)."""
+    from test_store_signals import SETTINGS, recordings
+
+    from retain.store.store import Store
+
+    store = Store(tmp_path / "store")
+    store.init(recordings(tmp_path / "first.npz", ["normal", "inner"], per=2), **SETTINGS)
+    with serving(store.path, "--update-every", "0", "--max-rows", "3") as running:
+        document = running.http.get("/openapi.json").json()
+        statuses = generated(running.url, document, examples=20)
+        assert 200 in statuses["POST /predict"] and 422 in statuses["POST /predict"], statuses
+        assert running.http.get("/health").status_code == 200
