@@ -102,3 +102,25 @@ def test_the_command_line_takes_a_folder_of_recordings(tmp_path):
     assert lines[0] == "recording,prediction,share,windows"
     assert [line.split(",")[:2] for line in lines[1:]] == [
         ["209.mat", "inner_race"], ["222.mat", "ball"], ["234.mat", "outer_race"]]
+
+
+def test_a_parquet_file_with_an_array_column_is_windows(tmp_path):
+    """The same windows as a .npz and as Parquet (column ``x``: one array per row, [time] or
+    [channels][time]) are learned and predicted alike; ragged arrays are refused by name."""
+    npz = recordings(tmp_path / "m1.npz", ["normal", "inner"], per=2)
+    with np.load(npz) as f:
+        x, label, recording = f["x"], f["label"], f["recording"]
+    flat, nested = tmp_path / "flat.parquet", tmp_path / "nested.parquet"
+    pd.DataFrame({"x": list(x[:, 0]), "label": label, "recording": recording}).to_parquet(flat)
+    pd.DataFrame({"x": [list(w) for w in x], "label": label,
+                  "recording": recording}).to_parquet(nested)
+    quick = {**SETTINGS, "epochs": 2}
+    a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
+    a.init(npz, **quick)
+    b.init(flat, **quick)
+    assert a.history()[0].data_hash == b.history()[0].data_hash  # the same windows and labels
+    assert a.predict(nested, per="recording").equals(b.predict(npz, per="recording"))
+    ragged = tmp_path / "ragged.parquet"
+    pd.DataFrame({"x": [x[0, 0], x[1, 0, :100]], "label": label[:2]}).to_parquet(ragged)
+    with pytest.raises(RetainError, match="arrays of column 'x' must all have one shape"):
+        a.update(ragged)

@@ -20,7 +20,8 @@ err = Console(stderr=True)
 StoreOpt = Annotated[Path, typer.Option("--store", help="the store folder")]
 DataOpt = Annotated[Path, typer.Option(
     "--data", help="CSV or Parquet file, one row per sample; a .npz of signal windows "
-                   "(x [n, channels, time], label, recording); or a folder of recordings "
+                   "(x [n, channels, time], label, recording) or a Parquet file whose column "
+                   "x holds one window per row; or a folder of recordings "
                    "(CWRU .mat files: windows of 2048 samples)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON to stdout")]
 WaitOpt = Annotated[float, typer.Option(
