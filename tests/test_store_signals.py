@@ -124,3 +124,22 @@ def test_a_parquet_file_with_an_array_column_is_windows(tmp_path):
     pd.DataFrame({"x": [x[0, 0], x[1, 0, :100]], "label": label[:2]}).to_parquet(ragged)
     with pytest.raises(RetainError, match="arrays of column 'x' must all have one shape"):
         a.update(ragged)
+
+
+def test_the_recent_holdout_of_windows_is_the_end_of_each_recording(tmp_path):
+    """``holdout="recent"`` on windows of recordings keeps the last windows of every
+    recording out (a time cut per recording), not the last recordings of the file — which
+    would hold out one fault type only."""
+    from retain.store.tables import Table
+
+    path = recordings(tmp_path / "m1.npz", ["normal", "inner"], per=2)
+    with np.load(path) as f:
+        groups = f["recording"]
+    index = np.arange(len(groups))
+    learn, held = Table(index[:, None], None, None, groups).split(0.25)
+    for g in set(groups):  # every recording: its last 3 of 12 windows held out, 9 learned
+        assert held.x[held.groups == g, 0].tolist() == index[groups == g][-3:].tolist()
+        assert learn.x[learn.groups == g, 0].tolist() == index[groups == g][:-3].tolist()
+    store = Store(tmp_path / "store")
+    first = store.init(path, **{**SETTINGS, "holdout": "recent", "epochs": 2})
+    assert first.metrics["holdout_rows"] == 8  # the default 20%: 2 windows of each recording

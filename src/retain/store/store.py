@@ -146,7 +146,8 @@ class Store:
         """Learn ``data`` on top of the current version and promote the result only if it
         passes the gate. Returns the new version (promoted or rejected, with the reason).
 
-        ``holdout`` is ``"recent"`` (the most recent rows of ``data``, kept out of training),
+        ``holdout`` is ``"recent"`` (the most recent rows of ``data``, kept out of training;
+        for windows of recordings, the last windows of each recording),
         ``"random"`` (a random sample of them: better when each file spans a cycle, such as a
         day of half-hourly demand, whose last hours are unlike the rest) or a file/DataFrame of
         rows to evaluate on; the default is the store's setting (``init(holdout=...)``).

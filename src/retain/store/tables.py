@@ -178,8 +178,14 @@ class Table:
 
     def split(self, fraction: float, how: str = "recent") -> tuple[Table, Table]:
         """``(learn, holdout)``: a ``fraction`` of the rows kept out, either the most recent
-        (by time, else by order) or a random sample (seeded by the rows themselves, so the same
-        data always splits the same way)."""
+        (by time, else by order; for windows of recordings, the last of each recording) or a
+        random sample (seeded by the rows themselves, so the same data always splits the same
+        way).
+
+        >>> t = Table(np.zeros((6, 1)), None, None, np.array(list("aaabbb")))
+        >>> [part.groups.tolist() for part in t.split(0.34)]
+        [['a', 'a', 'b', 'b'], ['a', 'b']]
+        """
         if how not in HOLDOUTS:
             raise RetainError(f"holdout must be one of {HOLDOUTS} or a data file, got {how!r}")
         if not 0 < fraction < 1:
@@ -192,9 +198,27 @@ class Table:
             seed = int.from_bytes(hashlib.sha256(self.x.tobytes()).digest()[:8], "little")
             order = np.random.default_rng(seed).permutation(len(self))
             return self.rows(np.sort(order[:-n_out])), self.rows(np.sort(order[-n_out:]))
+        if self.times is None and self.groups is not None:
+            return self._split_recordings(fraction)
         order = (np.arange(len(self)) if self.times is None
                  else np.argsort(self.times.asi8, kind="stable"))
         return self.rows(order[:-n_out]), self.rows(order[-n_out:])
+
+    def _split_recordings(self, fraction: float) -> tuple[Table, Table]:
+        """The last ``fraction`` of each recording's windows (in time order within it) held
+        out: a time cut per recording, as ``retain run --scenario recordings`` makes, so no
+        recording is only learned or only tested, and no window held out precedes a learned
+        one of its recording."""
+        out = np.zeros(len(self), dtype=bool)
+        for name in dict.fromkeys(self.groups.tolist()):  # in order of first appearance
+            where = np.flatnonzero(self.groups == name)
+            n_out = int(round(len(where) * fraction))
+            out[where[len(where) - n_out:]] = n_out > 0
+        if not out.any() or out.all():
+            raise RetainError(f"{len(self)} windows in {len(set(self.groups.tolist()))} "
+                              f"recordings are too few to keep {fraction:.0%} of each out as "
+                              "a holdout; send more windows or pass holdout='random'")
+        return self.rows(np.flatnonzero(~out)), self.rows(np.flatnonzero(out))
 
     def fingerprint(self, schema: Schema) -> Fingerprint:
         digest = hashlib.sha256(json.dumps(schema.to_dict(), sort_keys=True).encode())
