@@ -21,8 +21,8 @@ StoreOpt = Annotated[Path, typer.Option("--store", help="the store folder")]
 DataOpt = Annotated[Path, typer.Option(
     "--data", help="CSV or Parquet file, one row per sample; a .npz of signal windows "
                    "(x [n, channels, time], label, recording) or a Parquet file whose column "
-                   "x holds one window per row; or a folder of recordings "
-                   "(CWRU .mat files: windows of 2048 samples)")]
+                   "x holds one window per row; or a folder of recordings (CWRU .mat files) or "
+                   "a manifest of them (columns path, label[, fs]): windows of 2048 samples")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON to stdout")]
 WaitOpt = Annotated[float, typer.Option(
     "--wait", help="seconds to wait for another update or rollback to finish")]
@@ -72,10 +72,11 @@ def _model_args(pairs: list[str]) -> dict[str, Any]:
 
 
 def _signals(data: Path, window: int = 2048, fs: float | None = None) -> Path:
-    """A folder of recordings (CWRU .mat files, ...) as a .npz of windows the store reads:
-    each recording cut into non-overlapping windows in time order, with its label and name.
-    Anything else is passed on as it is."""
-    if not Path(data).is_dir():
+    """A folder of recordings (CWRU .mat files, ...) or a manifest listing them (a table with
+    the columns path and label, as ``retain run --scenario recordings`` reads) as a .npz of
+    windows the store reads: each recording cut into non-overlapping windows in time order,
+    with its label and name. Anything else is passed on as it is."""
+    if not (Path(data).is_dir() or _is_manifest(Path(data))):
         return data
     import tempfile
 
@@ -96,6 +97,32 @@ def _signals(data: Path, window: int = 2048, fs: float | None = None) -> Path:
     err.print(f"{data}: {len(recordings)} recordings at {recordings.fs:g} Hz, "
               f"{len(labels)} windows of {window}")
     return out
+
+
+def _is_manifest(path: Path) -> bool:
+    """A CSV or Parquet file whose columns include path and label (its header read first, so
+    a large data table is not read twice), the first path a file."""
+    from retain.datasets.files import TABLE_SUFFIXES, file_suffix, read_table_file
+
+    suffix = file_suffix(path) if path.is_file() else None
+    if suffix not in TABLE_SUFFIXES:
+        return False
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            columns = pq.read_schema(path).names
+        else:
+            import pandas as pd
+
+            columns = pd.read_csv(path, nrows=0, sep="\t" if suffix == ".tsv" else ",").columns
+    except Exception:  # unreadable here: the table reader says what is wrong
+        return False
+    if not {"path", "label"} <= set(map(str, columns)):
+        return False
+    paths = read_table_file(path, suffix)["path"]
+    first = Path(str(paths.iloc[0])) if len(paths) else None
+    return first is not None and (first if first.is_absolute() else path.parent / first).is_file()
 
 
 def _summary(version) -> str:
