@@ -6,12 +6,13 @@
 Reads what ``retain forecast --out DIR`` wrote (``forecasts.csv``, ``results.json``), takes
 each day's MAE of approaches A (default: the run's best daily-updated approach) and B
 (default ``mstl``), and prints A's gain over B (``1 - MAE_A / MAE_B``: positive, A better)
-with its 95% paired bootstrap interval (:func:`retain.forecasting.significance.gain_interval`,
-whole days resampled), over all days, over the fresh-retrain days the report uses (days 0,
-k, 2k, ...), and over each of the other k-1 offsets (days 1, k+1, ...), samples of the same
-size and just as valid. A gain whose interval spans zero is not resolved by the run; an
-offset that disagrees with the others says how much of the fresh-day figure is the choice
-of days. Reads results only: nothing is refit and nothing is tuned.
+with its 95% paired bootstrap interval
+(:func:`retain.forecasting.backtest.significance.gain_interval`, whole days resampled), over all
+days, over the fresh-retrain days the report uses (days 0, k, 2k, ...), and over each of the
+other k-1 offsets (days 1, k+1, ...), samples of the same size and just as valid. A gain whose
+interval spans zero is not resolved by the run; an offset that disagrees with the others says
+how much of the fresh-day figure is the choice of days. Reads results only: nothing is refit and
+nothing is tuned.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from retain.forecasting.approaches import Settings
-from retain.forecasting.significance import gain_interval
+from retain.forecasting.backtest.significance import gain_interval
 
 
 def run_daily_mae(out: Path, names: list[str]) -> pd.DataFrame:

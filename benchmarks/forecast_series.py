@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from retain.forecasting import Experiment, run_experiment
 from retain.forecasting.approaches import Settings
+from retain.forecasting.backtest.metrics import daily_mae
+from retain.forecasting.backtest.report import acceptance, acceptance_text, summarize
 from retain.forecasting.bundled import DATASETS, load
-from retain.forecasting.experiment import DEFAULT_APPROACHES, Experiment, run_experiment
-from retain.forecasting.metrics import daily_mae
-from retain.forecasting.report import acceptance, acceptance_text, summarize
+from retain.forecasting.experiment import DEFAULT_APPROACHES
 
 SERIES = ("elecdemand", "calls", "weather-jfk", "synthetic-level", "synthetic-trend",
           "synthetic-profile")

@@ -72,6 +72,8 @@ def main() -> None:
         maes.append(version.metrics["mae"])
         naive.append(version.metrics["snaive_mae"])
         statuses.append(version.status)
+        if version.status != "promoted":
+            print(f"  day {d}: version {version.id} {version.status}: {version.reason}")
     wall_update, wall_predict = [], []
     for d in range(args.history + args.days, args.history + args.days + args.cli_days):
         day_file, future_file = root / f"day-{d}.csv", root / f"future-{d}.csv"

@@ -28,7 +28,7 @@ def main() -> None:
     from statsmodels.tsa.seasonal import MSTL
 
     from retain.forecasting.bundled import load
-    from retain.forecasting.hybrid import r_stl
+    from retain.forecasting.seasonal import r_stl
 
     y = load("elecdemand").frame.iloc[:2688, 0].to_numpy(np.float64)
     seasons = [48, 336]

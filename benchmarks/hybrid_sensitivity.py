@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from retain.forecasting import Experiment, run_experiment
+from retain.forecasting.backtest.report import summarize
 from retain.forecasting.bundled import DATASETS, load
-from retain.forecasting.experiment import Experiment, run_experiment
-from retain.forecasting.report import summarize
 
 SERIES = ("elecdemand", "weather-jfk", "synthetic-level", "calls")
 

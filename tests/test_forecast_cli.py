@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -83,6 +84,59 @@ def test_the_saved_model_carries_its_scaler_and_reproduces_forecasts(quick_run):
     assert hybrid.meta["target"] == "Demand" and hybrid.horizon == 48
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A user's one-column CSV of 33 days: 28 pre-trained, 3 forecast, 2 for later."""
+    folder = tmp_path_factory.mktemp("tiny")
+    rows = synthetic(days=33, freq="1h").frame[["Demand"]]
+    rows.reset_index().to_csv(folder / "load.csv", index=False)
+    result = CliRunner().invoke(app, [
+        "forecast", "--csv", str(folder / "load.csv"), "--time-col", "time", "--target-col",
+        "Demand", "--quick", "--days", "3", "--approaches", "seasonal-naive,replay,hybrid",
+        "--drift", "none", "--workers", "1", "--threads", "1", "--out", str(folder / "out")])
+    assert result.exit_code == 0, result.output
+    return folder / "out", rows, result
+
+
+def test_the_results_table_goes_to_stdout_and_the_progress_to_stderr(tiny_run):
+    _, _, result = tiny_run
+    assert "3 forecast days, 2024-01-29 to 2024-01-31" in result.stdout
+    table = [line for line in result.stdout.splitlines() if "incremental" in line]
+    assert [line.split()[3] for line in table] == ["hybrid", "replay"]  # ranked rows
+    assert "best daily-updated approach" in result.stdout
+    assert "3/3" in result.stderr and "wall time" in result.stderr  # the bar, then the files
+    assert "forecaster/ (hybrid)" in result.stderr
+    assert "forecast days" not in result.stderr and "wall time" not in result.stdout
+
+
+def test_the_run_saves_its_forecaster_which_goes_on_from_the_runs_last_day(tiny_run):
+    from retain.forecasting import Experiment, run_experiment
+    from retain.forecasting.data import read_series
+    from retain.forecasting.forecaster import Forecaster
+
+    out, rows, _ = tiny_run
+    f = Forecaster.load(out / "forecaster")
+    assert f.approach_name == "hybrid" and f.days_learned == 31  # the 3 days run, learnt
+    daily = json.loads((out / "results.json").read_text())["daily_mae"]["hybrid"]
+    assert [s["mae"] for s in f.scores] == pytest.approx(daily, rel=1e-9)  # the run's days
+    tomorrow = f.forecast()
+    assert tomorrow.index[0] == rows.index[31 * 24] and len(tomorrow) == 24
+    # what the same backtest, one day longer, forecast for that day
+    series = read_series(out.parent / "load.csv", "time", "Demand")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        longer, _ = run_experiment(series, Experiment.quick(
+            approaches=("seasonal-naive", "replay", "hybrid"), days=4, detectors=()))
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_allclose(tomorrow["forecast"].to_numpy(),
+                               longer.runs["hybrid"].forecasts[3], rtol=1e-6)
+    scored = f.update(rows.iloc[31 * 24:32 * 24])
+    assert list(scored.index) == [rows.index[31 * 24]] and f.days_learned == 32
+    assert f.forecast().index[0] == rows.index[32 * 24]
+
+
 def test_a_users_csv_runs_through_the_same_command(tmp_path):
     path = tmp_path / "load.csv"
     synthetic(days=12, freq="1h").frame.reset_index().to_csv(path, index=False)
@@ -119,7 +173,7 @@ def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, monkeypatch, c
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--approaches", "frozen,magic"], "unknown approach(es) ['magic']"),
+    (["--approaches", "frozen,magic"], "unknown approach 'magic'; choose one of"),
     (["--model", "transformer"], "unknown model 'transformer'"),
     (["--plot-days", "2013-05-01"], "is not a forecast day"),
     (["--csv", "missing.csv", "--time-col", "t", "--target-col", "y"], "not found"),

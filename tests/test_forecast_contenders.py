@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from retain.errors import RetainError
+from retain.forecasting import Experiment, run_experiment
+from retain.forecasting.backtest import plan
+from retain.forecasting.backtest.report import acceptance_text, summarize
 from retain.forecasting.bundled import calls, nyc_weather, synthetic_change, taylor
 from retain.forecasting.data import from_frame, synthetic
-from retain.forecasting.experiment import Experiment, plan, run_experiment
 from retain.forecasting.intervals import conformal_intervals, coverage
-from retain.forecasting.report import acceptance_text, summarize
 
 H, L, PRETRAIN_DAYS, DAYS = 24, 48, 26, 4
 SERIES = synthetic(days=PRETRAIN_DAYS + DAYS + 1, freq="1h")
@@ -234,7 +235,7 @@ def test_a_stream_resumes_only_with_approaches_that_do_not_learn_from_the_past()
     assert late.origins(len(SERIES))[0] == p.schedule.origins(len(SERIES))[2]
     with pytest.raises(RetainError, match="outside the stream"):
         replace(p.schedule, first_day=DAYS).origins(len(SERIES))
-    from retain.forecasting.experiment import _run
+    from retain.forecasting.backtest.run import _run
 
     with pytest.raises(RetainError, match=r"\['hybrid'\] cannot resume"):
         _run(SERIES, replace(QUICK, approaches=("mstl", "hybrid")), days=(2, DAYS))
@@ -276,7 +277,7 @@ def ets_asked(monkeypatch) -> list[tuple]:
 def _refreshed_daily(days: int, state: str, **cadence):
     """An hourly base with a daily season refreshed on ``days`` days from day 3 (the first
     with two cycles behind it), and its ``state`` attribute after each refresh."""
-    from retain.forecasting.hybrid import SeasonalBase
+    from retain.forecasting.seasonal import SeasonalBase
 
     y = synthetic(days=40, freq="1h").frame.iloc[:, 0].to_numpy(float)
     base = SeasonalBase(y, (24,), horizon=24, period=24, anchor=0, window=24 * 14, **cadence)
@@ -320,7 +321,7 @@ def test_the_base_ets_cadence_is_chosen_by_validation(runs):
 
 
 def test_stl_settings_follow_r_defaults_or_one_given_jump():
-    from retain.forecasting.hybrid import r_stl
+    from retain.forecasting.seasonal import r_stl
 
     assert r_stl([24]) == {"seasonal_deg": 0, "inner_iter": 2, "seasonal_jump": 2,
                            "trend_jump": 5, "low_pass_jump": 3}
@@ -334,7 +335,7 @@ def test_the_base_decomposes_as_statsforecasts_mstl_with_r_inner_iterations():
     from statsforecast.mstl import mstl
     from statsmodels.tsa.seasonal import MSTL
 
-    from retain.forecasting.hybrid import r_stl
+    from retain.forecasting.seasonal import r_stl
 
     y = SERIES.frame[SERIES.target].to_numpy(np.float64)[:24 * 28]
     settings = r_stl([24, 168])
@@ -361,6 +362,10 @@ def test_a_saved_hybrid_forecasts_as_the_run_did_from_the_history_alone(runs, tm
     forecast = saved.forecast(history, future)
     assert list(forecast.index) == list(SERIES.frame.index[origin:origin + H])
     np.testing.assert_allclose(forecast.to_numpy(), hybrid.forecasts[-1], rtol=1e-5)
+    # a folder named by a string, as a user types it, saves and loads the same hybrid
+    save_hybrid(str(tmp_path / "s"), hybrid, SERIES, inputs.scaler, useful_cycles(SERIES))
+    by_name = load_hybrid(str(tmp_path / "s")).forecast(history, future)
+    np.testing.assert_array_equal(by_name.to_numpy(), forecast.to_numpy())
 
     with pytest.raises(RetainError, match=r"known-future column\(s\) \['WorkDay'\]"):
         saved.forecast(history)

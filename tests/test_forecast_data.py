@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from retain.errors import RetainError
+from retain.forecasting.backtest import plan
 from retain.forecasting.data import elecdemand, from_frame, read_series, synthetic
-from retain.forecasting.experiment import Experiment, plan
+from retain.forecasting.experiment import Experiment
 
 
 def _table(rows: int = 48, freq: str = "30min") -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""A run's gains come with paired day-bootstrap intervals (retain.forecasting.significance),
-and benchmarks/forecast_day_bootstrap.py reads a run's per-step forecasts into per-day MAEs."""
+"""A run's gains come with paired day-bootstrap intervals
+(retain.forecasting.backtest.significance), and benchmarks/forecast_day_bootstrap.py reads a
+run's per-step forecasts into per-day MAEs."""
 
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("scipy")
-from retain.forecasting.significance import gain_interval  # noqa: E402
+from retain.forecasting.backtest.significance import gain_interval  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from forecast_day_bootstrap import run_daily_mae  # noqa: E402

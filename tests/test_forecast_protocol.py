@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from retain.forecasting import Experiment, run_experiment
 from retain.forecasting.approaches import APPROACHES, Incremental, Recipe, Settings
+from retain.forecasting.backtest.metrics import errors, errors_by_month
+from retain.forecasting.backtest.protocol import Schedule, run_daily
 from retain.forecasting.data import synthetic
-from retain.forecasting.experiment import Experiment, run_experiment
 from retain.forecasting.features import make_inputs, useful_cycles
-from retain.forecasting.metrics import errors, errors_by_month
-from retain.forecasting.protocol import Schedule, run_daily
 from retain.forecasting.stratified import TimeStratifiedBuffer
 from retain.forecasting.windows import Windows, WindowSpec
 from retain.models.forecasting import ForecastCNN
@@ -142,7 +142,7 @@ def test_retrain_cost_extrapolation_counts_every_days_history():
 def test_daily_work_beside_the_retrains_is_added_as_measured_not_spread_over_samples():
     from types import SimpleNamespace
 
-    from retain.forecasting.protocol import _extrapolated
+    from retain.forecasting.backtest.protocol import _extrapolated
 
     # retrain every 2 days; every update also spends 1 s on work a daily retrain would
     # do as well (the hybrid's base refresh), the retrains 4 s on 100 samples each

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from retain.forecasting import synthetic
+from retain.forecasting import Experiment, run_experiment, synthetic
 from retain.forecasting.approaches import Approach
-from retain.forecasting.experiment import Experiment, run_experiment
-from retain.forecasting.hybrid import SeasonalBase
-from retain.forecasting.statistical import require_statsforecast
+from retain.forecasting.seasonal import SeasonalBase, require_statsforecast
 
 QUICK = Experiment.quick(approaches=("seasonal-naive", "mstl", "gbm", "replay", "hybrid"))
 
@@ -77,11 +75,14 @@ class _BreaksOnDay3(Approach):
 
 
 def test_a_failing_approach_hands_over_and_the_others_go_on(monkeypatch):
+    from retain.catalog import Catalog
     from retain.forecasting import approaches
 
     series = synthetic(days=34, freq="1h")
     plain, _ = run_experiment(series, replace(QUICK, approaches=("seasonal-naive", "gbm")))
-    monkeypatch.setitem(approaches.APPROACHES, "fragile", lambda s: _BreaksOnDay3())
+    catalog = Catalog("approach", {**{n: approaches.APPROACHES[n] for n in approaches.APPROACHES},
+                                   "fragile": lambda s: _BreaksOnDay3()})
+    monkeypatch.setattr(approaches, "APPROACHES", catalog)
     run, _ = run_experiment(series, replace(QUICK, approaches=("seasonal-naive", "fragile",
                                                                 "gbm")))
     fragile = run.runs["fragile"]
@@ -120,7 +121,7 @@ def test_a_failing_hybrid_falls_back_to_its_base(monkeypatch):
 
 
 def test_without_a_fallback_a_failure_still_stops_the_run():
-    from retain.forecasting.protocol import _Track
+    from retain.forecasting.backtest.protocol import _Track
 
     track = _Track(_BreaksOnDay3(), 5, 24, ())
     past = torch.arange(48.0)

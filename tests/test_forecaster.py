@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from retain.errors import RetainError
-from retain.forecasting import synthetic
-from retain.forecasting.experiment import Experiment, run_experiment
+from retain.forecasting import Experiment, run_experiment, synthetic
 from retain.forecasting.forecaster import Forecaster
 
 P = 24  # hourly synthetic series: a day

@@ -14,7 +14,8 @@ point in their ``pyproject.toml``::
 
 after which ``retain run --strategy my-replay`` and ``load_learner`` find it. The groups:
 ``retain.strategies``, ``retain.models``, ``retain.scenarios``, ``retain.buffers``,
-``retain.optimizers``, ``retain.schedulers``, ``retain.datasets``.
+``retain.optimizers``, ``retain.schedulers``, ``retain.datasets``, ``retain.forecast_approaches``
+(a factory building the approach from the run's settings).
 
     >>> numbers = Catalog("number", {"one": 1, "pi": "math:pi"})
     >>> numbers["pi"]

@@ -16,8 +16,11 @@ from rich.table import Table
 
 from retain.errors import RetainError
 
-# the summary table has a dozen columns: wider than 80 when stderr is not a terminal
+# results (the table) go to stdout, progress and what was written to stderr; the summary
+# table has a dozen columns: wider than 80 when the stream is not a terminal
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+results = Console(width=None if sys.stdout.isatty() else 140)
+
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
@@ -132,9 +135,10 @@ def register(app: typer.Typer) -> None:
         model, seasonal-naive and retraining from scratch."""
         import torch
 
+        from retain.forecasting.backtest.report import summarize, write_report
+        from retain.forecasting.backtest.run import plan, run_experiment
         from retain.forecasting.bundle import save_forecaster, save_hybrid
-        from retain.forecasting.experiment import Experiment, plan, run_experiment
-        from retain.forecasting.report import summarize, write_report
+        from retain.forecasting.experiment import Experiment
 
         if threads < 1:
             raise RetainError(f"--threads must be >= 1, got {threads}")
@@ -163,7 +167,7 @@ def register(app: typer.Typer) -> None:
             changes["hyper"] = hyper
         experiment = replace(base, **changes)
         planned = plan(series, experiment)  # every check before any work or writing
-        from retain.forecasting.log import log_forecast
+        from retain.forecasting.backtest.log import log_forecast
         from retain.loggers import make_loggers
 
         loggers = make_loggers(log, log_dir, f"forecast-{out.name}")
@@ -205,16 +209,43 @@ def register(app: typer.Typer) -> None:
             from retain.forecasting.features import useful_cycles
 
             save_hybrid(out / "hybrid", hybrid, series, inputs.scaler, useful_cycles(series))
-        _print_table(summary, err)
+        deployed = _save_forecaster(out / "forecaster", planned.series, experiment, run, inputs)
+        # with --json, stdout is the JSON alone: the table goes with the progress
+        _print_table(summary, err if json_out else results)
         err.print(f"wall time {wall:.1f} s (CPU {cpu:.1f} s); wrote {out / 'index.html'}, "
                   f"results.json, forecasts.csv" + (f", model/ ({best})" if best else "")
-                  + (", hybrid/" if hybrid is not None else ""))
+                  + (", hybrid/" if hybrid is not None else "")
+                  + (f", forecaster/ ({deployed})" if deployed else ""))
         if json_out:
             typer.echo(json.dumps(summary, indent=2, default=str))
 
 
+def _save_forecaster(folder: Path, series, experiment, run, inputs) -> str | None:
+    """The run's deployable forecaster (the hybrid, else the first deployable approach run)
+    as it stands after the run's last day, for ``Forecaster.load``: it goes on from the day
+    after it. Returns the approach saved, or ``None`` (said on stderr) where none can be."""
+    from retain.forecasting.forecaster import DEPLOYABLE, Forecaster
+
+    names = [n for n in experiment.approaches if n in DEPLOYABLE]
+    if not names:
+        return None
+    name = "hybrid" if "hybrid" in names else names[0]
+    if run.runs[name].failure:
+        err.print(f"[dim]no forecaster/ written: {name} {run.runs[name].failure}[/dim]")
+        return None
+    try:
+        period = series.steps_in(experiment.period)
+        revealed = int(run.origin_rows[-1]) + period  # the run learnt its last day too
+        learnt = replace(series, frame=series.frame.iloc[:revealed])
+        Forecaster.from_run(learnt, experiment, run, inputs, name).save(folder, overwrite=True)
+    except RetainError as exc:
+        err.print(f"[dim]no forecaster/ written: {exc}[/dim]")
+        return None
+    return name
+
+
 def _print_table(summary: dict, console: Console) -> None:
-    from retain.forecasting.report import TABLE_NOTE, acceptance_text, summary_table
+    from retain.forecasting.backtest.report import TABLE_NOTE, acceptance_text, summary_table
 
     table = Table(title=f"{summary['days']} forecast days, {summary['first_day'][:10]} to "
                         f"{summary['last_day'][:10]}")

@@ -1,14 +1,17 @@
-"""Ways to keep a forecaster current, compared side by side by the daily protocol.
+"""Ways to keep a forecaster current: the interface they share, the network ones, their
+settings and the catalog of every approach by name.
 
-Each approach sees the same pre-trained model and the same days. The protocol calls
-:meth:`Approach.forecast` with data up to the forecast origin only, and
-:meth:`Approach.update` only after the forecast day is revealed.
+An approach forecasts from the past, then learns each new day. A deployed
+:class:`~retain.forecasting.forecaster.Forecaster` drives one (the hybrid or a network
+here); the daily protocol of :mod:`retain.forecasting.backtest` drives several side by side,
+from the same pre-trained model over the same days, calling :meth:`Approach.forecast` with
+data up to the forecast origin only and :meth:`Approach.update` only after the forecast day
+is revealed.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -16,6 +19,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from retain.catalog import Catalog
 from retain.drift import LRBoost
 from retain.errors import RetainError
 from retain.forecasting.features import Inputs
@@ -50,7 +54,21 @@ def train_from_scratch(build: Callable[[], nn.Module], data: WindowSet, recipe: 
 
 
 class Approach:
-    """The protocol's view of an approach: forecast from the past, then learn the new day."""
+    """The protocol's view of an approach: forecast from the past, then learn the new day.
+
+    A new one needs a name and :meth:`forecast`; the rest have defaults (no update):
+
+    >>> class Yesterday(Approach):
+    ...     name, uses_pretrained = "yesterday", False
+    ...     def forecast(self, x, past):
+    ...         return past[-24:]
+    >>> Yesterday().forecast(None, torch.arange(48.0))[:3]
+    tensor([24., 25., 26.])
+
+    Register it (``APPROACHES.add("yesterday", lambda settings: Yesterday())``, or the
+    ``retain.forecast_approaches`` entry-point group) and ``retain forecast --approaches
+    yesterday`` compares it with the rest.
+    """
 
     name = "approach"
     #: "baseline", "statistical", "incremental" or "retrain": how the report groups it
@@ -93,28 +111,14 @@ class Approach:
         """The protocol's drift monitor fired on this approach's errors."""
 
 
-class SeasonalNaive(Approach):
-    """Repeat the last observed season: the value one ``season`` (e.g. a week) earlier."""
-
-    name = "seasonal-naive"
-    uses_pretrained = False
-    resumable = True
-
-    def __init__(self, season: int, horizon: int):
-        if season < 1:
-            raise RetainError(f"season must be >= 1 step, got {season}")
-        self.season = season
-        step = torch.arange(horizon)
-        self._back = self.season * (step // self.season + 1) - step  # steps back per h
-
-    def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
-        if len(past) < self.season:
-            raise RetainError(f"seasonal-naive needs {self.season} steps of history")
-        return past[len(past) - self._back]
-
-
 class Frozen(Approach):
-    """The pre-trained model, never updated: what happens without incremental training."""
+    """The pre-trained model, never updated: what happens without incremental training.
+
+    >>> from retain.forecasting import Experiment, run_experiment, synthetic
+    >>> run, _ = run_experiment(synthetic(days=31), Experiment.quick(approaches=("frozen",)))
+    >>> run.runs["frozen"].samples.tolist()  # rows learnt after each of the 3 days: none
+    [0, 0, 0]
+    """
 
     name = "frozen"
 
@@ -137,6 +141,14 @@ class Incremental(Frozen):
         strategies: builds the strategies (replay, EWC, ...) for the learner.
         epochs, batch_size: passes over, and mini-batch size of, each day's windows.
         boost: raises the learning rate for a while when drift is detected (else ``None``).
+
+    ``replay`` is one, with :class:`~retain.strategies.Replay` (the replayed rows count as
+    work):
+
+    >>> from retain.forecasting import Experiment, run_experiment, synthetic
+    >>> run, _ = run_experiment(synthetic(days=31), Experiment.quick(approaches=("replay",)))
+    >>> run.runs["replay"].samples.tolist()  # the day's 24 windows, then as many replayed
+    [24, 48, 48]
     """
 
     kind = "incremental"
@@ -183,36 +195,6 @@ class Incremental(Frozen):
     def on_drift(self) -> None:
         if self.boost is not None:
             self.boost.trigger()
-
-
-class Retrain(Frozen):
-    """Train a fresh model from scratch on all windows known so far, every ``every`` days.
-
-    Retraining every day costs more than the rest of the comparison together, so with
-    ``every > 1`` the daily cost is extrapolated: the samples a daily retrain would process
-    are counted exactly, and its seconds are those samples at the measured seconds per sample.
-    """
-
-    name = "retrain"
-    kind = "retrain"
-
-    def __init__(self, build: Callable[[], nn.Module], recipe: Recipe, every: int = 1,
-                 seed: int = 0):
-        if every < 1:
-            raise RetainError(f"retrain interval must be >= 1 day, got {every}")
-        self.build, self.recipe, self.every, self.seed = build, recipe, every, seed
-        self.daily_samples: list[int] = []  # what retraining every day would process
-        self.note = "" if every == 1 else (
-            f"retrained every {every} days; daily-retrain cost extrapolated from "
-            f"measured seconds per sample")
-
-    def update(self, new: WindowSet, history: WindowSet) -> LearnStats:
-        self.daily_samples.append(len(history) * self.recipe.epochs)
-        if len(self.daily_samples) % self.every:
-            return NO_WORK
-        start = time.perf_counter()
-        self.model, stats = train_from_scratch(self.build, history, self.recipe, self.seed)
-        return replace(stats, seconds=time.perf_counter() - start)
 
 
 @dataclass(frozen=True)
@@ -300,61 +282,35 @@ def _online_ewc(s: Settings) -> Incremental:
         s.ewc_lambda, gamma=s.ewc_gamma, fisher=s.fisher, fisher_samples=s.fisher_samples)])
 
 
-def _seasons(s: Settings) -> tuple[int, ...]:
-    from retain.forecasting.statistical import seasonal_periods
 
-    return seasonal_periods(s.period, s.season)
-
-
-def _mstl(s: Settings) -> Approach:
-    from retain.forecasting.statistical import MSTLApproach
-
-    return MSTLApproach(_seasons(s), s.horizon, [d * s.period for d in s.windows_days],
-                        validate_days=s.validate_days, period=s.period, window=s.mstl_window)
-
-
-def _gbm(s: Settings) -> Approach:
-    from retain.forecasting.statistical import GradientBoostedLags
-
-    return GradientBoostedLags(_seasons(s), s.horizon, s.gbm_every, s.seed)
-
-
-def _hybrid(s: Settings, retrain_every: int | None = None) -> Approach:
-    from retain.forecasting.hybrid import Hybrid
-
-    return Hybrid(_seasons(s), s.horizon, s.period, s.hybrid_lookback_days * s.period,
-                  [d * s.period for d in s.windows_days], s.hybrid_lrs, s.hybrid_losses,
-                  s.validate_days, replace(s.recipe, epochs=s.hybrid_epochs),
-                  s.hybrid_update_epochs, s.batch_size, s.replay_capacity,
-                  width=s.hybrid_width, retrain_every=retrain_every, seed=s.seed,
-                  blend_days=s.hybrid_blend_days, ets_every=s.hybrid_ets_every,
-                  members=s.hybrid_members)
-
-
-APPROACHES: dict[str, Callable[[Settings], Approach]] = {
+#: every approach by the name ``retain forecast --approaches`` takes: a factory that builds it
+#: from the :class:`Settings`. The network approaches are defined here; the others are named
+#: by reference and imported on first use (the hybrid, and the contenders of
+#: :mod:`retain.forecasting.backtest`, which a deployed forecaster never needs). More come
+#: from the ``retain.forecast_approaches`` entry-point group (``name = "module:factory"``).
+APPROACHES: Catalog = Catalog("approach", {
     "frozen": lambda s: Frozen(),
-    "seasonal-naive": lambda s: SeasonalNaive(s.season, s.horizon),
+    "seasonal-naive": "retain.forecasting.backtest.baselines:seasonal_naive",
     "incremental-sgd": _sgd,
     "incremental-adam": lambda s: _incremental("incremental-adam", s),
     "replay": lambda s: _incremental("replay", s, strategies=lambda: [
         Replay(s.replay_capacity, seed=s.seed)]),
     "replay-stratified": _stratified,
     "online-ewc": _online_ewc,
-    "retrain": lambda s: Retrain(s.build, s.recipe, s.retrain_every, s.seed),
-    "mstl": _mstl,
-    "gbm": _gbm,
-    "hybrid": _hybrid,
-    "hybrid-retrain": lambda s: _hybrid(s, s.retrain_every),
+    "retrain": "retain.forecasting.backtest.baselines:retrain",
+    "mstl": "retain.forecasting.backtest.statistical:mstl",
+    "gbm": "retain.forecasting.backtest.statistical:gbm",
+    "hybrid": "retain.forecasting.hybrid:hybrid",
+    "hybrid-retrain": "retain.forecasting.hybrid:hybrid_retrain",
     "incremental-adam-drift": lambda s: _incremental(
         "incremental-adam-drift", s, boost=LRBoost(s.boost_factor, s.boost_days)),
-}
+}, group="retain.forecast_approaches")
 
 
 def make_approaches(names: Sequence[str], settings: Settings) -> list[Approach]:
-    """Approaches by name, in the given order (see :data:`APPROACHES`)."""
-    unknown = [n for n in names if n not in APPROACHES]
-    if unknown:
-        raise RetainError(f"unknown approach(es) {unknown}; choose from {', '.join(APPROACHES)}")
+    """Approaches by name, in the given order (see :data:`APPROACHES`); every name is
+    checked before any is built."""
     if len(set(names)) != len(names):
         raise RetainError(f"approach listed twice in {list(names)}")
-    return [APPROACHES[n](settings) for n in names]
+    factories = [APPROACHES.require(n) for n in names]
+    return [factory(settings) for factory in factories]

@@ -20,10 +20,14 @@ from retain.models.forecasting import FORECASTERS
 WEIGHTS, META = "weights.safetensors", "forecaster.json"
 
 
-def save_forecaster(folder: Path, model: torch.nn.Module, model_name: str,
+def save_forecaster(folder: str | Path, model: torch.nn.Module, model_name: str,
                     model_options: dict[str, Any], spec: WindowSpec, scaler: Scaler,
                     lead: tuple[bool, ...], freq: str) -> Path:
-    """Write the model and its input recipe into ``folder`` (created if needed)."""
+    """Write the model and its input recipe into ``folder`` (created if needed): the network
+    alone, which forecasts but cannot learn on; :meth:`Forecaster.save
+    <retain.forecasting.forecaster.Forecaster.save>` keeps everything a deployed forecaster
+    needs to go on learning."""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(weights, folder / WEIGHTS)
@@ -33,8 +37,9 @@ def save_forecaster(folder: Path, model: torch.nn.Module, model_name: str,
     return folder
 
 
-def load_forecaster(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_forecaster(folder: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model (eval mode) and its metadata, with ``scaler`` and ``windows`` rebuilt."""
+    folder = Path(folder)
     try:
         meta = json.loads((folder / META).read_text())
         spec = WindowSpec(**meta["windows"])
@@ -53,13 +58,20 @@ def load_forecaster(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 HYBRID_META = "hybrid.json"
 
 
-def save_hybrid(folder: Path, run: Any, series: Any, scaler: Scaler,
+def save_hybrid(folder: str | Path, run: Any, series: Any, scaler: Scaler,
                 cycles: tuple[str, ...]) -> Path:
-    """Write the hybrid of ``run`` (its :class:`~retain.forecasting.protocol.ApproachRun`) as
-    it stands after its last update into ``folder``: the correction network's weights, its
+    """Write the hybrid of ``run`` (its
+    :class:`~retain.forecasting.backtest.protocol.ApproachRun`) as it stands after its last
+    update into ``folder``: the correction network's weights, its
     current weight, the base settings chosen on the pre-training period and the input recipe
     (columns, scaler, calendar), so that :func:`load_hybrid` forecasts the next day from a
-    user's history alone."""
+    user's history alone.
+
+    Superseded by :meth:`Forecaster.save <retain.forecasting.forecaster.Forecaster.save>`
+    (``out/forecaster/`` of ``retain forecast``): this folder forecasts but cannot learn a new
+    day (no optimizer, replay memory, base state or intervals); it is kept for the folders
+    already written."""
+    folder = Path(folder)
     if run.model is None or not run.export or run.export.get("model") != "hybrid":
         raise RetainError(f"approach {run.name!r} is not a hybrid that can be saved")
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,7 +112,8 @@ class SavedHybrid:
         import pandas as pd
 
         from retain.forecasting.features import make_inputs
-        from retain.forecasting.hybrid import Hybrid, SeasonalBase
+        from retain.forecasting.hybrid import Hybrid
+        from retain.forecasting.seasonal import SeasonalBase
 
         m, H = self.meta, self.horizon
         if series.target != m["target"] or list(series.covariates) != m["covariates"]:
@@ -152,10 +165,14 @@ def _fill_future(inputs: Any, scaler: Scaler, columns: list[str], future: Any,
             (values - scaler.mean[j]) / scaler.std[j]).float()
 
 
-def load_hybrid(folder: Path) -> SavedHybrid:
-    """The hybrid saved by :func:`save_hybrid` (``out/hybrid/`` of ``retain forecast``)."""
-    from retain.forecasting.hybrid import CorrectionEnsemble, from_single_network
+def load_hybrid(folder: str | Path) -> SavedHybrid:
+    """The hybrid saved by :func:`save_hybrid` (``out/hybrid/`` of ``retain forecast``).
 
+    Superseded by :meth:`Forecaster.load <retain.forecasting.forecaster.Forecaster.load>`,
+    whose forecaster also learns each new day (see :func:`save_hybrid`)."""
+    from retain.forecasting.correction import CorrectionEnsemble, from_single_network
+
+    folder = Path(folder)
     try:
         meta = json.loads((folder / HYBRID_META).read_text())
         if meta.get("model") != "hybrid":

@@ -346,7 +346,7 @@ class Forecaster:
     @classmethod
     def from_run(cls, series: Series, experiment: Experiment, run: Any, inputs: Inputs,
                  name: str = "hybrid") -> Forecaster:
-        """The forecaster a backtest (:func:`~retain.forecasting.experiment.run_experiment`
+        """The forecaster a backtest (:func:`~retain.forecasting.backtest.run.run_experiment`
         over all of ``series``, which made ``inputs``) hands on: approach ``name`` as it
         stands after the run,
         with the intervals' state and the scores of the days it forecast, ready to forecast

@@ -4,23 +4,23 @@ In the spirit of Smyl's ES-RNN (M4's winner): the seasonal structure and the lev
 a statistical model, and the network only learns what that model gets wrong, from the recent
 history, the calendar, the covariates and the base's own recent errors.
 
-- **Base** (:class:`SeasonalBase`): the MSTL decomposition over the day and the week
-  (statsmodels' implementation, which statsforecast's ``mstl`` wraps, so that STL can run
-  with R's settings: the LOESS interpolation steps, ``jump``, of a tenth of each smoothing
-  window and 2 inner iterations, where statsmodels evaluates every point 5 times), refreshed
-  at the start of every day on a trailing window: a refresh costs about a seventieth of
-  statsmodels' exact fit and stays close to it; AutoETS on the deseasonalised series, at
-  one of two cadences chosen by validation: its parameters refit at every refresh
-  (``ets_every=1``) or once every ``ets_every`` refreshes, its form (error, trend,
-  damping) searched by AICc every ``form_every`` refreshes (four weeks) and kept between. A
-  forecast from any origin uses only rows before it: the seasonal profile of the last
-  refresh at or before the origin, extrapolated, the last ETS fit, and the deseasonalised
-  history up to the origin.
-- **Correction** (:class:`CorrectionEnsemble`): the mean of a few small CNNs (seeds
-  apart, packed into one network) over the last ``lookback`` steps of every channel plus
-  two more: the base forecast over the horizon and the base's error over the last day.
-  Trained once on the pre-training period, then updated incrementally every day with
-  replay, like the other incremental approaches.
+- **Base** (:class:`~retain.forecasting.seasonal.SeasonalBase`): the MSTL decomposition over
+  the day and the week (statsmodels' implementation, which statsforecast's ``mstl`` wraps,
+  so that STL can run with R's settings: the LOESS interpolation steps, ``jump``, of a tenth
+  of each smoothing window and 2 inner iterations, where statsmodels evaluates every point 5
+  times), refreshed at the start of every day on a trailing window: a refresh costs about a
+  seventieth of statsmodels' exact fit and stays close to it; AutoETS on the deseasonalised
+  series, at one of two cadences chosen by validation: its parameters refit at every refresh
+  (``ets_every=1``) or once every ``ets_every`` refreshes, its form (error, trend, damping)
+  searched by AICc every ``form_every`` refreshes (four weeks) and kept between. A forecast
+  from any origin uses only rows before it: the seasonal profile of the last refresh at or
+  before the origin, extrapolated, the last ETS fit, and the deseasonalised history up to
+  the origin.
+- **Correction** (:class:`~retain.forecasting.correction.CorrectionEnsemble`): the mean of a
+  few small CNNs (seeds apart, packed into one network) over the last ``lookback`` steps of
+  every channel plus two more: the base forecast over the horizon and the base's error over
+  the last day. Trained once on the pre-training period, then updated incrementally every
+  day with replay, like the other incremental approaches.
 - **Chosen by validation**: the base's trailing window, seasons (the day alone, or the
   day and the week) and ETS cadence, the correction's loss, learning rate and update
   epochs, and whether the correction starts switched on are chosen in
@@ -48,252 +48,13 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from retain.errors import RetainError
-from retain.forecasting.approaches import NO_WORK, Approach, Recipe
+from retain.forecasting.approaches import NO_WORK, Approach, Recipe, Settings
+from retain.forecasting.correction import CorrectionEnsemble
 from retain.forecasting.features import Inputs
-from retain.forecasting.statistical import check_history, history_needed, require_statsforecast
+from retain.forecasting.seasonal import SeasonalBase, history_needed, seasonal_periods
 from retain.forecasting.windows import WindowSet
 from retain.learner import Learner, LearnStats
 from retain.strategies import Replay
-
-
-@dataclass
-class EtsFit:
-    """A fitted AutoETS and what it was fit on, so that a saved base can fit it again."""
-
-    y: np.ndarray
-    model: str
-    damped: bool | None
-    fitted: object
-
-    @classmethod
-    def fit(cls, models, y: np.ndarray, model: str, damped: bool | None) -> EtsFit:
-        y = np.asarray(y, dtype=np.float64)
-        return cls(y, model, damped, models.AutoETS(model=model, damped=damped).fit(y))
-
-    def forward(self, y: np.ndarray, h: int) -> dict:
-        return self.fitted.forward(y=y, h=h)
-
-    def describe(self) -> dict:
-        return {"y": self.y, "model": self.model, "damped": self.damped}
-
-
-class SeasonalBase:
-    """Base forecasts [H] from any origin of ``target``, refreshed once per ``period``.
-
-    Refreshes happen at rows ``anchor + k * period`` (the forecast origins); an origin uses
-    the last refresh at or before it, so it sees nothing at or after itself.
-    """
-
-    def __init__(self, target: np.ndarray, seasons: Sequence[int], horizon: int, period: int,
-                 anchor: int, window: int, jump: int | None = None, ets_every: int = 1,
-                 form_every: int = 28):
-        self.target, self.seasons, self.horizon = target, tuple(seasons), horizon
-        self.period, self.anchor, self.window = period, anchor % period, window
-        self.jump, self.ets_every, self.form_every = jump, ets_every, form_every
-        self._form: tuple[str, bool] | None = None
-        self.first = self.anchor + period * -(-(2 * max(self.seasons) + 1 - self.anchor)
-                                              // period)  # first refresh with two cycles
-        self._fits: dict[int, tuple] = {}
-        self._forecasts: dict[int, np.ndarray] = {}
-        #: network inputs built on this base, by origin (a retrain reuses them)
-        self.inputs: dict[int, torch.Tensor] = {}
-        self._ets = None
-        self._refreshes = 0
-
-    def _refresh(self, r: int) -> tuple:
-        if r in self._fits:
-            return self._fits[r]
-        models = require_statsforecast()
-        from statsmodels.tsa.seasonal import MSTL  # statsforecast's own dependency
-
-        start = max(0, r - self.window)
-        y = self.target[start:r]
-        check_history(len(y), self.seasons, "the hybrid's base window")
-        mstl = MSTL(y, periods=self.seasons, stl_kwargs=r_stl(self.seasons, self.jump))
-        parts = np.asarray(mstl.fit().seasonal).reshape(len(y), -1)  # a column per season
-        seasonal = parts.sum(axis=1)
-        profiles = [(parts[-s:, i], s) for i, s in enumerate(mstl.periods)]
-        if self._ets is None or self._refreshes % self.ets_every == 0:
-            self._ets = self._fit_ets(models, y - seasonal)
-        self._refreshes += 1
-        self._fits[r] = fit = (start, y - seasonal, profiles, self._ets)
-        return fit
-
-    def _fit_ets(self, models, deseasonal: np.ndarray) -> EtsFit:
-        """AutoETS's form search every ``form_every`` refreshes; that form's parameters refit
-        between. The search costs three fits, and on the pre-training days of the development
-        series the form it finds changes seldom (elecdemand: on 3 days in 28, the error type).
-
-        A multiplicative form needs positive values; deseasonalised values of a positive
-        series can still reach zero or below, so such a form is searched again (among the
-        forms the data allow) instead of refit, and the search's form is kept."""
-        if self._form is not None and self._refreshes % self.form_every:
-            form, damped = self._form
-            if "M" not in form or deseasonal.min() > 0:
-                return EtsFit.fit(models, deseasonal, form, damped)
-        ets = EtsFit.fit(models, deseasonal, "ZZN", None)
-        components = str(ets.fitted.model_["components"])
-        self._form = (components[:3], components[3:] == "D")
-        return ets
-
-    def compact(self, keep_from: int) -> None:
-        """Forget fits, forecasts and windows of origins before ``keep_from`` (a deployed
-        forecaster's later days never read them; a backtest keeps them for its retrains)."""
-        for cache in (self._fits, self._forecasts, self.inputs):
-            for key in [k for k in cache if k < keep_from]:
-                del cache[key]
-
-    def state_dict(self) -> dict:
-        """The refreshes still cached, the forecasts from them and each ETS fit's data and
-        form: on load every ETS is fit again on the same data (statsforecast's fits are
-        deterministic), so no statsforecast object is stored."""
-        ets = [self._ets] + [f[3] for f in self._fits.values()]
-        unique = list({id(e): e for e in ets if e is not None}.values())
-        index = {id(e): i for i, e in enumerate(unique)}
-        return {
-            "form": None if self._form is None else list(self._form),
-            "refreshes": self._refreshes,
-            "ets": [e.describe() for e in unique],
-            "current_ets": index.get(id(self._ets)),
-            "fits": {r: {"start": start, "deseasonal": d, "ets": index[id(e)],
-                         "profiles": [p for p, _ in profiles],
-                         "seasons": [s for _, s in profiles]}
-                     for r, (start, d, profiles, e) in self._fits.items()},
-            "forecasts": dict(self._forecasts),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        models = require_statsforecast()
-        fits = [EtsFit.fit(models, e["y"], e["model"], e["damped"]) for e in state["ets"]]
-        self._form = None if state["form"] is None else (state["form"][0],
-                                                         bool(state["form"][1]))
-        self._refreshes = int(state["refreshes"])
-        self._ets = None if state["current_ets"] is None else fits[state["current_ets"]]
-        self._fits = {int(r): (int(f["start"]), f["deseasonal"],
-                               list(zip(f["profiles"], f["seasons"], strict=True)),
-                               fits[f["ets"]]) for r, f in state["fits"].items()}
-        self._forecasts = {int(o): v for o, v in state["forecasts"].items()}
-        self.inputs = {}
-
-    def _seasonal(self, profiles, steps: np.ndarray) -> np.ndarray:
-        return sum(p[steps % s] for p, s in profiles)
-
-    def at(self, origin: int) -> np.ndarray:
-        """The base forecast for rows ``[origin, origin + H)`` from rows before ``origin``."""
-        if origin in self._forecasts:
-            return self._forecasts[origin]
-        r = self.anchor + (origin - self.anchor) // self.period * self.period
-        if r < self.first:
-            raise RetainError(f"no base forecast before row {self.first} (two seasonal "
-                              f"cycles); asked for origin {origin}")
-        start, deseasonal, profiles, ets = self._refresh(r)
-        k = origin - r
-        recent = self.target[r:origin] - self._seasonal(profiles, np.arange(k))
-        history = np.concatenate((deseasonal, recent))[-self.window:]
-        level = np.asarray(ets.forward(y=history, h=self.horizon)["mean"])
-        out = level + self._seasonal(profiles, k + np.arange(self.horizon))
-        self._forecasts[origin] = out
-        return out
-
-
-def r_stl(seasons: Sequence[int], jump: int | None = None) -> dict[str, int]:
-    """STL's settings in R's ``stl``, which MSTL was defined with, for statsmodels' MSTL.
-
-    statsmodels' STL evaluates every LOESS at every point and runs 5 inner iterations; R's
-    steps a tenth of each smoothing window (``jump``: that step for every smoother instead)
-    and interpolates, and runs 2 inner iterations. On 56 days of half-hours R's settings
-    cost about a seventieth of statsmodels' and stay within 2% of its seasonal amplitude;
-    ``seasonal_deg=0`` is statsforecast's ``mstl``'s choice.
-
-    >>> r_stl([48, 336])
-    {'seasonal_deg': 0, 'inner_iter': 2, 'seasonal_jump': 2, 'trend_jump': 57, 'low_pass_jump': 34}
-    """
-    settings = {"seasonal_deg": 0, "inner_iter": 2}
-    if jump is not None:
-        return settings | {f"{k}_jump": jump for k in ("seasonal", "trend", "low_pass")}
-    period = max(seasons)
-    seasonal = 7 + 4 * len(seasons)  # mstl's window for its longest (last) season
-
-    def odd(n: float) -> int:
-        n = int(np.ceil(n))
-        return n + (n % 2 == 0)
-    trend = odd(1.5 * period / (1 - 1.5 / seasonal))  # statsmodels' and R's default windows
-    low_pass = odd(period + 1)
-    return settings | {"seasonal_jump": -(-seasonal // 10), "trend_jump": -(-trend // 10),
-                       "low_pass_jump": -(-low_pass // 10)}
-
-
-class CorrectionEnsemble(nn.Module):
-    """Corrections [N, K, H] of the base forecast by ``members`` (K) small CNNs, from windows
-    [N, C, L] whose last two channels are the base forecast (over the last H positions) and
-    the base's last-day error; each member is a CNN body plus a linear map of that error
-    (the part of it that persists). The hybrid forecasts with the members' mean.
-
-    Why several: on the development series' validation slices one network's seed alone
-    moves the hybrid's MAE by up to 12%; the mean of three lowered it on all four (seed
-    means), and MAE being convex, the mean's error is never above the members' average
-    error (docs/forecasting.md, "One network or three?"). Why packed
-    into one network: the members share every input and every batch, so one convolution
-    with K groups does the work of K convolutions; on a CPU, where networks this small
-    cost per operation rather than per value, that is much cheaper than K networks
-    (``benchmarks/hybrid_ensemble_cost.py``). Each member's parameters get gradients from
-    its own output only: training them together on one batch is training each alone on the
-    same batches.
-
-    >>> model = CorrectionEnsemble(4, 96, 48, members=3)
-    >>> model(torch.zeros(2, 4, 96)).shape
-    torch.Size([2, 3, 48])
-    """
-
-    def __init__(self, in_channels: int, lookback: int, horizon: int, width: int = 16,
-                 members: int = 1, kernel: int = 5, depth: int = 2):
-        super().__init__()
-        if members < 1:
-            raise RetainError(f"the correction needs at least one member, got {members}")
-        self.members, self.horizon = members, horizon
-        k, w = members, width
-        patch = max(1, -(-lookback // 64))  # as ForecastCNN: at most ~64 positions
-        layers: list[nn.Module] = [nn.Conv1d(in_channels, k * w, patch, stride=patch),
-                                   nn.ReLU()]
-        length = lookback // patch
-        for _ in range(depth):
-            layers += [nn.Conv1d(k * w, k * w, kernel, padding=kernel // 2, groups=k),
-                       nn.ReLU()]
-            if length >= 2 * kernel:
-                layers.append(nn.MaxPool1d(2))
-                length //= 2
-        self.body = nn.Sequential(*layers)
-        features = w * length  # per member
-        bound = features ** -0.5  # nn.Linear's initialisation, member by member
-        self.head_weight = nn.Parameter(
-            torch.empty(k, features, horizon).uniform_(-bound, bound))
-        self.head_bias = nn.Parameter(torch.empty(k, 1, horizon).uniform_(-bound, bound))
-        self.error = nn.Linear(lookback, k * horizon)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        z = self.body(x).reshape(n, self.members, -1).transpose(0, 1)  # [K, N, features]
-        out = torch.baddbmm(self.head_bias, z, self.head_weight).transpose(0, 1)
-        return out + self.error(x[:, -1]).view(n, self.members, self.horizon)
-
-    def extra_repr(self) -> str:
-        return f"members={self.members}"
-
-
-def from_single_network(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The weights of a hybrid saved before ensembles (one network: a ``ForecastCNN``'s
-    body and head, and an error map) as a one-member ensemble's."""
-    out = {}
-    for key, value in weights.items():
-        if key.startswith("cnn.body."):
-            out[key.removeprefix("cnn.")] = value
-        elif key == "cnn.head.weight":
-            out["head_weight"] = value.t()[None].contiguous()
-        elif key == "cnn.head.bias":
-            out["head_bias"] = value[None, None]
-        elif key.startswith("error."):
-            out[key] = value
-    return out
 
 
 @dataclass(frozen=True)
@@ -349,6 +110,13 @@ class Hybrid(Approach):
             together on the same batches, each on its own error.
         retrain_every: ``None`` updates the correction incrementally; ``k`` retrains it from
             scratch every ``k`` days instead (the daily-retraining reference).
+
+    >>> from retain.forecasting import Experiment, run_experiment, synthetic
+    >>> run, _ = run_experiment(synthetic(days=30), Experiment.quick(approaches=("hybrid",),
+    ...                                                              days=2))
+    >>> chosen = run.runs["hybrid"].chosen  # on the pre-training period's last 7 days
+    >>> chosen["base_window_steps"], chosen["update_lr"]
+    (504, 0.0003)
     """
 
     kind = "incremental"
@@ -686,9 +454,16 @@ class Hybrid(Approach):
                           seconds=time.perf_counter() - start, last_loss=float("nan"))
 
 
-
 class BaseOnly(Approach):
-    """A hybrid's seasonal base without the correction: the hybrid's fallback."""
+    """A hybrid's seasonal base without the correction: the hybrid's fallback.
+
+    >>> import numpy as np
+    >>> y = 5 + np.sin(np.arange(240) * 2 * np.pi / 24) + 0.01 * np.arange(240)  # hourly
+    >>> base = SeasonalBase(y, seasons=(24,), horizon=24, period=24, anchor=0, window=168)
+    >>> tomorrow = BaseOnly(base).forecast(None, torch.from_numpy(y[:216]))
+    >>> bool(abs(tomorrow.numpy() - y[216:]).max() < 0.05)  # the cycle and the trend
+    True
+    """
 
     name = "hybrid-base"
     uses_pretrained = False
@@ -698,3 +473,20 @@ class BaseOnly(Approach):
 
     def forecast(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.base.at(len(past))).float()
+
+
+def hybrid(s: Settings, retrain_every: int | None = None) -> Hybrid:
+    """The hybrid of :data:`~retain.forecasting.approaches.APPROACHES` from its settings."""
+    return Hybrid(seasonal_periods(s.period, s.season), s.horizon, s.period,
+                  s.hybrid_lookback_days * s.period, [d * s.period for d in s.windows_days],
+                  s.hybrid_lrs, s.hybrid_losses, s.validate_days,
+                  replace(s.recipe, epochs=s.hybrid_epochs), s.hybrid_update_epochs,
+                  s.batch_size, s.replay_capacity, width=s.hybrid_width,
+                  retrain_every=retrain_every, seed=s.seed, blend_days=s.hybrid_blend_days,
+                  ets_every=s.hybrid_ets_every, members=s.hybrid_members)
+
+
+def hybrid_retrain(s: Settings) -> Hybrid:
+    """The hybrid's daily-retraining reference: its correction retrained from scratch every
+    ``retrain_every`` days."""
+    return hybrid(s, s.retrain_every)

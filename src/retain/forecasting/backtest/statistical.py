@@ -20,51 +20,11 @@ import numpy as np
 import torch
 
 from retain.errors import RetainError
-from retain.forecasting.approaches import NO_WORK, Approach
+from retain.forecasting.approaches import NO_WORK, Approach, Settings
 from retain.forecasting.features import Inputs
+from retain.forecasting.seasonal import check_history, require_statsforecast, seasonal_periods
 from retain.forecasting.windows import WindowSet
 from retain.learner import LearnStats
-
-
-def require_statsforecast():
-    """statsforecast's models, or an error naming the extra that installs them."""
-    try:
-        import statsforecast.models as models
-    except ImportError:
-        raise RetainError("the mstl and hybrid approaches need statsforecast: "
-                          "pip install 'retain[forecast]'") from None
-    return models
-
-
-def seasonal_periods(period: int, season: int) -> tuple[int, ...]:
-    """The seasonal cycles in steps (a day and a week for sub-daily data, a week for daily
-    data): cycles of one step are no cycle."""
-    return tuple(sorted({p for p in (period, season) if p > 1}))
-
-
-def check_history(rows: int, seasons: Sequence[int], what: str) -> None:
-    """MSTL needs two whole cycles of its longest season."""
-    need = 2 * max(seasons, default=1) + 1
-    if rows < need:
-        raise RetainError(
-            f"{what} has {rows} steps, but a seasonal decomposition needs at least two whole "
-            f"cycles of its longest season ({need} steps, {need / max(1, min(seasons)):.0f} "
-            f"periods); use a longer pre-training period (--pretrain-days)")
-
-
-def history_needed(approach: str, seasons: Sequence[int], period: int, horizon: int,
-                   validate_days: int, lookback: int) -> int:
-    """Pre-training steps ``approach`` needs: two cycles of the longest season before its
-    validation days (mstl, hybrid: the hybrid also a day of base errors and its lookback),
-    or a week of rows past the longest lag (gbm); 0 for the others."""
-    cycles = 2 * max(seasons, default=1) + 1
-    if approach == "mstl":
-        return cycles + validate_days * period
-    if approach in ("hybrid", "hybrid-retrain"):
-        return -(-cycles // period) * period + lookback + (validate_days + 1) * period
-    if approach == "gbm":
-        return max(s * math.ceil(horizon / s) for s in seasons) + 7 * period
-    return 0
 
 
 def _work(seconds: float, rows: int) -> LearnStats:
@@ -113,7 +73,14 @@ class MSTLApproach(StatisticalApproach):
     a trailing window; the window is chosen among ``windows`` (steps) by forecasting the
     last ``validate_days`` of the pre-training period, as a practitioner would (``window``:
     that one, no validation). Refit daily, each day's forecast depends on the revealed rows
-    alone, so a run may resume it on any day (:attr:`resumable`)."""
+    alone, so a run may resume it on any day (:attr:`resumable`).
+
+    >>> from retain.forecasting import Experiment, run_experiment, synthetic
+    >>> run, _ = run_experiment(synthetic(days=29), Experiment.quick(approaches=("mstl",),
+    ...                                                              days=1))
+    >>> run.runs["mstl"].chosen  # quick's one candidate: 21 days of hours
+    {'window_steps': 504}
+    """
 
     name = "mstl"
 
@@ -174,7 +141,14 @@ class GradientBoostedLags(StatisticalApproach):
     """scikit-learn ``HistGradientBoostingRegressor`` on the target one season back (for
     each season, as far back as the horizon requires) and the known-future channels
     (calendar, declared covariates) at the target time; one model for every horizon step,
-    refit weekly on every revealed row."""
+    refit weekly on every revealed row.
+
+    >>> from retain.forecasting import Experiment, run_experiment, synthetic
+    >>> run, _ = run_experiment(synthetic(days=29), Experiment.quick(approaches=("gbm",),
+    ...                                                              days=1))
+    >>> run.runs["gbm"].note  # hourly data: a day and a week back
+    'lags [24, 168] + calendar, refit every 7 day(s)'
+    """
 
     name = "gbm"
 
@@ -206,3 +180,14 @@ class GradientBoostedLags(StatisticalApproach):
         origin = len(past)
         times = np.arange(origin, origin + self.horizon)
         return torch.as_tensor(self.fitted.predict(self._rows(times)), dtype=torch.float32)
+
+
+def mstl(s: Settings) -> MSTLApproach:
+    return MSTLApproach(seasonal_periods(s.period, s.season), s.horizon,
+                        [d * s.period for d in s.windows_days], validate_days=s.validate_days,
+                        period=s.period, window=s.mstl_window)
+
+
+def gbm(s: Settings) -> GradientBoostedLags:
+    return GradientBoostedLags(seasonal_periods(s.period, s.season), s.horizon, s.gbm_every,
+                               s.seed)

@@ -217,7 +217,7 @@ def run_daily(
     With ``schedule.first_day > 0`` the run resumes the stream at that day: every approach
     must be :attr:`~Approach.resumable` (it starts knowing the rows before that day's
     origin); the results are those days of the whole run (see
-    :func:`retain.forecasting.experiment.run_experiment`, which splits mstl's days so).
+    :func:`retain.forecasting.backtest.run.run_experiment`, which splits mstl's days so).
     """
     windows = Windows(inputs.features, inputs.target, schedule.windows)
     origins = schedule.origins(len(inputs.target))

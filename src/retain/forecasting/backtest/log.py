@@ -29,7 +29,7 @@ def logging_progress(loggers: Sequence[Any], progress: ProgressFn | None,
 
 def log_forecast(loggers: Sequence[Any], summary: dict[str, Any], config: dict[str, Any],
                  out: Path) -> None:
-    from retain.forecasting.report import summary_table
+    from retain.forecasting.backtest.report import summary_table
 
     header, rows = summary_table(summary)
     keys = ("mae", "rmse", "mape", "update_seconds_per_day")

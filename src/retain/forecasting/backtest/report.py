@@ -16,10 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from retain.forecasting.backtest.metrics import daily_mae, errors, errors_by_month  # noqa: E402
+from retain.forecasting.backtest.protocol import DailyRun  # noqa: E402
+from retain.forecasting.backtest.significance import gain_interval  # noqa: E402
 from retain.forecasting.intervals import summarize_intervals  # noqa: E402
-from retain.forecasting.metrics import daily_mae, errors, errors_by_month  # noqa: E402
-from retain.forecasting.protocol import DailyRun  # noqa: E402
-from retain.forecasting.significance import gain_interval  # noqa: E402
 from retain.report.html import Section, write_html  # noqa: E402
 
 
@@ -119,8 +119,9 @@ def acceptance(approaches: dict[str, dict[str, Any]],
     and daily retraining of its own model.
 
     With each approach's ``daily`` MAE (and the ``fresh`` days' indices), every gain also
-    gets its 95% interval (``..._ci95``: :func:`~retain.forecasting.significance.gain_interval`,
-    days resampled): whether the run resolves it, or a different year could reverse it."""
+    gets its 95% interval (``..._ci95``:
+    :func:`~retain.forecasting.backtest.significance.gain_interval`, days resampled):
+    whether the run resolves it, or a different year could reverse it."""
     incremental = {n: a for n, a in approaches.items() if a["kind"] == "incremental"}
     if not incremental:
         return None
