@@ -89,9 +89,12 @@ def test_update_promotes_good_data_and_refuses_it_twice(store):
     v2 = store.update(day_frame(0))
     assert (v2.id, v2.parent, v2.status, v2.current) == (2, 1, "promoted", True)
     m = v2.metrics
-    assert m["train_rows"] == 38 and m["holdout_rows"] == 10 and m["memory_rows"] == 500
+    # the day's 38 rows and the 134 the first version held out (learned now, window 1)
+    assert m["train_rows"] == 38 + 134 and m["holdout_rows"] == 10 and m["memory_rows"] == 500
     assert m["holdout_error"] <= m["holdout_error_before"] + 0.02
-    assert "holdout error" in v2.reason and "replay memory error" in v2.reason
+    # 10 held-out rows are too few to judge (min_holdout 20); the memory and labels are judged
+    assert "holdout: 10 rows, too few to judge" in v2.reason
+    assert "replay memory error" in v2.reason and m["today_error_before"] < 0.1
     with pytest.raises(RetainError, match="already learned by version 2.*--force"):
         store.update(day_frame(0))
     assert store.update(day_frame(0), force=True).id == 3
@@ -107,9 +110,7 @@ def test_gate_rejects_a_corrupted_day(store, corrupt):
     before = store.predict(day_frame(1))
     v2 = store.update(bad)
     assert v2.status == "rejected" and not v2.current
-    assert "replay memory error rose" in v2.reason and "tolerance 0.02" in v2.reason
-    assert v2.metrics["memory_error"] > v2.metrics["memory_error_before"] + 0.02
-    assert "no better than chance" in v2.reason
+    assert "labels look wrong" in v2.reason and "no better than chance" in v2.reason
     assert v2.metrics["holdout_error"] >= v2.metrics["holdout_chance_error"]
     assert store.history()[0].current
     pd.testing.assert_frame_equal(store.predict(day_frame(1)), before)
@@ -184,7 +185,7 @@ def test_diverged_update_is_rejected_with_its_step(store):
     wild["temperature"] = wild["temperature"] * 1e18  # a unit error upstream
     version = store.update(wild)
     assert version.status == "rejected"
-    assert "diverged at step 1" in version.reason and "epoch 1, batch 1 of 3" in version.reason
+    assert "diverged at step 1" in version.reason and "epoch 1, batch 1 of 11" in version.reason
     assert version.metrics["diverged_step"] == 1
     with pytest.raises(RetainError, match="version 2 has no checkpoint"):
         store.load(2)
@@ -299,5 +300,5 @@ def test_classification_store_with_text_labels(tmp_path):
     assert set(predicted) <= {"high", "mid", "low"}
     unknown = frame(20, 0.0)
     unknown.loc[0, "kind"] = "extreme"
-    with pytest.raises(RetainError, match="has labels not in classes: 'extreme'"):
-        store.update(unknown)
+    grown = store.update(unknown)  # a label the store has not seen is a new class
+    assert grown.metrics["new_classes"] == [3]

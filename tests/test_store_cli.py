@@ -51,7 +51,7 @@ def test_init_from_a_config_file_then_the_daily_commands(files):
     assert invoke("update", "--store", store, "--data", files / "day0.csv").exit_code == 0
     rejected = invoke("update", "--store", store, "--data", files / "bad.csv", "--json")
     assert rejected.exit_code == 1 and json.loads(rejected.stdout)["status"] == "rejected"
-    assert "version 3 rejected: holdout error" in rejected.stderr
+    assert "version 3 rejected: the day's labels look wrong" in rejected.stderr
     assert "no better than chance" in rejected.stderr
 
     table = invoke("history", "--store", store).stdout

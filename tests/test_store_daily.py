@@ -14,6 +14,10 @@ DAYS = 30
 # epochs and twice as many replayed rows as new ones per step keep old days in memory
 SETTINGS = {**INIT, "holdout": "random", "epochs": 2, "strategies": [Replay(batch_size=32)]}
 CORRUPTED = 17  # this day's targets are shuffled
+# the replay memory's error climbs as the model forgets winter (0.02 -> ~0.19 over the month);
+# in the last days an update raises it by up to 0.04 beyond doubt (the gate's paired test),
+# so the month allows 0.05 per update
+TOLERANCE = 0.05
 
 
 def _mae(store: Store, version: int, days: range) -> float:
@@ -33,7 +37,7 @@ def test_thirty_days_with_a_corrupted_day_and_a_rollback(tmp_path):
         if day == DAYS - 1:
             before_last = store.predict(day_frame(DAYS))
         start = time.perf_counter()
-        store.update(frame)
+        store.update(frame, tolerance=TOLERANCE)
         seconds.append(time.perf_counter() - start)
 
     history = store.history()

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from retain import batching, checks, run_loop
+from retain import batching, checks, growth, run_loop
 from retain.data import Tensors
 from retain.distributed import World, current, rank_batches
 from retain.errors import RetainError
@@ -362,6 +362,17 @@ class Learner:
         return out
 
     # -- inference -------------------------------------------------------------------------
+    def grow_classes(self, n_classes: int) -> str | None:
+        """Give the model's output layer ``n_classes`` units for labels it has not seen, with
+        the optimizer, strategy and class-mask state grown to match (:mod:`retain.growth`);
+        returns the grown layer's name (``None`` if it had enough units already)."""
+        name = growth.grow_output(self.model, self.optimizer, self.strategies, n_classes)
+        if name is not None:
+            self.n_outputs = n_classes if self.n_outputs is not None else None
+            self.seen_classes = growth.widen(self.seen_classes, n_classes, dim=0)
+            self._task_mask = growth.widen(self._task_mask, n_classes, dim=1)
+        return name
+
     def predict(self, x: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
         """Predicted classes (classification) or outputs (regression) for a batch of inputs."""
         if self._classifier is not None and self.task_type == "classification":

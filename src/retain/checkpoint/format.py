@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from retain.strategies.contract import DriverView
 
 FORMAT = "retain-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the model recipe may name an output layer grown for new classes
 MANIFEST = "manifest.json"
 STATE = ("model", "optimizer", "scheduler", "strategies", "learner")
 SECTIONS = ("spec", "normalization", *STATE, "rng")
@@ -83,7 +83,8 @@ def encode(learner: DriverView, normalization: Any = None) -> dict[str, bytes]:
               **{k: v for k, v in learner.state_dict().items() if k in STATE},
               "rng": rng_state()}
     manifest: dict[str, Any] = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "retain_version": __version__,
+        "format": FORMAT, "format_version": 2 if values["spec"]["model"].get("grown") else 1,
+        "retain_version": __version__,
         "torch_version": torch.__version__, "created": datetime.now(UTC).isoformat(),
     }
     files: dict[str, bytes] = {}

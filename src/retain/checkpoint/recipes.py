@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from retain.errors import RetainError
+from retain.growth import GROWN_ATTR, grow_layer
 from retain.strategies import Strategy, make_strategy
 
 if TYPE_CHECKING:
@@ -70,22 +71,31 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
     """``{"name", "args"}`` for a built-in model, else ``{"name": None, "class": ...}``."""
     from retain.models import MODELS
 
+    grown = {"grown": dict(model.retain_grown)} if hasattr(model, GROWN_ATTR) else {}
     if hasattr(model, _SPEC_ATTR):
-        return getattr(model, _SPEC_ATTR)
+        return {**getattr(model, _SPEC_ATTR), **grown}
     name = next((n for n, cls in MODELS.items() if type(model) is cls), None)
     if name is not None:
         args, missing = constructor_args(model, strict=True)
         if not missing:
-            return {"name": name, "args": args}
-    return {"name": None, "class": _qualname(model)}
+            return {"name": name, "args": args, **grown}
+    return {"name": None, "class": _qualname(model), **grown}
 
 
 def rebuild_model(spec: dict[str, Any]) -> nn.Module:
+    """The model of a recipe; one grown for new classes (``"grown"``, checkpoint format 2)
+    gets its grown output layer back."""
     if spec.get("name") is None:
         raise RetainError(
             f"the checkpoint holds a custom model ({spec.get('class')}); build one the same way "
-            "and pass it: Learner.load(path, model=my_model)")
-    return recorded_model(spec["name"], **spec["args"])
+            "and pass it: Learner.load(path, model=my_model)"
+            + (f" (its output layer {spec['grown']['layer']!r} grown to "
+               f"{spec['grown']['out_features']} units: grow yours with "
+               "retain.growth.grow_layer)" if spec.get("grown") else ""))
+    model = recorded_model(spec["name"], **spec["args"])
+    if spec.get("grown"):
+        grow_layer(model, spec["grown"])
+    return model
 
 
 # -- loss ------------------------------------------------------------------------------------

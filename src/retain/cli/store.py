@@ -18,7 +18,11 @@ from retain.errors import RetainError
 err = Console(stderr=True)
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="the store folder")]
-DataOpt = Annotated[Path, typer.Option("--data", help="CSV or Parquet file, one row per sample")]
+DataOpt = Annotated[Path, typer.Option(
+    "--data", help="CSV or Parquet file, one row per sample; a .npz of signal windows "
+                   "(x [n, channels, time], label, recording) or a Parquet file whose column "
+                   "x holds one window per row; or a folder of recordings (CWRU .mat files) or "
+                   "a manifest of them (columns path, label[, fs]): windows of 2048 samples")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON to stdout")]
 WaitOpt = Annotated[float, typer.Option(
     "--wait", help="seconds to wait for another update or rollback to finish")]
@@ -67,6 +71,60 @@ def _model_args(pairs: list[str]) -> dict[str, Any]:
     return args
 
 
+def _signals(data: Path, window: int = 2048, fs: float | None = None) -> Path:
+    """A folder of recordings (CWRU .mat files, ...) or a manifest listing them (a table with
+    the columns path and label, as ``retain run --scenario recordings`` reads) as a .npz of
+    windows the store reads: each recording cut into non-overlapping windows in time order,
+    with its label and name. Anything else is passed on as it is."""
+    if not (Path(data).is_dir() or _is_manifest(Path(data))):
+        return data
+    import tempfile
+
+    import numpy as np
+
+    from retain.vibration import load_recordings
+    from retain.vibration.windows import windows_of
+
+    recordings = load_recordings(data, fs)
+    xs, labels, names = [], [], []
+    for r in recordings:
+        x, _ = windows_of(r, 0, r.signal.shape[-1], window, window, "the recording")
+        xs.append(x.numpy())
+        labels += [r.label] * len(x)
+        names += [r.meta["file"]] * len(x)
+    out = Path(tempfile.mkdtemp(prefix="retain-signals-")) / f"{Path(data).name}.npz"
+    np.savez(out, x=np.concatenate(xs), label=np.array(labels), recording=np.array(names))
+    err.print(f"{data}: {len(recordings)} recordings at {recordings.fs:g} Hz, "
+              f"{len(labels)} windows of {window}")
+    return out
+
+
+def _is_manifest(path: Path) -> bool:
+    """A CSV or Parquet file whose columns include path and label (its header read first, so
+    a large data table is not read twice), the first path a file."""
+    from retain.datasets.files import TABLE_SUFFIXES, file_suffix, read_table_file
+
+    suffix = file_suffix(path) if path.is_file() else None
+    if suffix not in TABLE_SUFFIXES:
+        return False
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            columns = pq.read_schema(path).names
+        else:
+            import pandas as pd
+
+            columns = pd.read_csv(path, nrows=0, sep="\t" if suffix == ".tsv" else ",").columns
+    except Exception:  # unreadable here: the table reader says what is wrong
+        return False
+    if not {"path", "label"} <= set(map(str, columns)):
+        return False
+    paths = read_table_file(path, suffix)["path"]
+    first = Path(str(paths.iloc[0])) if len(paths) else None
+    return first is not None and (first if first.is_absolute() else path.parent / first).is_file()
+
+
 def _summary(version) -> str:
     return f"version {version.id} {version.status}: {version.reason}"
 
@@ -100,6 +158,13 @@ def register(app: typer.Typer) -> None:
                  "(for files that span a cycle, e.g. a day of half-hourly demand)")] = None,
         holdout_fraction: Annotated[float | None, typer.Option(
             help="fraction of each data file kept out to test on (default 0.2)")] = None,
+        holdout_window: Annotated[int | None, typer.Option(
+            help="updates whose held-out rows are pooled into the holdout before they are "
+                 "learned (default 1; e.g. 4 for small daily files)")] = None,
+        min_holdout: Annotated[int | None, typer.Option(
+            help="fewest rows the gate judges a set on (default 20)")] = None,
+        significance: Annotated[float | None, typer.Option(
+            help="level of the gate's paired test on an error rise (default 0.05)")] = None,
         seed: Annotated[int | None, typer.Option(help="seed for weights and sampling")] = None,
         covariates: Annotated[str | None, typer.Option(
             help="--task forecast: comma-separated input columns besides the label")] = None,
@@ -119,8 +184,9 @@ def register(app: typer.Typer) -> None:
                          ] = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """Create a store and train its first version on DATA (history). With --task
-        forecast, DATA is a series (one row per time step) and the versions are daily
+        """Create a store and train its first version on DATA (history).
+
+        With --task forecast, DATA is a series (one row per time step) and the versions are daily
         forecasters (docs/forecast-store.md)."""
         if task == "forecast":
             from retain.forecasting.experiment import Experiment
@@ -140,12 +206,13 @@ def register(app: typer.Typer) -> None:
         given = {"model": model, "strategy": strategy, "label": label, "time": time,
                  "task": task, "optimizer": optimizer, "lr": lr, "epochs": epochs,
                  "batch_size": batch_size, "holdout": holdout,
-                 "holdout_fraction": holdout_fraction, "seed": seed}
+                 "holdout_fraction": holdout_fraction, "holdout_window": holdout_window,
+                 "min_holdout": min_holdout, "significance": significance, "seed": seed}
         options.update({k: v for k, v in given.items() if v is not None})
         options["model_args"] = {**options.get("model_args", {}), **_model_args(model_arg or [])}
         if "strategy" in options:
             options["strategies"] = build_strategies(options.pop("strategy"))
-        version = _store(store).init(data, **options)
+        version = _store(store).init(_signals(data), **options)
         err.print(f"created {store} with {_summary(version)} "
                   f"(holdout error {version.metrics['holdout_error']:.4f})")
         if as_json:
@@ -199,7 +266,7 @@ def register(app: typer.Typer) -> None:
         loggers = make_loggers(log if world.main else None, log_dir,
                                f"store-{Path(store).name}")
         try:
-            version = opened.update(data, holdout=holdout, tolerance=tolerance,
+            version = opened.update(_signals(data), holdout=holdout, tolerance=tolerance,
                                            force=force, wait=wait, loggers=loggers,
                                            max_negative_flips=max_negative_flips)
         finally:
@@ -254,17 +321,26 @@ def register(app: typer.Typer) -> None:
     def predict(
         store: StoreOpt,
         data: Annotated[Path | None, typer.Option(
-            "--data", help="CSV or Parquet file, one row per sample; for a forecast store, "
-                           "the known-future covariates over the horizon (optional)")] = None,
+            "--data", help="CSV or Parquet file, one row per sample; .npz windows or a folder "
+                           "of recordings; for a forecast store, the known-future covariates "
+                           "over the horizon (optional)")] = None,
         version: VersionOpt = None,
+        per: Annotated[str, typer.Option(
+            help="'row' (each row or window) or 'recording' (windows of signals: the "
+                 "majority vote of each recording's windows)")] = "row",
     ) -> None:
-        """Write predictions for DATA as CSV to stdout; for a forecast store, the next
-        horizon: time, forecast, lower/upper 80% and 95% bounds, version."""
+        """Write predictions for DATA as CSV to stdout.
+
+        For a forecast store, the next horizon: time, forecast, lower/upper 80% and 95%
+        bounds, version."""
         opened = _store(store)
-        if data is None and not _is_forecast(opened):
+        if _is_forecast(opened):
+            opened.predict(data, version=version).to_csv(sys.stdout, index=False,
+                                                         float_format="%.6g")
+            return
+        if data is None:
             raise RetainError("--data is needed: the rows to predict")
-        opened.predict(data, version=version).to_csv(
-            sys.stdout, index=False, float_format="%.6g" if _is_forecast(opened) else None)
+        opened.predict(_signals(data), version=version, per=per).to_csv(sys.stdout, index=False)
 
     @app.command("export")
     def export(

@@ -61,6 +61,7 @@ class ForecastCNN(_Forecaster):
     def __init__(self, in_channels: int, lookback: int, horizon: int, width: int = 16,
                  kernel: int = 5, depth: int = 2, patch: int | None = None):
         super().__init__(in_channels, lookback, horizon)
+        self.width, self.kernel, self.depth, self.patch = width, kernel, depth, patch  # recipe
         patch = patch or max(1, -(-lookback // 64))
         layers: list[nn.Module] = [nn.Conv1d(in_channels, width, patch, stride=patch),
                                    nn.ReLU()]
@@ -84,6 +85,7 @@ class ForecastMLP(_Forecaster):
 
     def __init__(self, in_channels: int, lookback: int, horizon: int, hidden: int = 128):
         super().__init__(in_channels, lookback, horizon)
+        self.hidden = hidden  # kept for the checkpoint recipe
         self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_channels * lookback, hidden),
                                   nn.ReLU(), nn.Linear(hidden, horizon))
 
@@ -96,6 +98,7 @@ class ForecastGRU(_Forecaster):
 
     def __init__(self, in_channels: int, lookback: int, horizon: int, hidden: int = 32):
         super().__init__(in_channels, lookback, horizon)
+        self.hidden = hidden  # kept for the checkpoint recipe
         self.gru = nn.GRU(in_channels, hidden, batch_first=True)
         self.head = nn.Linear(hidden, horizon)
 

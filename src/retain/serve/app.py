@@ -32,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from retain.errors import RetainError
+from retain.serve import contract
 from retain.serve.checks import BadInput
 from retain.serve.journal import JournalError
 from retain.serve.metrics import Metrics
@@ -61,6 +62,8 @@ def create_app(store: str | Path, settings: ServeSettings | None = None,
     for module in (predict, learn, versions, operations):
         app.include_router(module.router)
     _errors(app)
+    # the document of the version served now: its columns and classes (they can grow)
+    app.openapi = lambda: contract.openapi(app, state.served.schema, settings.max_rows)
     route = next(r for r in predict.router.routes if getattr(r, "path", None) == "/predict")
     app.add_middleware(FastPredict, state=state, route=route)
     app.add_middleware(Guard, limit=settings.max_body_bytes, metrics=app.state.metrics)

@@ -25,6 +25,8 @@ import numpy as np
 
 from retain.store.tables import Schema
 
+MAX_ID = 200  # characters of a prediction id
+
 
 class BadInput(Exception):
     """A request the server refuses; ``status`` is its HTTP status code."""
@@ -57,6 +59,31 @@ def rows_to_array(rows: Sequence[dict[str, Any]], schema: Schema,
         for c, column in enumerate(schema.features):
             x[r, c] = number(row[column], f"row {r}, column {column!r}")
     return x
+
+
+def signals_to_array(signals: Sequence[Any], schema: Schema) -> np.ndarray:
+    """Windows of signals as float32 [n, channels, time]: each of the store's window shape
+    (``[time]`` for one channel), every value a finite float32 number."""
+    if schema.shape is None:
+        raise BadInput("this store learns table rows: send 'rows', not 'signals'")
+    shape = list(schema.shape)
+    try:
+        x = np.asarray(signals, dtype=np.float64)
+    except ValueError:  # ragged: windows of different lengths or channel counts
+        x = None
+    if x is not None and x.ndim == 2 and shape[0] == 1:
+        x = x[:, None, :]
+    if x is None or list(x.shape[1:]) != shape:
+        got = ("windows of different shapes" if x is None
+               else f"windows of shape {list(x.shape[1:])}")
+        raise BadInput(f"signals: {got}; this store learns windows of [channels, time] = "
+                       f"{shape}" + (" (or [time])" if shape[0] == 1 else ""))
+    bad = ~np.isfinite(x) | (np.abs(x) > np.finfo(np.float32).max)
+    if bad.any():
+        w, c, t = (int(i) for i in np.argwhere(bad)[0])
+        raise BadInput(f"window {w}, channel {c}, sample {t}: {float(x[w, c, t])!r} is not "
+                       "a finite float32 number")
+    return x.astype(np.float32)
 
 
 def number(value: Any, where: str) -> float:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from retain.learner import Learner
+from retain.serve.checks import BadInput
 from retain.store.tables import Normalizer, Schema
 
 
@@ -30,8 +31,9 @@ class Served:
 
     def __post_init__(self) -> None:  # the scaling as arrays once, not per request
         scaler = self.normalizer.features
-        object.__setattr__(self, "_mean", np.asarray(scaler.mean))
-        object.__setattr__(self, "_std", np.asarray(scaler.std))
+        per = (-1, 1) if self.schema.shape is not None else (-1,)  # signals: per channel
+        object.__setattr__(self, "_mean", np.asarray(scaler.mean).reshape(per))
+        object.__setattr__(self, "_std", np.asarray(scaler.std).reshape(per))
 
     @classmethod
     def load(cls, store: Any, version: int | None = None) -> Served:
@@ -43,12 +45,18 @@ class Served:
                    Schema.from_dict(schema))
 
     def predict(self, x: np.ndarray) -> list[dict[str, Any]]:
-        """Predictions for rows ``x`` [n, features] (checked, finite): ``{"prediction": class
+        """Predictions for rows ``x`` [n, features], or windows [n, channels, time] (checked,
+        finite): ``{"prediction": class
         or value, "probabilities": {class: p}}`` (probabilities for classification only)."""
         # the store's own arithmetic (float64, then float32), so predictions match Store.predict
         inputs = torch.from_numpy(((x - self._mean) / self._std).astype(np.float32))
         with torch.inference_mode():
             out = self.learner.model(inputs)
+        finite = torch.isfinite(out.reshape(len(out), -1)).all(dim=1)
+        if not finite.all():  # JSON has no inf or NaN: say which row, rather than fail (500)
+            row = int((~finite).nonzero()[0, 0])
+            raise BadInput(f"row {row}: the model's output is not finite for these values "
+                           "(far outside the range it was trained on)")
         if self.schema.task == "regression":
             values = self.normalizer.target.inverse_target(out.reshape(-1).double())
             return [{"prediction": float(v)} for v in values.tolist()]

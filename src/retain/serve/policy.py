@@ -1,6 +1,12 @@
 """When to update: every N labels, every T seconds, or on a drift alarm; and where: in a
 separate process (:mod:`retain.serve.updater`), so ``/predict`` never waits for training.
 
+One update runs at a time. Labels arriving in a burst while one runs wait in the journal; the
+count rule is checked on every ``/learn`` *and* every ``poll`` seconds, so when the running
+update ends — promoted, rejected or failed — the next starts within one poll if ``update_every``
+labels wait. A rejected update takes its labels (they are not retried) and holds nothing back;
+only a *failed* one (an error: its labels still wait) backs off for ``retry_after`` seconds.
+
 Every worker runs the same policy over the shared journal; the update process holds a lock of
 its own (``DIR/serve-update.lock``), so however many workers fire at once, one update runs.
 """
@@ -55,6 +61,7 @@ class UpdatePolicy:
             self.monitor = DriftMonitor(["adwin"])
 
     def after_labels(self, unused: int) -> bool:
+        """The count rule, on each ``/learn``: ``update_every`` labels wait."""
         every = self.settings.update_every
         if every is not None and unused >= max(every, self.settings.min_update_rows):
             return self.start(f"{unused} labels")
@@ -75,6 +82,10 @@ class UpdatePolicy:
             started = self.start(f"drift alarm ({self.alarm})")
             self.alarm = None if started else self.alarm
             return started
+        # the count rule again: labels that came while an update ran (a burst) were not let
+        # start one; once it ends they start the next without waiting for another label
+        if self.after_labels(unused):
+            return True
         interval = self.settings.update_interval
         last = self.journal.last_update_time() or self.started
         if interval is not None and time.time() - last >= interval:

@@ -10,18 +10,24 @@ import json
 from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
 Row = dict[str, Any]
 Id = str
+Number = StrictInt | StrictFloat  # JSON numbers; true, false and "1.5" are refused
+Window = list[list[Number]] | list[Number]  # [channels][time], or [time] for one channel
 
 
 class PredictRequest(BaseModel):
-    """Rows to predict; ``ids`` (one per row, optional) name the predictions for ``/learn``."""
+    """Rows to predict (a store of tables), or windows of signals (a store that learned
+    ``.npz`` windows) with the recording of each (optional: adds a vote per recording);
+    ``ids`` (one per row or window, optional) name the predictions for ``/learn``."""
 
     model_config = ConfigDict(extra="forbid")
-    rows: list[Row] = Field(min_length=1, examples=[[{"temperature": 21.5, "hour_sin": 0.5,
-                                                       "hour_cos": 0.87}]])
+    rows: list[Row] | None = Field(None, min_length=1, examples=[[{
+        "temperature": 21.5, "hour_sin": 0.5, "hour_cos": 0.87}]])
+    signals: list[Window] | None = Field(None, min_length=1)
+    recordings: list[str] | None = None
     ids: list[Id] | None = None
 
 
@@ -45,7 +51,7 @@ class RollbackRequest(BaseModel):
     """The version to restore (default: the serving version's parent)."""
 
     model_config = ConfigDict(extra="forbid")
-    to: int | None = None
+    to: int | None = Field(None, ge=1, le=2**63 - 1)  # a version id (SQLite's integer)
 
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -15,9 +15,12 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -27,7 +30,7 @@ from retain.serve.policy import UPDATE_LOCK
 from retain.serve.settings import ServeSettings
 from retain.store.registry import Registry
 from retain.store.store import Store
-from retain.store.tables import Schema, read_table
+from retain.store.tables import Data, Schema, read_table
 
 
 def labelled_frame(rows: list[tuple[int, list[float], Any]], schema: Schema) -> pd.DataFrame:
@@ -35,6 +38,17 @@ def labelled_frame(rows: list[tuple[int, list[float], Any]], schema: Schema) -> 
     frame = pd.DataFrame([r[1] for r in rows], columns=list(schema.features))
     frame[schema.label] = [r[2] for r in rows]
     return frame
+
+
+def labelled_data(rows: list[tuple[int, Any, Any]], schema: Schema, folder: Path) -> Data:
+    """The journal's labels as data the store learns: a table, or for a store of signals the
+    windows the predictions saw with their labels, as a ``.npz`` file in ``folder``."""
+    if schema.shape is None:
+        return labelled_frame(rows, schema)
+    path = folder / "labels.npz"
+    np.savez(path, x=np.asarray([r[1] for r in rows], dtype=np.float32),
+             label=np.asarray([r[2] for r in rows]))
+    return path
 
 
 def run_update(settings: ServeSettings, trigger: str) -> dict[str, Any] | None:
@@ -61,7 +75,9 @@ def _update(journal: Journal, store: Store, schema: Schema, settings: ServeSetti
             trigger: str, rows: list[tuple[int, list[float], Any]]) -> dict[str, Any]:
     update = journal.start_update(trigger, rows[0][0], rows[-1][0], len(rows))
     try:
-        version = store.update(labelled_frame(rows, schema), tolerance=settings.tolerance)
+        with tempfile.TemporaryDirectory(prefix="retain-labels-") as folder:
+            version = store.update(labelled_data(rows, schema, Path(folder)),
+                                   tolerance=settings.tolerance)
     except RetainError as exc:  # e.g. the store is busy: the labels wait for the next try
         journal.finish_update(update, "failed", None, str(exc), take_labels=False)
         return {"update": update, "status": "failed", "reason": str(exc)}
@@ -83,7 +99,9 @@ def _recover(journal: Journal, store: Store, schema: Schema) -> None:
                 if record["first_seq"] <= r[0] <= record["last_seq"]]
         learned = None
         if rows:
-            digest = read_table(labelled_frame(rows, schema), schema).fingerprint(schema).hash
+            with tempfile.TemporaryDirectory(prefix="retain-labels-") as folder:
+                data = labelled_data(rows, schema, Path(folder))
+                digest = read_table(data, schema).fingerprint(schema).hash
             learned = next((v for v in store.history() if v.data_hash == digest), None)
         if learned is None:
             journal.finish_update(update, "interrupted", None,

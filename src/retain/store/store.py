@@ -1,12 +1,8 @@
 """A folder of versioned learners with a gated daily update.
 
-Layout::
-
-    DIR/registry.sqlite     the history (see :mod:`retain.store.registry`)
-    DIR/versions/000001/    one checkpoint folder per version (see :mod:`retain.checkpoint`)
-    DIR/.lock               taken by every writer (see :mod:`retain.store.lock`)
-
-An update loads the current version, learns the new rows with its strategies, and scores the
+The folder's layout is :mod:`retain.store.layout`'s. An update (:mod:`retain.store.steps`)
+reads the day's rows, trains a candidate, has :mod:`retain.store.gate` judge it, and commits.
+It loads the current version, learns the new rows with its strategies, and scores the
 candidate and the current version on the same evaluation sets: a holdout of new data that is
 kept out of training (the most recent rows, or a file) and the current version's replay memory
 as a stand-in for old data. The candidate is promoted only if neither error rose by more than
@@ -17,10 +13,7 @@ last good version intact; leftovers of a crash are removed by the next writer.
 
 from __future__ import annotations
 
-import inspect
 import json
-import math
-import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -30,35 +23,42 @@ import numpy as np
 import pandas as pd
 import safetensors.torch
 import torch
-from torch import nn
-from torch.utils.data import TensorDataset
 
-from retain.buffers import ReplayBuffer
-from retain.checkpoint import Checkpoint, open_checkpoint, save_learner
-from retain.checkpoint.atomic import TEMP_PREFIX, write_file
-from retain.checkpoint.recipes import recorded_model
+from retain.checkpoint import Checkpoint, save_learner
+from retain.checkpoint.atomic import write_file
 from retain.distributed import World
 from retain.distributed import current as current_world
 from retain.errors import RetainError
 from retain.learner import Learner
-from retain.optim import make_optimizer
-from retain.store.guard import DivergenceError, DivergenceGuard
-from retain.store.lock import LOCK_FILE, StoreLock
+from retain.store import steps
+from retain.store.gate import chance_error, gate, gate_settings
+from retain.store.guard import DivergenceError
+from retain.store.layout import (
+    check_new_folder,
+    clean,
+    open_version,
+    rows_file,
+    version_folder,
+)
+from retain.store.lock import StoreLock
 from retain.store.log import log_version
-from retain.store.registry import REGISTRY_FILE, Registry, Version, now
-from retain.store.regressions import check_limit, flip_failures, row_scores, update_flips
+from retain.store.pool import Pool
+from retain.store.registry import Registry, Version, now
+from retain.store.regressions import check_limit
 from retain.store.tables import (
-    HOLDOUTS,
     Data,
     Normalizer,
     Schema,
-    Table,
     read_frame,
     read_table,
+    version_schema,
 )
-from retain.strategies import Strategy, make_strategy
+from retain.store.training import dataset, error, learn, new_learner, replay_memory, strategy_label
+from retain.store.windows import is_windows, read_windows
+from retain.strategies import Strategy
 
-VERSIONS = "versions"
+__all__ = ["Store", "chance_error", "gate", "replay_memory"]
+
 DEFAULT_WAIT = 60.0
 
 
@@ -90,41 +90,52 @@ class Store:
              model: str = "mlp", model_args: dict[str, Any] | None = None,
              strategies: Sequence[Strategy | str] = ("replay",), optimizer: str = "adam",
              lr: float = 1e-3, epochs: int = 5, batch_size: int = 32,
-             holdout: str = "recent", holdout_fraction: float = 0.2, seed: int = 0) -> Version:
+             holdout: str = "recent", holdout_fraction: float = 0.2, holdout_window: int = 1,
+             min_holdout: int = 20, significance: float = 0.05, seed: int = 0) -> Version:
         """Create the store and train its first version on ``data`` (promoted).
 
         ``task`` is inferred from the label column (integers or text: classification; real
         numbers: regression) unless given. Inputs (and regression targets) are standardised
         with statistics of this first data set, kept with every version. ``holdout`` and
         ``holdout_fraction`` set how updates keep rows out to test on (see :meth:`update`);
-        ``epochs`` and ``batch_size`` apply to every update too.
+        ``epochs`` and ``batch_size`` apply to every update too. The gate for small files
+        (docs/store.md): an update's held-out rows stay out of training for
+        ``holdout_window`` updates, pooled into their holdouts, and are learned after; a set
+        of fewer than ``min_holdout`` rows is not judged; an error counts as risen only when
+        a paired t-test puts the rise above the tolerance at level ``significance``.
         """
         self._check_new_folder()
-        frame, source = read_frame(data)
-        schema = Schema.infer(frame, label, time, list(features) if features else None, task,
-                              source)
-        table = read_table(frame, schema)
+        if is_windows(data):  # signals: windows of recordings (retain.store.windows)
+            schema = Schema.of_windows(read_windows(data), task)
+            table = read_table(data, schema)
+        else:
+            frame, source = read_frame(data)
+            schema = Schema.infer(frame, label, time, list(features) if features else None,
+                                  task, source)
+            table = read_table(frame, schema)
         settings = {"epochs": int(epochs), "batch_size": int(batch_size),
-                    "holdout": holdout, "holdout_fraction": float(holdout_fraction)}
+                    "holdout": holdout, "holdout_fraction": float(holdout_fraction),
+                    **gate_settings(holdout_window, min_holdout, significance)}
         train, held = table.split(holdout_fraction, holdout)
         normalizer = Normalizer.fit(train, schema)
-        learner = _new_learner(schema, model, model_args or {}, strategies, optimizer, lr, seed)
+        learner = new_learner(schema, model, model_args or {}, strategies, optimizer, lr, seed)
         try:
-            stats = _learn(learner, _dataset(train, normalizer), settings)
+            stats = learn(learner, dataset(train, normalizer), settings)
         except DivergenceError as exc:
             raise RetainError(f"the first version did not train: {exc}; lower the learning "
                               "rate or check the data") from None
         metrics = {**stats, "holdout_rows": len(held),
-                   "holdout_error": _error(learner, _dataset(held, normalizer))}
+                   "holdout_error": error(learner, dataset(held, normalizer))}
         fingerprint = table.fingerprint(schema)
         first = Version(1, None, now(), fingerprint.hash, fingerprint.rows, fingerprint.start,
-                        fingerprint.end, _label(learner), metrics, "promoted", "first version",
-                        current=True)
+                        fingerprint.end, strategy_label(learner), metrics, "promoted",
+                        "first version", current=True)
         self.path.mkdir(parents=True, exist_ok=True)
         with StoreLock(self.path, wait=0, purpose="init"):
             self._check_new_folder()
             self._clean(set())
             save_learner(learner, self._folder(1), normalization=normalizer.to_dict())
+            Pool.of(held, 1).save(rows_file(self.path, 1))
             Registry.create(self.path, {"schema": schema.to_dict(), "settings": settings}, first)
         return first
 
@@ -135,7 +146,8 @@ class Store:
         """Learn ``data`` on top of the current version and promote the result only if it
         passes the gate. Returns the new version (promoted or rejected, with the reason).
 
-        ``holdout`` is ``"recent"`` (the most recent rows of ``data``, kept out of training),
+        ``holdout`` is ``"recent"`` (the most recent rows of ``data``, kept out of training;
+        for windows of recordings, the last windows of each recording),
         ``"random"`` (a random sample of them: better when each file spans a cycle, such as a
         day of half-hourly demand, whose last hours are unlike the rest) or a file/DataFrame of
         rows to evaluate on; the default is the store's setting (``init(holdout=...)``).
@@ -155,55 +167,28 @@ class Store:
         check_limit(max_negative_flips)
         world = current_world()
         with self._ranks_writing(world, wait, "update") as registry:
-            schema = Schema.from_dict(registry.config["schema"])
-            settings = registry.config["settings"]
-            table = read_table(data, schema)
-            fingerprint = table.fingerprint(schema)
-            current = registry.get()
-            if not force:
-                _refuse_learned(registry.lineage(current.id), fingerprint.hash)
-            train, held = _held_out(table, schema, settings, holdout)
-            checkpoint = self._open(current)
-            learner = checkpoint.learner()
-            normalizer = Normalizer.from_dict(checkpoint.normalization)
-            held_data, memory = _dataset(held, normalizer), replay_memory(learner)
-            before = _errors(learner, held_data, memory)
-            rows_before = row_scores(learner, held_data, memory)
-            new = Version(registry.next_id(), current.id, now(), fingerprint.hash,
-                          fingerprint.rows, fingerprint.start, fingerprint.end,
-                          _label(learner))
-            train_data = _dataset(train, normalizer)
-            try:
-                stats = _learn(learner, train_data, settings)
-            except DivergenceError as exc:
-                reason = f"{exc} ({_position(exc.step, len(train), settings['batch_size'])})"
-                rejected = _with(new, status="rejected", reason=reason,
-                                 metrics={"train_rows": len(train), "diverged_step": exc.step,
-                                          "diverged_loss": _json_float(exc.loss)})
-                if not world.main:
-                    return rejected
-                registry.add(rejected)
-                log_version(loggers, registry.get(new.id), settings)
-                return registry.get(new.id)
-            after = _errors(learner, held_data, memory)
-            chance = chance_error(schema, train_data, held_data)
-            flips = update_flips(rows_before, row_scores(learner, held_data, memory), tolerance)
-            promote, reason = gate(before, after, tolerance, chance)
-            if failed := flip_failures(flips, max_negative_flips):
-                reason = "; ".join(failed if promote else [reason, *failed])
-                promote = False
-            metrics = {**stats, "holdout_rows": len(held), "memory_rows": _rows(memory),
-                       "tolerance": tolerance, "holdout_chance_error": chance, **after,
-                       **{f"{k}_before": v for k, v in before.items()}, **flips,
-                       "max_negative_flips": max_negative_flips}
+            update = steps.read(self.path, registry, data, holdout, force)
+            steps.train(update)
+            if not update.diverged:
+                steps.judge(update, tolerance, max_negative_flips)
             if not world.main:  # rank 0 writes what every rank holds
-                return _with(new, metrics=metrics, reason=reason, current=promote,
-                             status="promoted" if promote else "rejected")
-            save_learner(learner, self._folder(new.id), normalization=checkpoint.normalization)
-            registry.add(_with(new, metrics=metrics))
-            registry.decide(new.id, "promoted" if promote else "rejected", reason, metrics)
-            log_version(loggers, registry.get(new.id), settings)
-            return registry.get(new.id)
+                return update.record()
+            return self._commit(registry, update, loggers)
+
+    def _commit(self, registry: Registry, update: steps.Update, loggers: Sequence) -> Version:
+        """Save the candidate's checkpoint, then record it and the gate's decision (a diverged
+        candidate is recorded only: its weights are not worth keeping)."""
+        decided = update.record()
+        update.pool.save(rows_file(self.path, decided.id))
+        if update.diverged:
+            registry.add(decided)
+        else:
+            save_learner(update.learner, self._folder(decided.id),
+                         normalization=update.normalization)
+            registry.add(update.record(status="candidate", reason="", current=False))
+            registry.decide(decided.id, decided.status, decided.reason, decided.metrics)
+        log_version(loggers, registry.get(decided.id), update.settings)
+        return registry.get(decided.id)
 
     def rollback(self, to: int | None = None, wait: float = DEFAULT_WAIT) -> Version:
         """Make an earlier version current again (default: the current version's parent)."""
@@ -236,20 +221,27 @@ class Store:
         loads to answer for that version."""
         with self._registry() as registry:
             chosen = registry.get(version)
-            schema = registry.config["schema"]
-        return chosen, schema, self._open(chosen)
+            schema = Schema.from_dict(registry.config["schema"])
+        checkpoint = self._open(chosen)
+        return chosen, version_schema(schema, checkpoint.normalization).to_dict(), checkpoint
 
     def load(self, version: int | None = None) -> Learner:
         """The learner of a version (default: the current one), ready to predict or train."""
         with self._registry() as registry:
             return self._open(registry.get(version)).learner()
 
-    def predict(self, data: Data, version: int | None = None) -> pd.DataFrame:
+    def predict(self, data: Data, version: int | None = None, per: str = "row"
+                ) -> pd.DataFrame:
         """Predictions for the rows of ``data`` (label column optional), in their order: class
-        names or ids, or targets in their original units; with the time column if present."""
+        names or ids, or targets in their original units; with the time column if present.
+        For windows of signals, ``per="recording"`` gives one prediction per recording: the
+        class most of its windows got (ties: the first in class order), with that share."""
+        if per not in ("row", "recording"):
+            raise RetainError(f"per must be 'row' or 'recording', got {per!r}")
         with self._registry() as registry:
             schema = Schema.from_dict(registry.config["schema"])
             checkpoint = self._open(registry.get(version))
+        schema = version_schema(schema, checkpoint.normalization)
         table = read_table(data, schema, need_label=False)
         normalizer = Normalizer.from_dict(checkpoint.normalization)
         learner = checkpoint.learner(restore_rng=False)
@@ -263,15 +255,18 @@ class Store:
         result = pd.DataFrame({"prediction": values})
         if table.times is not None:
             result.insert(0, schema.time, table.times)
+        if table.groups is not None:
+            result.insert(0, "recording", table.groups)
+        if per == "recording":
+            if table.groups is None:
+                raise RetainError("per='recording' needs windows with a 'recording' array")
+            return vote(result, schema)
         return result
 
     def export(self, out: str | Path, version: int | None = None) -> Path:
         """Plain weights of a version as one safetensors file for serving elsewhere; its
         metadata ``retain`` holds the model recipe, columns and normalisation (JSON)."""
-        with self._registry() as registry:
-            chosen = registry.get(version)
-            schema = registry.config["schema"]
-        checkpoint = self._open(chosen)
+        chosen, schema, checkpoint = self.read(version)  # the version's classes
         about = {"version": chosen.id, "model": checkpoint.manifest["spec"]["model"],
                  "schema": schema, "normalization": checkpoint.manifest["normalization"]}
         data = safetensors.torch.save(checkpoint.sections["model"],
@@ -284,14 +279,10 @@ class Store:
         return Registry(self.path)
 
     def _folder(self, version: int) -> Path:
-        return self.path / VERSIONS / f"{version:06d}"
+        return version_folder(self.path, version)
 
     def _open(self, version: Version) -> Checkpoint:
-        folder = self._folder(version.id)
-        if not folder.exists():
-            raise RetainError(f"version {version.id} has no checkpoint: it was "
-                              f"{version.status} before it was saved ({version.reason})")
-        return open_checkpoint(folder)
+        return open_version(self.path, version)
 
     @contextmanager
     def _writing(self, wait: float, purpose: str) -> Iterator[Registry]:
@@ -325,138 +316,27 @@ class Store:
             yield registry
 
     def _clean(self, known: set[int]) -> None:
-        """Remove temporaries and checkpoint folders the registry never recorded (a crash
-        between writing a checkpoint and recording it). Runs under the lock only."""
-        for leftover in self.path.glob(f"{TEMP_PREFIX}*"):
-            leftover.unlink()
-        versions = self.path / VERSIONS
-        for entry in versions.iterdir() if versions.is_dir() else ():
-            if entry.name.startswith(TEMP_PREFIX) or (
-                    entry.name.isdigit() and int(entry.name) not in known):
-                shutil.rmtree(entry)
+        clean(self.path, known)
 
     def _check_new_folder(self) -> None:
-        if (self.path / REGISTRY_FILE).exists():
-            raise RetainError(f"{self.path} is already a retain store; use `retain update`")
-        if self.path.exists() and not self.path.is_dir():
-            raise RetainError(f"{self.path} is a file; choose a folder for the store")
-        other = sorted(e.name for e in self.path.iterdir() if e.name not in (LOCK_FILE, VERSIONS)
-                       and not e.name.startswith(TEMP_PREFIX)) if self.path.exists() else []
-        if other:
-            raise RetainError(f"{self.path} is not empty ({', '.join(other[:5])}); choose a new "
-                              "or empty folder for the store")
+        check_new_folder(self.path)
 
 
-def gate(before: dict[str, float | None], after: dict[str, float | None],
-         tolerance: float, chance: float | None = None) -> tuple[bool, str]:
-    """``(promote, reason)``: promote unless an error rose by more than ``tolerance``, or the
-    candidate predicts the holdout no better than ``chance`` (a model that learned nothing):
-    then the new data itself looks wrong, even if learning it did little harm."""
-    failed, passed = [], []
-    if chance is not None and not after["holdout_error"] < chance:
-        failed.append(f"holdout error {after['holdout_error']:.4f} is no better than chance "
-                      f"({chance:.4f}): shuffled, constant or unrelated labels?")
-    for key, what in (("holdout_error", "holdout"), ("memory_error", "replay memory")):
-        old, new = before.get(key), after.get(key)
-        if old is None or new is None:
-            continue
-        if new <= old + tolerance:  # NaN fails
-            passed.append(f"{what} error {old:.4f} -> {new:.4f}")
-        else:
-            failed.append(f"{what} error rose {old:.4f} -> {new:.4f} (tolerance {tolerance:g})")
-    return (False, "; ".join(failed)) if failed else (True, "; ".join(passed))
+def vote(windows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """One row per recording: the majority class of its windows and its share of them.
 
-
-def replay_memory(learner: Learner) -> TensorDataset | None:
-    """A copy of the learner's replay memories (inputs, labels): the stand-in for old data."""
-    parts = [s.buffer.contents() for s in learner.strategies
-             if isinstance(getattr(s, "buffer", None), ReplayBuffer) and len(s.buffer)]
-    if not parts:
-        return None
-    return TensorDataset(torch.cat([p["x"] for p in parts]), torch.cat([p["y"] for p in parts]))
-
-
-def _new_learner(schema: Schema, model: str, model_args: dict[str, Any],
-                 strategies: Sequence[Strategy | str], optimizer: str, lr: float,
-                 seed: int) -> Learner:
-    from retain.models import MODELS
-
-    accepted = inspect.signature(MODELS[model]).parameters if model in MODELS else {}
-    sizes = {"in_features": len(schema.features), "out_features": schema.n_outputs}
-    args = {**{k: v for k, v in sizes.items() if k in accepted}, **model_args}
-    torch.manual_seed(seed)
-    net = recorded_model(model, **args)
-    built = [s if isinstance(s, Strategy) else make_strategy(s) for s in strategies]
-    loss = nn.CrossEntropyLoss() if schema.task == "classification" else nn.MSELoss()
-    return Learner(net, make_optimizer(optimizer, net.parameters(), lr=lr), loss=loss,
-                   strategies=[*built, DivergenceGuard()], seed=seed)
-
-
-def _held_out(table: Table, schema: Schema, settings: dict[str, Any],
-              holdout: str | Data | None) -> tuple[Table, Table]:
-    """``(rows to learn, rows to test on)`` for an update."""
-    holdout = settings["holdout"] if holdout is None else holdout
-    if isinstance(holdout, str) and holdout in HOLDOUTS:
-        return table.split(settings["holdout_fraction"], holdout)
-    return table, read_table(holdout, schema)
-
-
-def _learn(learner: Learner, data: TensorDataset, settings: dict[str, Any]) -> dict[str, Any]:
-    stats = learner.learn(data, epochs=settings["epochs"], batch_size=settings["batch_size"])
-    return {"train_rows": len(data), "steps": stats.steps, "train_loss": stats.last_loss,
-            "train_seconds": round(stats.seconds, 3)}
-
-
-def _dataset(table: Table, normalizer: Normalizer) -> TensorDataset:
-    return TensorDataset(torch.from_numpy(normalizer.inputs(table.x)),
-                         torch.from_numpy(normalizer.targets(table.y)))
-
-
-def _error(learner: Learner, data: TensorDataset) -> float:
-    score = learner.evaluate(data)
-    return 1.0 - score if learner.task_type == "classification" else score
-
-
-def chance_error(schema: Schema, train: TensorDataset, holdout: TensorDataset) -> float:
-    """The error of a model that learned nothing but the level of the new data: uniform
-    guessing over the classes, or always predicting the mean target of the rows learned."""
-    if schema.task == "classification":
-        return 1.0 - 1.0 / schema.n_outputs
-    y = holdout.tensors[1].double()
-    return float((y - train.tensors[1].double().mean()).pow(2).mean())
-
-
-def _errors(learner: Learner, holdout: TensorDataset,
-            memory: TensorDataset | None) -> dict[str, float | None]:
-    return {"holdout_error": _error(learner, holdout),
-            "memory_error": None if memory is None else _error(learner, memory)}
-
-
-def _refuse_learned(lineage: list[Version], data_hash: str) -> None:
-    for v in lineage:
-        if v.data_hash == data_hash:
-            raise RetainError(f"this data ({v.data_rows} rows, {v.data_start} .. {v.data_end}) "
-                              f"was already learned by version {v.id}; pass --force "
-                              "(force=True) to learn it again")
-
-
-def _position(step: int, rows: int, batch_size: int) -> str:
-    per_epoch = math.ceil(rows / batch_size)
-    epoch, batch = divmod(step - 1, per_epoch)
-    return f"epoch {epoch + 1}, batch {batch + 1} of {per_epoch}"
-
-
-def _label(learner: Learner) -> str:
-    return "+".join(s.name for s in learner.strategies if not isinstance(s, DivergenceGuard))
-
-
-def _rows(data: TensorDataset | None) -> int:
-    return 0 if data is None else len(data)
-
-
-def _json_float(value: float) -> float | str:
-    return value if math.isfinite(value) else str(value)
-
-
-def _with(version: Version, **changes: Any) -> Version:
-    return Version(**{**version.to_dict(), **changes})
+    >>> w = pd.DataFrame({"recording": ["a", "a", "a", "b"],
+    ...                   "prediction": ["inner", "normal", "inner", "normal"]})
+    >>> vote(w, Schema(("c",), "label", "classification", 2, classes=("inner", "normal")))
+      recording prediction  share  windows
+    0         a      inner  0.667        3
+    1         b     normal  1.000        1
+    """
+    order = {c: i for i, c in enumerate(schema.classes or ())}
+    rows = []
+    for recording, group in windows.groupby("recording", sort=False):
+        counts = group["prediction"].value_counts()
+        best = max(counts.index, key=lambda c: (counts[c], -order.get(c, c)))
+        rows.append({"recording": recording, "prediction": best,
+                     "share": round(counts[best] / len(group), 3), "windows": len(group)})
+    return pd.DataFrame(rows)

@@ -101,6 +101,10 @@ class VibrationCNN(nn.Module):
         self.length = None if length is None else int(length)
         self.features = features
         self.fs = float(fs)
+        # every argument kept under its name, so a checkpoint rebuilds the model from its recipe
+        self.width, self.max_freq_hz, self.n_bins = int(width), float(max_freq_hz), int(n_bins)
+        self.envelope_band = None if envelope_band is None else tuple(envelope_band)
+        self.dropout = float(dropout)
         w = int(width)
         if features == "raw":
             self.net = nn.Sequential(

@@ -73,6 +73,9 @@ def _rows(rows: list[dict[str, Any]], state: ServeState, served: Served) -> list
     if not rows:
         return []
     schema = served.schema
+    if schema.shape is not None:
+        raise BadInput("this store learns windows of signals: label the windows you sent to "
+                       "/predict by their prediction ids ('labels'), not with 'rows'")
     x = rows_to_array(rows, schema, label=True)
     values = [check_label(row[schema.label], schema, f"row {r}, label column {schema.label!r}")
               for r, row in enumerate(rows)]
