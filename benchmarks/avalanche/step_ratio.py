@@ -26,7 +26,6 @@ from clbench.adapters.plain import PlainAdapter
 from clbench.data import make_data
 
 
-
 def _retain_adapter():
     """retain's adapter loaded as a module of the harness (what ``run.sh`` copies in)."""
     name = "clbench.adapters.retain_adapter"
