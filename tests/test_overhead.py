@@ -358,8 +358,9 @@ def test_agem_branch_free_projection_costs_a_bounded_number_of_ops():
 
 
 #: strategies whose own term calls the learner's loss module a second time (``nn.Module``
-#: dispatch: ~5 Python calls more than ``F.cross_entropy``) and that dispatch a third hook
-CALL_ALLOWANCE = {"derpp": 30, "er-ace": 30}
+#: dispatch: ~5 Python calls more than ``F.cross_entropy``) and that dispatch a third hook;
+#: the step's loss is one call of its own (``Learner._loss``, what ``compile=`` captures)
+CALL_ALLOWANCE = {"derpp": 31, "er-ace": 31}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
