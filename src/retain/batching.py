@@ -1,6 +1,6 @@
 """How a learner's data reaches its device: an experience's tensors, then mini-batches.
 
-A tensor-backed dataset is sliced in memory (one permutation copy per pass, then views);
+A tensor-backed dataset is batched in memory (one permutation per pass, each batch gathered);
 any other dataset goes through a ``DataLoader``, with ``DistributedSampler`` semantics when
 several ranks train together. Rows of a task-labelled experience whose samples carry no task
 label get the experience's task appended, the same way on every path.

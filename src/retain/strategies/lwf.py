@@ -43,6 +43,7 @@ class LwF(Strategy):
     """
 
     name = "lwf"
+    capturable = True  # its terms are tensor math: Learner(compile=...) captures them
     distributed = True  # the teacher copies weights that are identical on every rank
 
     def __init__(self, alpha: float = 1.0, temperature: float = 2.0):
