@@ -131,8 +131,10 @@ class Learner:
         self._classifier = next(iter(self._hooks["classify"]), None)
 
     # -- the update step -------------------------------------------------------------------
-    def _step(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
-        batch = Batch(x, y, task)
+    def _step(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None,
+              rows: torch.Tensor | slice | None = None,
+              source: Tensors | None = None) -> torch.Tensor:
+        batch = Batch(x, y, task, rows, source)
         for hook in self._hooks["extend_batch"]:
             hook(self, batch)
         loss = self._loss(batch) if self._captured is None else self._captured.loss(batch)
@@ -262,8 +264,8 @@ class Learner:
         loss, steps, n = torch.zeros(()), 0, len(experience.train)
         periodic = self._periodic
         for _ in range(epochs):
-            for x, y, *t in self._batches(experience.train, tensors, batch_size, shuffle):
-                loss = self._step(x, y, t[0] if t else None)
+            for x, y, *t, rows in self._batches(experience.train, tensors, batch_size, shuffle):
+                loss = self._step(x, y, t[0] if t else None, rows, tensors)
                 steps += 1
                 if periodic is not None and steps % periodic[0] == 0:
                     periodic[1](steps)
@@ -344,7 +346,7 @@ class Learner:
         self._task_mask = mask.to(self.device)
 
     def _batches(self, dataset: Dataset, tensors: Tensors, batch_size: int,
-                 shuffle: bool) -> Iterable[Tensors]:
+                 shuffle: bool) -> Iterable[tuple]:
         return batching.training_batches(dataset, tensors, batch_size, shuffle, self.generator,
                                          self.device, self.world if self._distributed else None)
 
