@@ -1,7 +1,8 @@
 """Ways a step could do less than the textbook loop, each measured against it before retain
 adopts it (issue 40): the optimizer's ``foreach`` and ``fused`` implementations against its
-default, and a replay step gathering incoming and memory rows into one preallocated batch
-against gathering each and concatenating them.
+default, ``zero_grad`` before the forward pass against after it, and a replay step gathering
+incoming and memory rows into one preallocated batch against gathering each and concatenating
+them.
 
 Every contender trains its own copy of one model on the same batches; their steps alternate in
 blocks (A B C, C B A, ...) and each block is timed in the thread's own CPU seconds, which waiting
@@ -39,6 +40,27 @@ def optimizer_steps(sizes, batch: int, kind: str):
         rows = slice(i % 8 * batch, i % 8 * batch + batch)
         loss = F.cross_entropy(model(x[rows]), y[rows])
         opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step, model
+
+
+def zero_grad_steps(sizes, batch: int, kind: str):
+    """``step(i)`` of the plain naive loop with ``zero_grad`` after the forward pass
+    (``after forward``, retain before this measure) or before it (``first``)."""
+    model = mlp(sizes)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8 * batch, sizes[0], generator=g)
+    y = torch.randint(0, sizes[-1], (8 * batch,), generator=g)
+
+    def step(i: int) -> None:
+        rows = slice(i % 8 * batch, i % 8 * batch + batch)
+        if kind == "first":
+            opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x[rows]), y[rows])
+        if kind != "first":
+            opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return step, model
@@ -110,6 +132,7 @@ def main(argv: list[str] | None = None) -> str:
     rows = []
     for name, sizes, batch, _ in WORKLOADS:
         for label, steps, kinds in (("SGD step", optimizer_steps, ("default", "foreach", "fused")),
+                                    ("zero_grad", zero_grad_steps, ("after forward", "first")),
                                     ("replay batch", replay_steps, ("cat", "preallocated"))):
             make = functools.partial(steps, sizes, batch)
             rows.append(compare(f"{name}, {label}", make, kinds, args.blocks, args.block))
