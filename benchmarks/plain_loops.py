@@ -305,15 +305,16 @@ def train_plain(strategy: str, model: nn.Module, optimizer: torch.optim.Optimize
                 experiences: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int,
                 seed: int) -> float:
     """Train on each experience in turn (one epoch, shuffled like retain: one ``randperm`` from
-    a generator seeded with ``seed``, then slices); returns the seconds it took."""
+    a generator seeded with ``seed``, each batch gathered with its slice of it); returns the
+    seconds it took."""
     loop = LOOPS[strategy](model, optimizer, **PARAMS[strategy])
     generator = torch.Generator().manual_seed(seed)
     model.train()
     start = time.perf_counter()
     for x, y in experiences:
         perm = torch.randperm(x.shape[0], generator=generator)
-        xs, ys = x[perm], y[perm]
         for i in range(0, x.shape[0], batch_size):
-            loop.step(xs[i : i + batch_size], ys[i : i + batch_size])
+            idx = perm[i : i + batch_size]
+            loop.step(x[idx], y[idx])
         loop.consolidate(x, y, generator)
     return time.perf_counter() - start

@@ -1,6 +1,6 @@
 """How a learner's data reaches its device: an experience's tensors, then mini-batches.
 
-A tensor-backed dataset is sliced in memory (one permutation copy per pass, then views);
+A tensor-backed dataset is batched in memory (one permutation per pass, each batch gathered);
 any other dataset goes through a ``DataLoader``, with ``DistributedSampler`` semantics when
 several ranks train together. Rows of a task-labelled experience whose samples carry no task
 label get the experience's task appended, the same way on every path.
@@ -55,13 +55,16 @@ def experience_tensors(experience: Experience, device: torch.device) -> Tensors:
 
 def training_batches(dataset: Dataset, tensors: Tensors, batch_size: int, shuffle: bool,
                      generator: torch.Generator, device: torch.device,
-                     world: World | None) -> Iterable[Tensors]:
+                     world: World | None) -> Iterable[tuple]:
     """The mini-batches of one epoch; ``tensors`` are :func:`experience_tensors`' (all of a
-    tensor-backed dataset: no second copy). ``world``: this rank's share of each batch."""
+    tensor-backed dataset: no second copy). ``world``: this rank's share of each batch. Each
+    tuple ends with the batch's positions in ``tensors`` (:func:`retain.data.iterate`), or
+    ``None`` where batches are not gathered from them (a ``DataLoader``, several ranks)."""
     if is_tensor_backed(dataset):
         if world is not None:
-            return rank_batches(tensors, batch_size, generator, shuffle, world)
-        return iterate(tensors, batch_size, generator, shuffle)
+            return ((*part, None) for part in rank_batches(tensors, batch_size, generator,
+                                                           shuffle, world))
+        return iterate(tensors, batch_size, generator, shuffle, rows=True)
     task = tensors[2][:1] if len(tensors) == 3 else None
     pin = device.type == "cuda"
     if world is None:
@@ -75,7 +78,7 @@ def training_batches(dataset: Dataset, tensors: Tensors, batch_size: int, shuffl
 
 def _on_device(loader: DataLoader, task: torch.Tensor | None, device: torch.device,
                world: World | None = None,
-               counts: list[tuple[int, ...]] | None = None) -> Iterator[Tensors]:
+               counts: list[tuple[int, ...]] | None = None) -> Iterator[tuple]:
     """A loader's batches on ``device``, the experience's task appended where rows lack one;
     with ``counts``, ``world.counts`` is each step's rows per rank."""
     for i, batch in enumerate(loader):
@@ -84,7 +87,7 @@ def _on_device(loader: DataLoader, task: torch.Tensor | None, device: torch.devi
             batch.append(task.expand(batch[0].shape[0]))
         if counts is not None:
             world.counts = counts[i]
-        yield tuple(batch)
+        yield (*batch, None)
 
 
 def consolidation_batches(tensors: Tensors, batch_size: int, limit: int | None, shuffle: bool,

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from retain import batching, checks, growth, run_loop
+from retain.capture import CapturedStep, check_capturable, compile_mode
 from retain.data import Tensors
 from retain.distributed import World, current, rank_batches
 from retain.errors import RetainError
@@ -51,6 +52,10 @@ class Learner:
         world: the processes training together (default: the initialised
             ``torch.distributed`` group, if any, else this process alone); with several
             ranks the model trains in ``DistributedDataParallel`` (docs/distributed.md).
+        compile: ``True`` or a ``torch.compile`` mode (``"reduce-overhead"``: CUDA graphs)
+            compiles the update step: forward, loss and strategies' terms, backward and
+            optimizer step (:mod:`retain.capture`; refused, with the reason, for a strategy
+            that cannot be captured). Default eager.
 
     >>> import torch
     >>> from torch import nn
@@ -66,7 +71,7 @@ class Learner:
                  scheduler: Any | None = None, scheduler_interval: str = "epoch",
                  device: torch.device | str | None = None, seed: int = 0,
                  eval_batch_size: int = 1024, task_type: str | None = None,
-                 world: World | None = None):
+                 world: World | None = None, compile: bool | str | None = None):
         checks.check_arguments(model, optimizer, scheduler_interval)
         first = next(model.parameters(), None)
         self.device = torch.device(device) if device is not None else (
@@ -92,7 +97,10 @@ class Learner:
         self._distributed = self.world.size > 1
         # (K, callback(steps)) while inside every_steps(): learn() calls back every K steps
         self._periodic: tuple[int, Callable[[int], None]] | None = None
+        self._compile = compile_mode(compile)
         self.strategies = strategies  # builds the hook table and binds them
+        self._captured = None if self._compile is None else CapturedStep(self._loss,
+                                                                         self._compile)
         if self._distributed:  # refuse disagreeing ranks before DDP's first collective
             self.world.agree(checks.agreed_settings(self))
         self._forward = self.world.wrap(self.model)  # the model itself in one process
@@ -108,6 +116,8 @@ class Learner:
         checks.check_strategies(strategies, self.world.size > 1)
         self._strategies = list(strategies)
         self._build_hooks()
+        if self._compile is not None:
+            check_capturable(self._strategies, self.world.size)
         for s in self._strategies:
             s.bind(self)
 
@@ -121,10 +131,34 @@ class Learner:
         self._classifier = next(iter(self._hooks["classify"]), None)
 
     # -- the update step -------------------------------------------------------------------
-    def _step(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
-        batch = Batch(x, y, task)
+    def _step(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None,
+              rows: torch.Tensor | slice | None = None,
+              source: Tensors | None = None) -> torch.Tensor:
+        batch = Batch(x, y, task, rows, source)
         for hook in self._hooks["extend_batch"]:
             hook(self, batch)
+        loss = self._loss(batch) if self._captured is None else self._captured.loss(batch)
+        if self._distributed:
+            scale = self.world.loss_scale()  # uneven rows: weigh this rank by its share
+            if scale is not None:
+                loss = loss * scale
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for hook in self._hooks["after_backward"]:
+            hook(self, batch)
+        if self._captured is None:
+            self.optimizer.step()
+        else:
+            self._captured.optimizer_step(self.optimizer, self.scheduler is not None)
+        for hook in self._hooks["after_step"]:
+            hook(self, batch)
+        if self.scheduler is not None and self.scheduler_interval == "step":
+            self.scheduler.step()
+        return loss  # callers detach the one they report: no op per step
+
+    def _loss(self, batch: Batch) -> torch.Tensor:
+        """The step's loss: one forward pass of all rows, the criterion on the labelled rows,
+        the strategies' terms (the part ``compile`` captures as one graph)."""
         out = self._forward(batch.x)  # the model itself in one process, DDP in several
         batch.out = out
         # the criterion sees the labelled rows only: a view while they come first
@@ -149,20 +183,7 @@ class Learner:
             loss = self._criterion(self, batch, rows, y)
         for hook in self._hooks["loss_terms"]:
             loss = hook(self, batch, loss)
-        if self._distributed:
-            scale = self.world.loss_scale()  # uneven rows: weigh this rank by its share
-            if scale is not None:
-                loss = loss * scale
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        for hook in self._hooks["after_backward"]:
-            hook(self, batch)
-        self.optimizer.step()
-        for hook in self._hooks["after_step"]:
-            hook(self, batch)
-        if self.scheduler is not None and self.scheduler_interval == "step":
-            self.scheduler.step()
-        return loss  # callers detach the one they report: no op per step
+        return loss
 
     def mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
         """Outputs with the classes outside each row's task masked out (as-is without tasks)."""
@@ -243,8 +264,8 @@ class Learner:
         loss, steps, n = torch.zeros(()), 0, len(experience.train)
         periodic = self._periodic
         for _ in range(epochs):
-            for x, y, *t in self._batches(experience.train, tensors, batch_size, shuffle):
-                loss = self._step(x, y, t[0] if t else None)
+            for x, y, *t, rows in self._batches(experience.train, tensors, batch_size, shuffle):
+                loss = self._step(x, y, t[0] if t else None, rows, tensors)
                 steps += 1
                 if periodic is not None and steps % periodic[0] == 0:
                     periodic[1](steps)
@@ -325,7 +346,7 @@ class Learner:
         self._task_mask = mask.to(self.device)
 
     def _batches(self, dataset: Dataset, tensors: Tensors, batch_size: int,
-                 shuffle: bool) -> Iterable[Tensors]:
+                 shuffle: bool) -> Iterable[tuple]:
         return batching.training_batches(dataset, tensors, batch_size, shuffle, self.generator,
                                          self.device, self.world if self._distributed else None)
 

@@ -77,13 +77,21 @@ class Batch:
 
     Appended rows are concatenated once, when ``x``, ``y`` or ``task`` is next read (the
     forward pass), however many strategies append.
+
+    ``rows`` are the incoming rows' positions in ``source``, the tensors ``(x, y[, task])``
+    of the experience being learned (a ``slice`` or an index tensor), so a strategy can look
+    up work it did once per row of the experience; ``rows`` is ``None`` where the rows were not
+    gathered from in-memory tensors (a ``DataLoader``, several ranks, ``Learner.update``).
     """
 
     __slots__ = ("_x", "_y", "_task", "_xs", "_ys", "_tasks", "n_rows", "n_new", "n_labelled",
-                 "labelled", "new_x", "new_y", "new_task", "out")
+                 "labelled", "new_x", "new_y", "new_task", "out", "rows", "source")
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None = None):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None = None,
+                 rows: torch.Tensor | slice | None = None,
+                 source: tuple[torch.Tensor, ...] | None = None):
         self._x, self._y, self._task = x, y, task
+        self.rows, self.source = rows, source
         # parts not yet concatenated (tuples: no method calls on the hot path)
         self._xs: tuple[torch.Tensor, ...] | None = None
         self._ys: tuple[torch.Tensor, ...] | None = None

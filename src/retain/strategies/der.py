@@ -51,6 +51,7 @@ class DER(Replay):
     """
 
     name = "der"
+    capturable = True  # its terms are tensor math: Learner(compile=...) captures them
 
     def __init__(self, capacity: int = 500, alpha: float = 0.3, batch_size: int | None = None,
                  policy: str = "reservoir", seed: int = 0, update: str = "step"):

@@ -65,6 +65,7 @@ class ERACE(Replay):
     """
 
     name = "er-ace"
+    capturable = True  # its terms are tensor math: Learner(compile=...) captures them
     # replicated memory as Replay's; the classes present are those of the global batch
     distributed = True
 
