@@ -257,3 +257,30 @@ def test_a_forecast_store_is_served_by_one_worker(folder):
     with pytest.raises(RetainError, match="served by one worker"):
         CliRunner().invoke(app, ["serve", "--store", str(folder), "--workers", "2"],
                            catch_exceptions=False)
+
+
+def test_sigkill_loses_no_acknowledged_row_and_the_day_is_learnt_after_restart(folder):
+    """A real ``retain serve`` process, killed (SIGKILL) while rows arrive one by one, then
+    right after the answer that started the update: every acknowledged row is kept and the
+    day is learnt once the server is back."""
+    from serve_server import serving
+
+    day, acked = _rows(HISTORY_DAYS, HISTORY_DAYS + 1), []
+    with serving(folder, token=TOKEN) as server:
+        for row in day[:10]:
+            answer = server.http.post("/observe", json={"rows": [row]}, headers=AUTH)
+            assert answer.status_code == 200, answer.text
+            acked.append(row)
+        server.kill()
+    with serving(folder, token=TOKEN) as server:
+        health = server.http.get("/health").json()
+        assert health["observed_until"] == acked[-1]["time"]
+        answer = server.http.post("/observe", json={"rows": day}, headers=AUTH).json()
+        assert (answer["kept"], answer["skipped"], answer["update_started"]) == (14, 10, True)
+        server.kill()  # the update has just started, or not yet
+    with serving(folder, token=TOKEN) as server:
+        server.wait(lambda: server.http.get("/health").json()["version"] == 2, 60,
+                    "the day to be learnt")
+    store = ForecastStore(folder)
+    assert store.load().days_learned == HISTORY_DAYS + 1
+    assert len(store.observed()) == (HISTORY_DAYS + 1) * DAY
