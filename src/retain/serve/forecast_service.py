@@ -3,16 +3,20 @@
 The rows the server knows are the store's observed rows followed by the *pending* ones: posted
 to ``/observe``, checked against everything before them (:func:`append_rows`) and fsynced to
 the journal (:mod:`retain.serve.forecast_journal`), not yet handed to the store. When they
-complete a day, a background thread hands them to :meth:`ForecastStore.update` (the store keeps
-them, then scores, learns and gates each completed day) and switches the served version once
-the new forecast is computed. One update runs at a time; rows posted meanwhile wait for the
-next one. The forecast of a version over the rows known is computed once (off the event loop)
-and kept until a row, a future covariate value or the version changes.
+complete a day, the update process (:mod:`retain.serve.forecast_updater`, watched by a thread)
+hands them to :meth:`ForecastStore.update` (the store keeps them, then scores, learns and gates
+each completed day), and the served version switches once the new forecast is computed. One
+update runs at a time; rows posted meanwhile wait for the next one. The forecast of a version
+over the rows known is computed once (off the event loop) and kept until a row, a future
+covariate value or the version changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -179,8 +183,7 @@ class ForecastState:
                 if not len(rows):  # the store kept every row but a crash stopped it before
                     rows = self.series.frame.iloc[-1:]  # it learnt: an identical row re-runs it
             try:
-                decided = self.store.update(rows.rename_axis(self.columns["time"]).reset_index(),
-                                            tolerance=self.settings.forecast_tolerance)
+                decided = self._run(rows)
             except Exception as exc:  # noqa: BLE001 - the rows wait in the journal for a retry
                 self.failures += 1
                 self.failed_at, self.last_error = time.time(), f"{type(exc).__name__}: {exc}"
@@ -190,6 +193,19 @@ class ForecastState:
             self._settle()
             if not decided:
                 return
+
+    def _run(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
+        """:meth:`ForecastStore.update` on ``rows`` in the update process (this thread only
+        waits for it); the versions it decided."""
+        child = subprocess.Popen(
+            [sys.executable, "-m", "retain.serve.forecast_updater", str(self.settings.path),
+             repr(self.settings.forecast_tolerance)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        out, err = child.communicate(json.dumps(_records(rows, self.columns["time"])))
+        if child.returncode != 0:
+            lines = err.strip().splitlines() or [f"exit status {child.returncode}"]
+            raise RetainError(f"the update process failed: {lines[-1]}")
+        return json.loads(out)
 
     def _settle(self) -> None:
         """After the store changed: drop the rows it kept from the journal, then serve its
