@@ -38,19 +38,13 @@ from retain.serve.metrics import Metrics
 from retain.serve.routes import learn, operations, predict, versions
 from retain.serve.service import ServeState
 from retain.serve.settings import SETTINGS_ENV, ServeSettings
-from retain.store.forecasts import ForecastStore, open_store
 
 
 def create_app(store: str | Path, settings: ServeSettings | None = None,
                **options: Any) -> FastAPI:
     """The service over the store in folder ``store``; ``options`` are
-    :class:`ServeSettings` fields (``token``, ``update_every``, ``shadow``, ...). A forecast
-    store gets :func:`retain.serve.forecast_app.create_forecast_app`'s service."""
+    :class:`ServeSettings` fields (``token``, ``update_every``, ``shadow``, ...)."""
     settings = replace(settings or ServeSettings(store=str(store)), store=str(store), **options)
-    if isinstance(open_store(settings.path), ForecastStore):  # versions that are forecasters
-        from retain.serve.forecast_app import create_forecast_app
-
-        return create_forecast_app(settings)
     state = ServeState(settings)  # opens the store now: a bad folder fails before serving
 
     @asynccontextmanager
