@@ -52,8 +52,9 @@ def register(app: typer.Typer) -> None:
             help="seconds to wait after a failed update before the policy starts another")
                                ] = 60.0,
     ) -> None:
-        """Serve predictions from a store and keep learning from the labels that come back
-        (a forecast store: the next day's forecast, learning each measured day)."""
+        """Serve predictions from a store and keep learning from the labels that come back.
+
+        On a forecast store: the next horizon at /forecast, measured rows at /observe."""
         from retain.extras import require
 
         uvicorn = require("uvicorn", "serve")
