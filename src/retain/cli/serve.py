@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
             help="also update when ADWIN sees the prequential error rise")] = False,
         min_update_rows: Annotated[int, typer.Option(help="fewest labels an update learns")
                                    ] = 20,
-        tolerance: Annotated[float, typer.Option(help="the gate's tolerance")] = 0.02,
+        tolerance: Annotated[float | None, typer.Option(
+            help="the gate's tolerance (default: 0.02 for a tabular store, 0.1 for a "
+                 "forecast store: a relative rise of the learnt days' MAE)")] = None,
         shadow: Annotated[bool, typer.Option(
             help="a promoted version predicts beside the current one first and takes over "
                  "only if its live error is no worse")] = False,
@@ -50,21 +52,32 @@ def register(app: typer.Typer) -> None:
             help="seconds to wait after a failed update before the policy starts another")
                                ] = 60.0,
     ) -> None:
-        """Serve predictions from a store and keep learning from the labels that come back."""
+        """Serve predictions from a store and keep learning from the labels that come back.
+
+        On a forecast store: the next horizon at /forecast, measured rows at /observe."""
         from retain.extras import require
 
         uvicorn = require("uvicorn", "serve")
+        from retain.errors import RetainError
         from retain.serve import create_app
         from retain.serve.settings import SETTINGS_ENV, ServeSettings, read_token
+        from retain.store.forecasts import ForecastStore, open_store
 
+        forecasts = isinstance(open_store(store), ForecastStore)
+        if forecasts and workers > 1:
+            raise RetainError("a forecast store is served by one worker (its forecast is "
+                              "computed once and kept); drop --workers")
+        gate = {} if tolerance is None else (
+            {"forecast_tolerance": tolerance} if forecasts else {"tolerance": tolerance})
         settings = ServeSettings(
             store=str(store.resolve()), token=read_token(token_file), max_rows=max_rows,
             max_body_bytes=max_body_bytes, pending_ttl=pending_ttl,
             update_every=update_every or None, update_interval=update_interval or None,
-            drift=drift, min_update_rows=min_update_rows, tolerance=tolerance, shadow=shadow,
-            shadow_labels=shadow_labels, poll=poll, retry_after=retry_after)
+            drift=drift, min_update_rows=min_update_rows, shadow=shadow,
+            shadow_labels=shadow_labels, poll=poll, retry_after=retry_after, **gate)
         if settings.token is None:
-            err.print("[yellow]no token[/yellow]: /learn, /rollback and /update are refused; "
+            writes = "/observe is" if forecasts else "/learn, /rollback and /update are"
+            err.print(f"[yellow]no token[/yellow]: {writes} refused; "
                       "pass --token-file or set $RETAIN_SERVE_TOKEN")
         if host not in ("127.0.0.1", "localhost", "::1"):
             err.print(f"[yellow]listening on {host}[/yellow]: other machines can reach it")

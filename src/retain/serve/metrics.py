@@ -26,7 +26,7 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 class JournalCollector:
     """Figures read from the journal when Prometheus scrapes."""
 
-    def __init__(self, journal: Journal, serving: Any):
+    def __init__(self, journal: Journal | None, serving: Any, collector: Any = None):
         self.journal = journal
         self.serving = serving  # () -> the version this worker serves
 
@@ -57,7 +57,7 @@ class JournalCollector:
 class Metrics:
     """The request metrics of one app, and the text ``/metrics`` answers with."""
 
-    def __init__(self, journal: Journal, serving: Any):
+    def __init__(self, journal: Journal | None, serving: Any, collector: Any = None):
         shared = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         self.registry = CollectorRegistry()
         own = None if shared else self.registry
@@ -67,7 +67,8 @@ class Metrics:
                                  ["route"], buckets=BUCKETS, registry=own)
         if shared:
             MultiProcessCollector(self.registry)
-        self.registry.register(JournalCollector(journal, serving))
+        # the figures read at each scrape: the journal's, or ``collector``'s (forecast stores)
+        self.registry.register(collector or JournalCollector(journal, serving))
 
     def observe(self, route: str, status: int, started: float) -> None:
         self.requests.labels(route, str(status)).inc()

@@ -34,7 +34,9 @@ class ServeSettings:
     its live error is no worse; ``poll``: seconds between checks for a new version;
     ``retry_after``: seconds the policy waits after a failed update before it starts another
     (a failed update leaves its labels waiting, so without a pause every new label would start
-    the same failing update again; ``POST /update`` is not held back).
+    the same failing update again; ``POST /update`` is not held back);
+    ``forecast_tolerance``: the gate's tolerance over a forecast store (a relative rise of the
+    learnt days' MAE, see :mod:`retain.store.forecasts`).
     """
 
     store: str
@@ -51,6 +53,7 @@ class ServeSettings:
     shadow_labels: int = 200
     poll: float = 1.0
     retry_after: float = 60.0
+    forecast_tolerance: float = 0.1
 
     def __post_init__(self) -> None:
         positive = {"max_rows": self.max_rows, "max_body_bytes": self.max_body_bytes,
@@ -62,6 +65,8 @@ class ServeSettings:
         bad = [f"{k}={v}" for k, v in positive.items() if not v > 0]
         if bad:
             raise RetainError(f"these settings must be positive: {', '.join(bad)}")
+        if not self.forecast_tolerance >= 0:
+            raise RetainError(f"forecast_tolerance must be >= 0, got {self.forecast_tolerance}")
         if self.min_update_rows < 5:
             raise RetainError("min_update_rows must be at least 5: the gate keeps a holdout "
                               "out of every update")
