@@ -41,3 +41,22 @@ def test_deploying_a_forecaster_loads_nothing_of_the_backtest():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out == ["[]", "retain.forecasting.backtest.run"]
+
+
+def test_the_command_line_help_names_every_catalogued_approach_and_the_defaults():
+    """`retain forecast --help` writes the names out (importing the catalog would slow every
+    `retain` command): they must be the catalog's, and the default the experiment's."""
+    import re
+
+    import typer
+
+    from retain.cli.forecast import register
+    from retain.forecasting.experiment import DEFAULT_APPROACHES
+
+    app = typer.Typer()
+    register(app)
+    [option] = [p for p in typer.main.get_command(app).params if p.name == "approaches"]
+    default, also = re.fullmatch(r"comma-separated \(default: (.*)\); also available: (.*)",
+                                 option.help).groups()
+    assert tuple(default.split(",")) == DEFAULT_APPROACHES
+    assert sorted(default.split(",") + also.split(", ")) == sorted(APPROACHES)
