@@ -4,6 +4,8 @@ here first).
 
 images: a CNN trained on MNIST classes 0-4, frozen; then a stream of six experiences, the
   classes 0-4 again and the new classes 5, 6, 7, 8, 9 one at a time (class-incremental).
+images-adapt: the same backbone, then the new classes only (5 and 6, 7, 8, 9); the heads
+  with and without first-session adaptation on the first experience (5 and 6).
 vibration: the vibration CNN trained on simulated motor-6205 windows (the simulator's four
   fault classes), frozen; then the real CWRU recordings class-incremental by fault type.
 vibration-real: the same, the backbone trained instead on the real training windows of the
@@ -21,6 +23,7 @@ Seconds include computing the features; memory is the bytes of the strategy's st
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from timing import machine, markdown_table, peak_rss_mb
 from torch import nn
 
 from retain import Learner
-from retain.backbone import cache_stream, freeze
+from retain.backbone import adapt_first, cache_stream, freeze
 from retain.bench.runner import train_joint
 from retain.scenarios.experience import make_stream
 from retain.strategies import make_strategy
@@ -50,35 +53,54 @@ def state_bytes(strategies) -> int:
     return sum(walk(s.state_dict()) for s in strategies)
 
 
-def contenders(backbone, scratch_model, stream, dim, n_classes, epochs, lr, head_lr=1e-2):
-    """``name -> (seconds, RunResult, state bytes)`` for every contender."""
+def heads_on_features(cached, dim, n_classes, epochs, settings=None, capacity=200):
+    """``name -> (seconds, RunResult, state bytes)`` for the closed-form heads, a linear head
+    trained with Replay of ``capacity`` feature vectors, and the joint linear head, all on the
+    cached features; ``settings[name]`` is each one's keyword arguments (``lr`` and
+    ``epochs`` for the linear heads: 1e-2 and ``epochs`` unless given)."""
+    settings = settings or {}
     out = {}
-    start = time.perf_counter()
-    cached = cache_stream(backbone, stream)
-    feature_seconds = time.perf_counter() - start
     for name in [*HEADS, "replay", "joint"]:
         torch.manual_seed(0)
         head = nn.Linear(dim, n_classes)
         closed = name in HEADS
-        strategies = ([make_strategy(name, **HEADS[name])] if closed else
-                      [make_strategy("replay", capacity=200)] if name == "replay" else [])
+        kwargs = {**HEADS.get(name, {"lr": 1e-2, "epochs": epochs}), **settings.get(name, {})}
+        strategies = ([make_strategy(name, **kwargs)] if closed else
+                      [make_strategy("replay", capacity=capacity)] if name == "replay" else [])
         learner = Learner(head, torch.optim.Adam(head.parameters(),
-                                                 lr=0.0 if closed else head_lr),
+                                                 lr=0.0 if closed else kwargs["lr"]),
                           strategies=strategies, seed=0)
         start = time.perf_counter()
         if name == "joint":
-            result = train_joint(learner, cached, {"epochs": epochs, "batch_size": 32})
+            result = train_joint(learner, cached, {"epochs": kwargs["epochs"], "batch_size": 32})
         else:
-            result = learner.run(cached, epochs=1 if closed else epochs, batch_size=32)
-        out[name] = (feature_seconds + time.perf_counter() - start, result,
-                     state_bytes(strategies))
+            result = learner.run(cached, epochs=1 if closed else kwargs["epochs"], batch_size=32)
+        out[name] = (time.perf_counter() - start, result, state_bytes(strategies))
+    return out
+
+
+def scratch_replay(scratch_model, stream, epochs, lr, capacity=200):
+    """``(seconds, RunResult, state bytes)`` of the whole network from random weights with
+    Replay of ``capacity`` inputs."""
     model = scratch_model()
-    strategies = [make_strategy("replay", capacity=200)]
+    strategies = [make_strategy("replay", capacity=capacity)]
     learner = Learner(model, torch.optim.Adam(model.parameters(), lr=lr), strategies=strategies,
                       seed=0)
     start = time.perf_counter()
     result = learner.run(stream, epochs=epochs, batch_size=32)
-    out["replay from scratch"] = (time.perf_counter() - start, result, state_bytes(strategies))
+    return time.perf_counter() - start, result, state_bytes(strategies)
+
+
+def contenders(backbone, scratch_model, stream, dim, n_classes, epochs, lr, head_lr=1e-2):
+    """``name -> (seconds, RunResult, state bytes)`` for every contender; the seconds of
+    those on the backbone include computing the features."""
+    start = time.perf_counter()
+    cached = cache_stream(backbone, stream)
+    feature_seconds = time.perf_counter() - start
+    settings = {"replay": {"lr": head_lr}, "joint": {"lr": head_lr}}
+    out = {name: (feature_seconds + seconds, r, memory) for name, (seconds, r, memory)
+           in heads_on_features(cached, dim, n_classes, epochs, settings).items()}
+    out["replay from scratch"] = scratch_replay(scratch_model, stream, epochs, lr)
     return out
 
 
@@ -90,7 +112,8 @@ def table(results) -> str:
                            "state MB"], rows)
 
 
-def images(args) -> None:
+def mnist_pretrained(args):
+    """MNIST ``(train, test)`` and a CNN trained on classes 0-4 only, frozen."""
     from retain.datasets.mnist import mnist
 
     train, test = mnist()
@@ -102,7 +125,11 @@ def images(args) -> None:
         subset(train, range(5), args.samples * 5), epochs=args.epochs, batch_size=64)
     print(f"images: backbone trained on {args.samples * 5} samples of classes 0-4 in "
           f"{time.perf_counter() - start:.0f} s")
-    freeze(backbone)
+    return train, test, freeze(backbone)
+
+
+def images(args) -> None:
+    train, test, backbone = mnist_pretrained(args)
     groups = [list(range(5)), [5], [6], [7], [8], [9]]
     stream = make_stream([(subset(train, g, args.samples * len(g), seed=i),
                            subset(test, g)) for i, g in enumerate(groups)], "mnist 0-4 | 5..9")
@@ -111,6 +138,49 @@ def images(args) -> None:
         torch.manual_seed(0)
         return nn.Sequential(mnist_backbone(), nn.Linear(128, 10))
     print(table(contenders(backbone, scratch, stream, 128, 10, args.epochs, 1e-3)))
+
+
+def adapted_heads(backbone, stream, dim, n_classes, epochs, lr, settings=None):
+    """``name -> (seconds, RunResult)`` of the closed-form heads over ``backbone`` after
+    first-session adaptation (:func:`retain.backbone.adapt_first`: every backbone parameter
+    trained with a linear head on the first experience, Adam at ``lr`` for ``epochs``, then
+    frozen; ``epochs=0``: none). Seconds: the adaptation, the features and the head."""
+    net = copy.deepcopy(backbone)
+    start = time.perf_counter()
+    if epochs:
+        torch.manual_seed(0)
+        adapt_first(net, nn.Linear(dim, n_classes), stream[0].train, epochs=epochs,
+                    batch_size=32, lr=lr)
+    cached = cache_stream(net, stream)
+    before = time.perf_counter() - start
+    return {name: (before + seconds, r) for name, (seconds, r, _)
+            in heads_on_features(cached, dim, n_classes, 1, settings).items() if name in HEADS}
+
+
+def adapt_table(backbone, stream, dim, n_classes, epochs, lr, settings=None) -> str:
+    """The closed-form heads with and without first-session adaptation (adapted_heads)."""
+    rows = []
+    for adapt in (False, True):
+        out = adapted_heads(backbone, stream, dim, n_classes, epochs if adapt else 0, lr,
+                            settings)
+        for name, (seconds, r) in out.items():
+            if name in HEADS:
+                rows.append([name, "yes" if adapt else "no", f"{r.average_accuracy:.3f}",
+                             f"{r.forgetting:.3f}", f"{seconds:.1f}"])
+    rows.sort(key=lambda row: list(HEADS).index(row[0]))
+    return markdown_table(["head", "first-session adaptation", "final average accuracy",
+                           "forgetting", "seconds"], rows)
+
+
+def images_adapt(args) -> None:
+    """The backbone of classes 0-4, then only the new classes: 5 and 6, 7, 8, 9."""
+    train, test, backbone = mnist_pretrained(args)
+    groups = [[5, 6], [7], [8], [9]]
+    stream = make_stream([(subset(train, g, args.samples * len(g), seed=i),
+                           subset(test, g)) for i, g in enumerate(groups)], "mnist 5,6 | 7..9")
+    print(f"images-adapt: {[e.name for e in stream]}, adaptation {args.epochs} epoch(s), "
+          "Adam lr 1e-3")
+    print(adapt_table(backbone, stream, 128, 10, args.epochs, 1e-3))
 
 
 def vibration(args, real: bool = False) -> None:
@@ -160,7 +230,7 @@ def main() -> None:
     torch.set_num_threads(1)
     print(machine())
     for part in args.part.split(","):
-        {"images": images, "vibration": vibration,
+        {"images": images, "images-adapt": images_adapt, "vibration": vibration,
          "vibration-real": lambda a: vibration(a, real=True)}[part](args)
     print(f"peak RSS {peak_rss_mb():.0f} MB")
 

@@ -200,3 +200,15 @@ def test_a_backbone_named_on_the_command_line_is_loaded_frozen_or_refused_clearl
                           ("no-colon", "module:attribute")):
         with pytest.raises(RetainError, match=message):
             load_backbone(spec)
+
+
+def test_state_keys_stay_those_old_checkpoints_hold():
+    """The keys the heads have saved since they were added: a checkpoint written before the
+    shared code moved to ``closed_form`` must still load."""
+    x, y = _data()
+    keys = {name: sorted(make().fit(x, y).state_dict()) for name, make in HEADS.items()}
+    keys["ranpac"] = sorted(RanPAC(projection=16).fit(x, y).state_dict())  # ridge chosen
+    assert keys["ncm"] == keys["ncm-cosine"] == ["counts", "hyperparameters", "sums"]
+    assert keys["slda"] == ["counts", "gram", "hyperparameters", "sums"]
+    assert keys["ranpac"] == ["counts", "dim", "gram", "gram_val", "hyperparameters", "n_val",
+                              "prototypes", "prototypes_val", "rng"]

@@ -62,7 +62,8 @@ def grown(t: torch.Tensor | None, n: int, shape: tuple[int, ...], device, dim: i
 
 class ClosedFormHead(Strategy):
     """Base class: subclasses define :meth:`accumulate` (add features) and :meth:`scores`
-    (class scores of features, from the sums)."""
+    (class scores of features, from the sums), and declare a ``counts`` state (samples per
+    class) that :meth:`count` fills; :meth:`add_class_sums` also fills a ``sums`` state."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,6 +120,24 @@ class ClosedFormHead(Strategy):
                     for i in range(0, x.shape[0], learner.eval_batch_size)])
         finally:
             learner.model.train(was_training)
+
+    def count(self, labels: torch.Tensor, device) -> int:
+        """Add ``labels`` to ``counts`` (grown to the largest class seen); returns how many
+        classes the sums now cover."""
+        n = int(labels.max()) + 1 if labels.numel() else 0
+        self.counts = grown(self.counts, n, (), device)
+        self.counts.index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
+        return self.counts.shape[0]
+
+    def add_class_sums(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add ``features`` to ``counts`` and to their class's row of ``sums``."""
+        n = self.count(labels, features.device)
+        self.sums = grown(self.sums, n, (features.shape[1],), features.device)
+        self.sums.index_add_(0, labels, features)
+
+    def class_means(self) -> torch.Tensor:
+        """``sums / counts`` (zero for a class never seen)."""
+        return self.sums / self.counts.clamp(min=1).unsqueeze(1)
 
     def _empty(self) -> bool:
         return getattr(self, "counts", None) is None

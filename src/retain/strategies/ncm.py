@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from retain.strategies.closed_form import ClosedFormHead, grown
+from retain.strategies.closed_form import ClosedFormHead
 
 
 class NCM(ClosedFormHead):
@@ -49,15 +49,11 @@ class NCM(ClosedFormHead):
     def accumulate(self, features: torch.Tensor, labels: torch.Tensor) -> None:
         if self.normalize:
             features = F.normalize(features, dim=1)
-        n = int(labels.max()) + 1 if labels.numel() else 0
-        self.sums = grown(self.sums, n, (features.shape[1],), features.device)
-        self.counts = grown(self.counts, n, (), features.device)
-        self.sums.index_add_(0, labels, features)
-        self.counts.index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
+        self.add_class_sums(features, labels)
 
     def scores(self, features: torch.Tensor) -> torch.Tensor:
         if self._solved is None:
-            self._solved = self.sums / self.counts.clamp(min=1).unsqueeze(1)
+            self._solved = self.class_means()
         means = self._solved
         features = features.to(means)
         if self.normalize:

@@ -92,11 +92,8 @@ class RanPAC(ClosedFormHead):
 
     def accumulate(self, features: torch.Tensor, labels: torch.Tensor) -> None:
         h = self.project(features)
-        n = int(labels.max()) + 1 if labels.numel() else 0
         m, device = self.projection, h.device
-        self.counts = grown(self.counts, n, (), device)
-        self.counts.index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
-        n = self.counts.shape[0]
+        n = self.count(labels, device)
         self.gram = grown(self.gram, m, (m,), device)
         self.prototypes = grown(self.prototypes, n, (m,), device, dim=1)
         onehot = torch.zeros(len(labels), n, dtype=torch.float64, device=device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from retain.errors import RetainError
-from retain.strategies.closed_form import ClosedFormHead, grown
+from retain.strategies.closed_form import ClosedFormHead
 
 
 class SLDA(ClosedFormHead):
@@ -52,14 +52,9 @@ class SLDA(ClosedFormHead):
         self.add_state("gram", None)  # [d, d]: sum of f fᵀ
 
     def accumulate(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        d = features.shape[1]
-        n = int(labels.max()) + 1 if labels.numel() else 0
-        self.sums = grown(self.sums, n, (d,), features.device)
-        self.counts = grown(self.counts, n, (), features.device)
+        self.add_class_sums(features, labels)
         if self.gram is None:
-            self.gram = features.new_zeros(d, d)
-        self.sums.index_add_(0, labels, features)
-        self.counts.index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
+            self.gram = features.new_zeros(features.shape[1], features.shape[1])
         self.gram.addmm_(features.T, features)
 
     def covariance(self) -> torch.Tensor:
@@ -74,7 +69,7 @@ class SLDA(ClosedFormHead):
             d = self.gram.shape[0]
             eye = torch.eye(d, dtype=torch.float64, device=self.gram.device)
             precision = (1 - self.shrinkage) * self.covariance() + self.shrinkage * eye
-            means = self.sums / self.counts.clamp(min=1).unsqueeze(1)
+            means = self.class_means()
             weights = torch.linalg.solve(precision, means.T).T  # Λμ_c (Λ symmetric)
             self._solved = (weights, -0.5 * (weights * means).sum(1))
         weights, bias = self._solved
