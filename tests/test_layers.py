@@ -105,6 +105,7 @@ def test_what_drives_a_learner_uses_only_the_written_contract():
     assert all(hasattr(learner, m) for m in allowed)
     root = Path(retain.__file__).parent
     files = [root / "evaluation.py", root / "run_recorder.py", root / "run_loop.py",
+             root / "batching.py",
              root / "checkpoint" / "recipes.py", root / "checkpoint" / "format.py",
              root / "lightning" / "module.py"]
     for path in files:

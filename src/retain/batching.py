@@ -7,6 +7,9 @@ label get the experience's task appended, the same way on every path.
 
 >>> from torch.utils.data import TensorDataset
 >>> from retain.scenarios.experience import Experience
+
+if TYPE_CHECKING:
+    from retain.strategies.contract import DriverView
 >>> data = TensorDataset(torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1]))
 >>> x, y, task = experience_tensors(Experience(data, task_label=2), torch.device("cpu"))
 >>> task.tolist()
@@ -16,6 +19,7 @@ label get the experience's task appended, the same way on every path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -24,6 +28,9 @@ from retain.data import Tensors, as_tensors, is_tensor_backed, iterate
 from retain.distributed import World, rank_batches, rank_indices
 from retain.errors import RetainError
 from retain.scenarios.experience import Experience
+
+if TYPE_CHECKING:
+    from retain.strategies.contract import DriverView
 
 
 def task_tensor(task: torch.Tensor | int | None, n: int,
@@ -101,3 +108,19 @@ def consolidation_batches(tensors: Tensors, batch_size: int, limit: int | None, 
         tensors = tuple(t.index_select(0, idx.to(tensors[0].device)) for t in tensors)
     for part in iterate(tensors, batch_size, generator, shuffle):
         yield part[0], part[1], part[2] if len(part) > 2 else None
+
+
+# -- the learner's methods for strategies (retain.Learner names them) -------------------------
+def dataset_tensors(learner: DriverView, dataset: Dataset, task: int | None = None) -> Tensors:
+    """``(x, y[, task])`` of a dataset on the learner's device (the first batch of a dataset
+    that is not tensor-backed)."""
+    return experience_tensors(Experience(dataset, task_label=task), learner.device)
+
+
+def dataset_batches(learner: DriverView, dataset: Dataset, batch_size: int = 1024,
+                    limit: int | None = None, shuffle: bool = False
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """``(x, y, task_or_None)`` mini-batches of a dataset on the learner's device, for
+    consolidation work (Fisher, importance, herding). ``limit`` takes a random subset."""
+    return consolidation_batches(learner.experience_tensors(dataset), batch_size, limit,
+                                 shuffle, learner.generator)

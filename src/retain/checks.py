@@ -204,3 +204,11 @@ def check_world_size(n: int, ranks: int) -> None:
         raise RetainError(
             f"the world has {ranks} ranks but the data only {n} samples: every "
             f"rank needs at least one; start fewer processes (--nproc-per-node)")
+
+
+def agree_on_experience(learner: DriverView, n: int, what: dict[str, Any]) -> None:
+    """Once per experience, on every rank: data big enough, ranks agreeing on the settings
+    and on ``what`` (the experience's size, epochs, ...), shuffles identical."""
+    check_world_size(n, learner.world.size)
+    learner.world.agree({**agreed_settings(learner), **what})
+    learner.world.sync_generator(learner.generator)

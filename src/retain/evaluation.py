@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from retain.strategies.contract import DriverView
 
 
+def evaluate(learner: DriverView, dataset: Dataset, task: int | None = None) -> float:
+    """Accuracy (classification) or MSE (regression) on a dataset
+    (:meth:`retain.Learner.evaluate`)."""
+    return float(StreamEvaluator(learner, [dataset], [task])()[0])
+
+
 class StreamEvaluator:
     """Scores every test set in one batched pass over their concatenation.
 

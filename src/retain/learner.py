@@ -18,15 +18,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from retain import batching, checks, growth, run_loop
+from retain import batching, checks, evaluation, label_space, run_loop
 from retain.capture import CapturedStep, check_capturable, compile_mode
 from retain.data import Tensors
 from retain.distributed import World, current, rank_batches
 from retain.errors import RetainError
-from retain.evaluation import StreamEvaluator, batched_outputs
-from retain.metrics import LearnStats, RunResult
-from retain.run_recorder import EVAL_SAMPLES, REGRESSION_FLIP_TOLERANCE
-from retain.scenarios.experience import Experience, Stream
+from retain.evaluation import batched_outputs
+from retain.metrics import LearnStats
+from retain.scenarios.experience import Experience
 from retain.strategies.base import HOOKS, Batch, Strategy
 
 if TYPE_CHECKING:
@@ -216,18 +215,10 @@ class Learner:
         """The strategy hook that classifies instead of the model's argmax, or ``None``."""
         return self._classifier
 
-    def experience_tensors(self, dataset: Dataset, task: int | None = None) -> Tensors:
-        """``(x, y[, task])`` of a dataset on the learner's device (the first batch of a
-        dataset that is not tensor-backed)."""
-        return batching.experience_tensors(Experience(dataset, task_label=task), self.device)
-
-    def batches(self, dataset: Dataset, batch_size: int = 1024, limit: int | None = None,
-                shuffle: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor,
-                                                         torch.Tensor | None]]:
-        """``(x, y, task_or_None)`` mini-batches of a dataset on the learner's device, for
-        consolidation work (Fisher, importance, herding). ``limit`` takes a random subset."""
-        return batching.consolidation_batches(self.experience_tensors(dataset), batch_size,
-                                              limit, shuffle, self.generator)
+    # methods kept by their job next door: ``learner.batches(data)`` calls
+    # ``batching.dataset_batches(learner, data)``
+    experience_tensors = batching.dataset_tensors
+    batches = batching.dataset_batches
 
     def update(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | int | None = None,
                validate: bool = True) -> float:
@@ -299,14 +290,7 @@ class Learner:
         finally:
             self._periodic = None
 
-    def run(self, stream: Stream | Sequence[Experience], epochs: int = 1, batch_size: int = 32,
-            progress: Any = None, eval_every: int | None = None,
-            flip_tolerance: float = REGRESSION_FLIP_TOLERANCE,
-            eval_samples: int | None = EVAL_SAMPLES, loggers: Sequence[Any] = ()) -> RunResult:
-        """Train on each experience in turn and test on every experience after each one; the
-        arguments are described at :func:`retain.run_loop.run`."""
-        return run_loop.run(self, stream, epochs, batch_size, progress, eval_every,
-                            flip_tolerance, eval_samples, loggers)
+    run = run_loop.run  # train on each experience in turn, test on all after each one
 
     # -- for a training loop of your own (retain.lightning uses these) ----------------------
     def begin_experience(self, experience: Experience) -> Tensors:
@@ -335,16 +319,6 @@ class Learner:
             hook(self, experience)
         self.experiences_seen += 1
 
-    def set_task_classes(self, task_classes: Sequence[Sequence[int]]) -> None:
-        """Declare the classes of each task: outputs are then masked to the sample's task."""
-        self.task_classes = [tuple(int(c) for c in cs) for cs in task_classes]
-        n_out = max(max(cs) for cs in self.task_classes) + 1
-        n_out = max(n_out, self.n_outputs or 0)
-        mask = torch.zeros(len(self.task_classes), n_out, dtype=torch.bool)
-        for i, cs in enumerate(self.task_classes):
-            mask[i, list(cs)] = True
-        self._task_mask = mask.to(self.device)
-
     def _batches(self, dataset: Dataset, tensors: Tensors, batch_size: int,
                  shuffle: bool) -> Iterable[tuple]:
         return batching.training_batches(dataset, tensors, batch_size, shuffle, self.generator,
@@ -353,47 +327,23 @@ class Learner:
     def _task_tensor(self, task, n: int) -> torch.Tensor | None:
         return batching.task_tensor(task, n, self.device)
 
-    def _note_classes(self, y: torch.Tensor) -> None:
-        if self.task_type != "classification":
-            return
-        if self.seen_classes is None:
-            self.seen_classes = torch.zeros(self.n_outputs or int(y.max()) + 1,
-                                            dtype=torch.bool, device=self.device)
-        self.seen_classes[y.unique()] = True
-
     # -- checks -----------------------------------------------------------------------------
     def _check_size(self, n: int) -> None:
         checks.check_world_size(n, self.world.size)
 
-    def _check_world(self, n: int, what: dict[str, Any]) -> None:
-        """Once per experience: data big enough, ranks agreeing, shuffles identical."""
-        self._check_size(n)
-        self.world.agree({**checks.agreed_settings(self), **what})
-        self.world.sync_generator(self.generator)
+    _check_world = checks.agree_on_experience  # once per experience, on every rank
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> None:
         """Clear errors for user mistakes, checked once per experience (not per step)."""
         checks.check_inputs(x, y)
         checks.check_targets(y, self._probe(x[:2]), self.task_type, t, self._task_mask)
 
-    def _probe(self, x: torch.Tensor) -> torch.Tensor:
-        out = checks.probe(self.model, x)
-        if self.n_outputs is None and out.dim() >= 2:
-            self.n_outputs = out.shape[1]
-        return out
+    # -- the labels it knows (retain.label_space) ------------------------------------------
+    _probe, _note_classes = label_space.note_outputs, label_space.note_classes
+    set_task_classes = label_space.set_task_classes
+    grow_classes = label_space.grow_classes
 
     # -- inference -------------------------------------------------------------------------
-    def grow_classes(self, n_classes: int) -> str | None:
-        """Give the model's output layer ``n_classes`` units for labels it has not seen, with
-        the optimizer, strategy and class-mask state grown to match (:mod:`retain.growth`);
-        returns the grown layer's name (``None`` if it had enough units already)."""
-        name = growth.grow_output(self.model, self.optimizer, self.strategies, n_classes)
-        if name is not None:
-            self.n_outputs = n_classes if self.n_outputs is not None else None
-            self.seen_classes = growth.widen(self.seen_classes, n_classes, dim=0)
-            self._task_mask = growth.widen(self._task_mask, n_classes, dim=1)
-        return name
-
     def predict(self, x: torch.Tensor, task: torch.Tensor | int | None = None) -> torch.Tensor:
         """Predicted classes (classification) or outputs (regression) for a batch of inputs."""
         if self._classifier is not None and self.task_type == "classification":
@@ -413,9 +363,7 @@ class Learner:
         return batched_outputs(self.model, x, self._task_tensor(task, x.shape[0]), self.mask,
                                self.eval_batch_size)
 
-    def evaluate(self, dataset: Dataset, task: int | None = None) -> float:
-        """Accuracy (classification) or MSE (regression) on a dataset."""
-        return float(StreamEvaluator(self, [dataset], [task])()[0])
+    evaluate = evaluation.evaluate  # accuracy (classification) or MSE (regression)
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
