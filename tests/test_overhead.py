@@ -224,9 +224,9 @@ def plain_er_ace() -> Callable[[int], object]:
     return plain_run(step)
 
 
-def plain_agem() -> Callable[[int], object]:
+def plain_agem(project: bool | None = None) -> Callable[[int], object]:
     """A-GEM the textbook way: flattened gradients, and a branch (a host sync) that skips the
-    projection when ``g·r ≥ 0``."""
+    projection when ``g·r ≥ 0``; ``project`` forces the branch one way (its cost alone)."""
     m = model()
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
     params = list(m.parameters())
@@ -241,7 +241,7 @@ def plain_agem() -> Callable[[int], object]:
         ref = torch.cat([r.flatten() for r in torch.autograd.grad(ref_loss, params)])
         g = torch.cat([p.grad.flatten() for p in params])
         dot = g @ ref
-        if dot < 0:
+        if (dot < 0) if project is None else project:
             g -= dot / (ref @ ref) * ref
             for p, part in zip(params, g.split([p.numel() for p in params]), strict=True):
                 p.grad.copy_(part.view_as(p))
@@ -348,13 +348,15 @@ def test_no_allocation_is_as_large_as_the_experience(name):
 
 def test_agem_branch_free_projection_costs_a_bounded_number_of_ops():
     """A-GEM projects without a host sync, so it always computes ``r·r``, the clamped
-    coefficient and the update (6 ops) where the textbook loop computes ``dot < 0`` and syncs
-    (2 ops) and projects only when the branch fires (13 ops here). The learner adds at most
-    those 4 ops to the loop's cheapest step."""
+    coefficient and the update (6 ops) where the textbook loop syncs on ``dot < 0`` and
+    projects only when the branch fires (13 ops here). The learner's step costs the loop's
+    cheapest step (no projection) plus those 6 ops, and less than a projecting step. (How
+    often the branch fires depends on the memory draws: not a fixed reference.)"""
     retain_ops = per_step(aten_ops, learner_run(lambda: AGEM(capacity=1000, sample_size=16)))
-    plain_ops = per_step(aten_ops, plain_agem())
-    assert plain_ops > 5
-    assert retain_ops <= plain_ops + 4, (retain_ops, plain_ops)
+    cheapest = per_step(aten_ops, plain_agem(project=False))
+    projecting = per_step(aten_ops, plain_agem(project=True))
+    assert cheapest > 5
+    assert retain_ops <= cheapest + 6 < projecting, (retain_ops, cheapest, projecting)
 
 
 #: strategies whose own term calls the learner's loss module a second time (``nn.Module``
