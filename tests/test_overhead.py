@@ -87,6 +87,27 @@ def python_calls(fn: Callable[[], object]) -> int:
     return calls
 
 
+def numpy_calls(fn: Callable[[], object]) -> int:
+    """Calls into NumPy (its Python functions and its C functions and methods)."""
+    calls = 0
+
+    def profile(frame, event, arg):
+        nonlocal calls
+        if event == "call" and "/numpy/" in frame.f_code.co_filename:
+            calls += 1
+        elif event == "c_call":
+            owner = getattr(arg, "__self__", None)
+            module = getattr(arg, "__module__", None) or type(owner).__module__
+            calls += str(module).startswith("numpy")
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
 def aten_ops(fn: Callable[[], object]) -> int:
     with _AtenCounter() as counter:
         fn()
@@ -374,6 +395,16 @@ def test_python_calls_per_step_stay_close_to_a_plain_loop(name):
     # calls over the plain loop's ~150; a doubled step or a per-sample loop costs hundreds
     assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, 20), (retain_calls,
                                                                           plain_calls)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_no_numpy_call_per_step(name):
+    """The time-shaped guard that catches what the counts above cannot: a NumPy call inside
+    the step (replay's memory draw did one) adds no aten op and few Python calls, yet it costs
+    tens of microseconds there, its code cold after the step's kernels (replay 1.17 x the
+    plain loop on the peers harness, docs/performance.md). A memory still filling inserts by
+    slices; a full reservoir's insertion decisions still use NumPy (``update="step"``)."""
+    assert per_step(numpy_calls, learner_run(CASES[name][0])) == 0
 
 
 def test_lwf_adds_one_teacher_forward_per_step():
