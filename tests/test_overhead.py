@@ -87,6 +87,27 @@ def python_calls(fn: Callable[[], object]) -> int:
     return calls
 
 
+def numpy_calls(fn: Callable[[], object]) -> int:
+    """Calls into NumPy (its Python functions and its C functions and methods)."""
+    calls = 0
+
+    def profile(frame, event, arg):
+        nonlocal calls
+        if event == "call" and "/numpy/" in frame.f_code.co_filename:
+            calls += 1
+        elif event == "c_call":
+            owner = getattr(arg, "__self__", None)
+            module = getattr(arg, "__module__", None) or type(owner).__module__
+            calls += str(module).startswith("numpy")
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
 def aten_ops(fn: Callable[[], object]) -> int:
     with _AtenCounter() as counter:
         fn()
@@ -224,9 +245,9 @@ def plain_er_ace() -> Callable[[int], object]:
     return plain_run(step)
 
 
-def plain_agem() -> Callable[[int], object]:
+def plain_agem(project: bool | None = None) -> Callable[[int], object]:
     """A-GEM the textbook way: flattened gradients, and a branch (a host sync) that skips the
-    projection when ``g·r ≥ 0``."""
+    projection when ``g·r ≥ 0``; ``project`` forces the branch one way (its cost alone)."""
     m = model()
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
     params = list(m.parameters())
@@ -241,7 +262,7 @@ def plain_agem() -> Callable[[int], object]:
         ref = torch.cat([r.flatten() for r in torch.autograd.grad(ref_loss, params)])
         g = torch.cat([p.grad.flatten() for p in params])
         dot = g @ ref
-        if dot < 0:
+        if (dot < 0) if project is None else project:
             g -= dot / (ref @ ref) * ref
             for p, part in zip(params, g.split([p.numel() for p in params]), strict=True):
                 p.grad.copy_(part.view_as(p))
@@ -348,13 +369,15 @@ def test_no_allocation_is_as_large_as_the_experience(name):
 
 def test_agem_branch_free_projection_costs_a_bounded_number_of_ops():
     """A-GEM projects without a host sync, so it always computes ``r·r``, the clamped
-    coefficient and the update (6 ops) where the textbook loop computes ``dot < 0`` and syncs
-    (2 ops) and projects only when the branch fires (13 ops here). The learner adds at most
-    those 4 ops to the loop's cheapest step."""
+    coefficient and the update (6 ops) where the textbook loop syncs on ``dot < 0`` and
+    projects only when the branch fires (13 ops here). The learner's step costs the loop's
+    cheapest step (no projection) plus those 6 ops, and less than a projecting step. (How
+    often the branch fires depends on the memory draws: not a fixed reference.)"""
     retain_ops = per_step(aten_ops, learner_run(lambda: AGEM(capacity=1000, sample_size=16)))
-    plain_ops = per_step(aten_ops, plain_agem())
-    assert plain_ops > 5
-    assert retain_ops <= plain_ops + 4, (retain_ops, plain_ops)
+    cheapest = per_step(aten_ops, plain_agem(project=False))
+    projecting = per_step(aten_ops, plain_agem(project=True))
+    assert cheapest > 5
+    assert retain_ops <= cheapest + 6 < projecting, (retain_ops, cheapest, projecting)
 
 
 #: strategies whose own term calls the learner's loss module a second time (``nn.Module``
@@ -372,6 +395,16 @@ def test_python_calls_per_step_stay_close_to_a_plain_loop(name):
     # calls over the plain loop's ~150; a doubled step or a per-sample loop costs hundreds
     assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, 20), (retain_calls,
                                                                           plain_calls)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_no_numpy_call_per_step(name):
+    """The time-shaped guard that catches what the counts above cannot: a NumPy call inside
+    the step (replay's memory draw did one) adds no aten op and few Python calls, yet it costs
+    tens of microseconds there, its code cold after the step's kernels (replay 1.17 x the
+    plain loop on the peers harness, docs/performance.md). A memory still filling inserts by
+    slices; a full reservoir's insertion decisions still use NumPy (``update="step"``)."""
+    assert per_step(numpy_calls, learner_run(CASES[name][0])) == 0
 
 
 def test_lwf_adds_one_teacher_forward_per_step():

@@ -196,7 +196,8 @@ def test_derpp_shared_sample_puts_both_terms_on_the_same_memory_rows():
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.0), strategies=[der])
     mem_x, mem_y = torch.randn(4, 6), torch.randint(0, 4, (4,))
     learner.update(mem_x, mem_y)  # fills the memory (lr 0: model unchanged)
-    mem = der.buffer.contents()
+    # a copy: the step's insertion may overwrite rows of the memory after they are drawn
+    mem = {name: rows.clone() for name, rows in der.buffer.contents().items()}
     seen = {}
     learner.strategies.append(_Probe(seen))
     learner._hooks["loss_terms"].append(learner.strategies[-1].loss_terms)

@@ -2,12 +2,16 @@
 
 Insertion and sampling cost O(1) per sample whatever the stream length: the slots are decided on
 the host with a NumPy generator (no device syncs), then rows are written with one indexed copy
-per field. Fields (``x``, ``y``, ``task``, ``logits``, ...) are allocated on the first insertion,
-so any sample shape works.
+per field. The rows a step replays are drawn with a torch generator: a NumPy call inside the
+update step costs tens of microseconds there (its code is cold after the step's kernels;
+docs/performance.md), a torch draw goes through the dispatcher the step keeps warm. Fields
+(``x``, ``y``, ``task``, ``logits``, ...) are allocated on the first insertion, so any sample
+shape works.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
@@ -34,6 +38,9 @@ class ReplayBuffer:
         self.size = 0
         self.seen = 0
         self.rng = np.random.default_rng(seed)
+        # replay draws; ``None`` in a memory restored from a state saved before draws had
+        # their own generator: it goes on drawing from ``rng``, so it resumes as it would have
+        self.draws: torch.Generator | None = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return self.size
@@ -131,6 +138,8 @@ class ReplayBuffer:
             return self.sample_indices(total, replace)[offset : offset + k]
         if self.size == 0:
             raise RetainError("cannot sample from an empty replay buffer")
+        if replace and self.draws is not None:
+            return torch.randint(0, self.size, (k,), generator=self.draws).to(self.device)
         if replace:
             drawn = self.rng.integers(0, self.size, k)
         else:
@@ -156,6 +165,7 @@ class ReplayBuffer:
             "size": self.size,
             "seen": self.seen,
             "rng": self.rng.bit_generator.state,
+            **({} if self.draws is None else {"draws": _encode(self.draws.get_state())}),
             "fields": {name: value[: self.size].clone() for name, value in self.fields.items()},
         }
 
@@ -172,6 +182,11 @@ class ReplayBuffer:
             )
         self.size, self.seen = int(state["size"]), int(state["seen"])
         self.rng.bit_generator.state = state["rng"]
+        if "draws" not in state:
+            self.draws = None
+        else:
+            self.draws = self.draws or torch.Generator()
+            self.draws.set_state(_decode(state["draws"]))
         self.fields = {}
         if state["fields"]:
             self._allocate(state["fields"])
@@ -336,6 +351,16 @@ class ExperienceBalancedBuffer(ReplayBuffer):
         # slot order matters for exact resume: shrinking picks victims by list position
         self.share_slots = [[int(i) for i in s] for s in state["share_slots"]]
         self.share_seen = [int(n) for n in state["share_seen"]]
+
+
+def _encode(generator_state: torch.Tensor) -> str:
+    """A torch generator's state as text: host state, saved with the NumPy generator's in the
+    manifest, not as a tensor that would follow the memory to its device."""
+    return base64.b64encode(generator_state.numpy().tobytes()).decode("ascii")
+
+
+def _decode(text: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
 
 
 def _last_writes(source: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

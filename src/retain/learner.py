@@ -133,6 +133,9 @@ class Learner:
     def _step(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | None,
               rows: torch.Tensor | slice | None = None,
               source: Tensors | None = None) -> torch.Tensor:
+        # the last step's gradients are freed before the forward, as a plain loop frees them:
+        # its activations reuse those blocks while they are warm (docs/performance.md)
+        self.optimizer.zero_grad(set_to_none=True)
         batch = Batch(x, y, task, rows, source)
         for hook in self._hooks["extend_batch"]:
             hook(self, batch)
@@ -141,7 +144,6 @@ class Learner:
             scale = self.world.loss_scale()  # uneven rows: weigh this rank by its share
             if scale is not None:
                 loss = loss * scale
-        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for hook in self._hooks["after_backward"]:
             hook(self, batch)
