@@ -3,9 +3,14 @@ measured number must name, in backticks, the command that produces it, or the nu
 stand in ``benchmarks/README.md`` on a line that names one.
 
 A figure is a decimal number or a number with a unit of measure (%, ×, s, ms, min, points,
-/s, GW, MW); dates, versions and numbers inside backticks (a command's arguments) are not. A
-fenced block belongs to the paragraph that introduces it (a table printed by the command that
-paragraph names). Prints ``PAGE:LINE: figures -- the start of the paragraph`` for each one
+/s, GW, MW); dates, versions, numbers inside backticks (a command's arguments), settings
+(``γ = 0.9``, ``default 0.02``) and config blocks (``yaml``, ``toml``) are not. A fenced block
+belongs to the paragraph that introduces it (a table printed by the command that paragraph
+names). Two other sources are accepted, each checkable by a reader: a sentence citing a
+publication (``Smith & Randall (2015)``, ``Zhang et al. 2017``) or an external link quotes
+that source's figures, and a figure that a paragraph's named source file
+(``src/retain/...py`` in backticks) holds literally is that code's constant. Prints
+``PAGE:LINE: figures -- the start of the paragraph`` for each one
 without a command; exits 1 if there is any.
 
     python benchmarks/figure_commands.py                 # README.md
@@ -29,7 +34,15 @@ NOT_FIGURES = [
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # dates
     re.compile(r"(?i)\b(?:torch|python|avalanche|pytorch)\s*(?:>=\s*)?\d+(?:\.\d+)+"),  # versions
     re.compile(r"\b\d+-\d+-\d+(?:-\d+)*\b"),  # layer sizes such as 784-100-100-10
+    # settings: a value given to a name (γ = 0.9, lr=0.03) or a default (default 0.02)
+    re.compile(r"(?:(?<![\w.])[^\W\d_]\w*\s?=|\bdefaults? (?:to |is )?)\s?[-+−]?\d[\d.,]*"),
 ]
+CONFIG = ("yaml", "yml", "toml", "ini")  # fences holding settings, not results
+CITATION = re.compile(  # Zhang et al. 2017, Smith & Randall (2015), McFadden & Smith 1984
+    r"\b[A-Z][\w-]+(?: et al\.,?| (?:&|and) [A-Z][\w-]+,?)? \(?(?:19|20)\d\d\b(?!-\d)"
+    r"(?<=\(\d{4})|\b[A-Z][\w-]+(?: et al\.,?| (?:&|and) [A-Z][\w-]+,?) (?:19|20)\d\d\b(?!-)"
+    r"|\]\(https?://")
+SOURCE = re.compile(r"`(src/retain/[\w/]+\.py)`")
 
 
 def paragraphs(text: str) -> list[tuple[int, str]]:
@@ -44,6 +57,8 @@ def paragraphs(text: str) -> list[tuple[int, str]]:
     commands: list[str] = []  # of the block just closed, for the next paragraph
     heading = False  # a heading since the last paragraph: a block starts a new section
     for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("  |"):  # a table inside a list item
+            line = line.lstrip()
         if line.startswith("```"):
             if fence is None:
                 fence = line[3:].strip()
@@ -61,7 +76,7 @@ def paragraphs(text: str) -> list[tuple[int, str]]:
                 commands.append(f"`{line.strip()}`")
                 if units and not heading and not units[-1][1][-1].startswith("|"):
                     units[-1][1].append(commands[-1])
-            elif units:
+            elif units and fence not in CONFIG:
                 units[-1][1].append(line)
             continue
         if line.startswith("#"):
@@ -81,9 +96,22 @@ def paragraphs(text: str) -> list[tuple[int, str]]:
 
 
 def figures(unit: str) -> list[str]:
+    unit = " ".join(s for s in re.split(r"(?<=[.;:])\s+(?=[A-Z(*])", unit)
+                    if not CITATION.search(s))  # a cited source's figures are its own
     for pattern in NOT_FIGURES:
         unit = pattern.sub(" ", unit)
     return [m.group(0).strip() for m in FIGURE.finditer(unit)]
+
+
+def in_source(figure: str, unit: str) -> bool:
+    """Whether a source file the paragraph names (in backticks) holds ``figure`` literally."""
+    number = re.sub(r"[^\d.]", "", figure.replace(",", "")).strip(".")
+    for path in SOURCE.findall(unit):
+        file = ROOT / path
+        if file.is_file() and re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])",
+                                        file.read_text()):
+            return True
+    return False
 
 
 def listed() -> set[str]:
@@ -103,7 +131,7 @@ def unexplained(page: Path) -> list[tuple[int, list[str], str]]:
     for line, unit in paragraphs(page.read_text()):
         if COMMAND.search(unit):
             continue
-        alone = [f for f in figures(unit) if f not in known]
+        alone = [f for f in figures(unit) if f not in known and not in_source(f, unit)]
         if alone:
             missing.append((line, alone, unit))
     return missing

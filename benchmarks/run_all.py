@@ -34,25 +34,29 @@ reference loops are kept honest).
 """
 
 
-def sections(args) -> list[tuple[str, str]]:
+def _section(title: str, module, args: list[str]) -> tuple[str, str, str]:
+    """``(title, the command that prints the table alone, the table)``."""
+    return title, " ".join(["python", f"benchmarks/{module.__name__}.py", *args]), module.main(args)
+
+
+def sections(args) -> list[tuple[str, str, str]]:
     quick = args.quick
     return [
-        ("1. Overhead: retain's Learner / a hand-written loop doing the same math",
-         overhead.main(["--repeats", str(1 if quick else args.repeats),
-                        "--samples", str(200 if quick else args.samples)])),
-        ("1b. Work per step, counted (independent of the machine's load)",
-         step_counts.main([])),
-        ("3. Flat cost over a long stream",
-         long_stream.main(["--experiences", str(7 if quick else 50),
-                           "--steps", str(10 if quick else args.steps),
-                           "--repeats", str(1 if quick else args.repeats)])),
-        ("4. Consolidation: diagonal Fisher (closed form / torch.func) vs a per-sample loop",
-         fisher_cost.main(["--samples", str(16 if quick else 128),
-                           "--repeats", str(1 if quick else 3)])),
-        ("5. Options",
-         options.main(["--repeats", str(1 if quick else 3),
-                       "--samples", str(200 if quick else 2000)]
-                      + (["--no-compile"] if quick else []))),
+        _section("1. Overhead: retain's Learner / a hand-written loop doing the same math",
+                 overhead, ["--repeats", str(1 if quick else args.repeats),
+                            "--samples", str(200 if quick else args.samples)]),
+        _section("1b. Work per step, counted (independent of the machine's load)",
+                 step_counts, []),
+        _section("3. Flat cost over a long stream",
+                 long_stream, ["--experiences", str(7 if quick else 50),
+                               "--steps", str(10 if quick else args.steps),
+                               "--repeats", str(1 if quick else args.repeats)]),
+        _section("4. Consolidation: diagonal Fisher (closed form / torch.func) vs a per-sample "
+                 "loop", fisher_cost, ["--samples", str(16 if quick else 128),
+                                       "--repeats", str(1 if quick else 3)]),
+        _section("5. Options", options, ["--repeats", str(1 if quick else 3),
+                                         "--samples", str(200 if quick else 2000)]
+                 + (["--no-compile"] if quick else [])),
     ]
 
 
@@ -75,14 +79,15 @@ def main(argv: list[str] | None = None) -> None:
     parts = sections(args)
     if args.avalanche_summary is not None:
         parts.insert(1, ("2. Against Avalanche 0.6.0 (peers harness, retain column)",
+                         "bash benchmarks/avalanche/run.sh PEERS",
                          args.avalanche_summary.read_text()))
     command = "python benchmarks/run_all.py " + " ".join(sys.argv[1:] if argv is None else argv)
     page = [INTRO, f"Command: `{command.strip()}`  ",
             f"Machine: {machine()}  ",
             f"Started {started}; 1-minute load average {start_load:.1f} at the start and "
             f"{load_average():.1f} at the end (per-row loads in the tables).\n"]
-    for title, table in parts:
-        page += [f"## {title}\n", table, ""]
+    for title, alone, table in parts:
+        page += [f"## {title}\n", f"This section alone: `{alone}`\n", table, ""]
     args.out.write_text("\n".join(page))
     print(f"wrote {args.out}")
 

@@ -1,12 +1,13 @@
 """Published figures have commands: benchmarks/figure_commands.py finds none missing in the
-README (and finds them where they are), and docs/reproduction.md's commands give every row of
-its table exactly the seeds the table counts."""
+README and the docs pages (and finds them where they are), and docs/reproduction.md's commands
+give every row of its table exactly the seeds the table counts."""
 
 import re
 import shlex
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from retain.bench.grid import expand
@@ -18,10 +19,20 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import figure_commands  # noqa: E402
 
+# Pages whose figures another branch is giving commands (issue 36); the lead empties this list
+# when those branches are merged. Every other page is checked.
+PENDING = {"performance.md", "pretrained.md",
+           # h36's pages not finished by the end of its session (issue 36 still open for them)
+           "forecasting.md", "serve.md", "vibration.md"}
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-def test_every_figure_in_the_readme_has_a_command_next_to_it():
-    missing = figure_commands.unexplained(ROOT / "README.md")
-    assert missing == [], "\n".join(f"README.md:{line}: {found}" for line, found, _ in missing)
+
+@pytest.mark.parametrize("page", [pytest.param(p, id=p.name) for p in PAGES])
+def test_every_figure_has_a_command_next_to_it(page):
+    if page.name in PENDING:
+        pytest.skip(f"{page.name}: figures being given commands on another branch")
+    missing = figure_commands.unexplained(page)
+    assert missing == [], "\n".join(f"{page.name}:{line}: {found}" for line, found, _ in missing)
 
 
 def test_the_check_lists_figures_without_a_command(tmp_path):
@@ -36,6 +47,41 @@ def test_the_check_lists_figures_without_a_command(tmp_path):
     assert [(line, found) for line, found, _ in missing] == [
         (3, ["47 s", "0.877"]), (11, ["0.88"])]
     assert figure_commands.main([str(page)]) == 1
+
+
+def test_settings_config_blocks_and_tables_in_list_items(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Online EWC with γ = 0.9 and `lr=0.03`, tolerance (default 0.02).\n\n"
+        "The config:\n\n```yaml\nlr: 0.03\nalpha: 0.5\n```\n\n"
+        "- A list item's table, introduced by `retain bench --seeds 0`:\n\n"
+        "  | seed | accuracy |\n  |---|---|\n  | 0 | 0.91 |\n\n"
+        "- Without a command:\n\n  | seed | accuracy |\n  |---|---|\n  | 0 | 0.92 |\n\n"
+        "Online EWC reached 0.93 with γ = 0.9.\n")
+    missing = figure_commands.unexplained(page)
+    assert [(line, found) for line, found, _ in missing] == [(20, ["0.92"]), (22, ["0.93"])]
+
+
+def test_a_citation_covers_its_own_sentence_only(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Slip is 1–2 % (Randall & Antoni 2011). The envelope bins are 5.86 Hz.\n\n"
+        "Smith & Randall (2015) report 0.95 on CWRU.\n\n"
+        "The paper of [Zhang](https://example.org/wdcnn) reached 0.99.\n\n"
+        "Measured 2026-12-03: the hybrid took 22.5 s.\n")
+    missing = figure_commands.unexplained(page)
+    assert [(line, found) for line, found, _ in missing] == [(1, ["5.86"]), (7, ["22.5 s"])]
+
+
+def test_a_figure_held_by_the_named_source_file_is_its_constant(tmp_path):
+    page = tmp_path / "page.md"
+    source = "src/retain/bench/reproduce.py"
+    lr = re.search(r'"gdumb:[^"]*", (\d\.\d+)\)', (ROOT / source).read_text()).group(1)
+    page.write_text(f"GDumb retrains at lr {lr} (`{source}`).\n\n"
+                    f"GDumb reached 81.97 (`{source}`).\n\n"
+                    f"GDumb retrains at lr {lr} (`src/retain/no_such_file.py`).\n")
+    missing = figure_commands.unexplained(page)
+    assert [(line, found) for line, found, _ in missing] == [(3, ["81.97"]), (5, [lr])]
 
 
 def _reproduction_commands() -> list[list[str]]:
