@@ -148,8 +148,9 @@ def test_shadow_mode_serves_the_champion_until_the_trial_decides(serve_store, wi
         _label_all(server, day, server.predict(day))
         [update] = _outcome(server)
         assert update["status"] == "shadow" and update["version"] == 2
-        # the store makes version 2 current before the trial is journalled, so a worker that
-        # polls in between serves it for one poll (a known race): wait for the trial's state
+        # the champion serves throughout (the trial is journalled before the store promotes,
+        # tests/test_serve_journal.py); the challenger loads beside it on a later poll
+        assert server.predict(rows(3, 6))["version"] == 1
         server.wait(lambda: (h := server.http.get("/health").json())["challenger"] == 2
                     and h["version"] == 1, 60, "the champion to serve beside the challenger")
         assert server.predict(rows(3, 6))["version"] == 1  # the champion still answers

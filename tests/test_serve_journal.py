@@ -7,7 +7,7 @@ from serve_server import rows
 
 from retain.serve.journal import Journal, JournalError
 from retain.serve.settings import ServeSettings
-from retain.serve.updater import _recover, _schema, labelled_frame, run_update
+from retain.serve.updater import _current, _recover, _schema, labelled_frame, run_update
 from retain.store import Store
 
 
@@ -129,3 +129,44 @@ def test_predictions_of_one_loop_turn_share_a_commit_and_a_bad_id_fails_alone(tm
     assert isinstance(outcome[1], JournalError) and "['used']" in str(outcome[1])
     assert writes == [3, 3, 1, 1, 1]  # the batch failed whole, then one by one
     assert set(journal.pending(["a", "b", "c", "d", "e"])) == {"a", "b", "c", "d", "e"}
+
+
+def test_in_shadow_mode_the_new_version_never_serves_before_its_trial(serve_store, monkeypatch):
+    """A worker polling while the store promotes (after ``Store.update`` made version 2
+    current, before the update process returns) must still be told to serve the champion."""
+    from retain.serve.service import ServeState
+
+    journal = Journal(serve_store)
+    _label_rows(journal, rows(40, 3))
+    settings = ServeSettings(store=str(serve_store), shadow=True)
+    worker = ServeState(settings)
+    seen = []
+    real = Store.update
+
+    def update_then_poll(self, *args, **kwargs):
+        version = real(self, *args, **kwargs)
+        seen.append((_current(self), worker.serving_version()))
+        return version
+
+    monkeypatch.setattr(Store, "update", update_then_poll)
+    outcome = run_update(settings, "test")
+    assert outcome["status"] == "shadow" and outcome["version"] == 2
+    assert seen == [(2, 1)]  # the store's current is 2; the worker serves the champion 1
+    assert journal.get_state("shadow")["challenger"] == 2
+
+
+def test_a_killed_shadow_update_is_put_on_trial_by_the_next_one(serve_store):
+    journal = Journal(serve_store)
+    store, schema = Store(serve_store), _schema(Store(serve_store))
+    settings = ServeSettings(store=str(serve_store), shadow=True)
+    _label_rows(journal, rows(40, 3))
+    taken = journal.unused_rows()
+    first = journal.start_update("count", taken[0][0], taken[-1][0], len(taken))
+    journal.set_state("shadow", {"champion": 1, "challenger": None, "since": None,
+                                 "update": first})  # as run_update writes it, then killed
+    assert store.update(labelled_frame(taken, schema)).status == "promoted"
+    _recover(journal, store, schema, settings)
+    [update] = journal.updates()
+    assert (update["status"], update["version"]) == ("shadow", 2)
+    trial = journal.get_state("shadow")
+    assert (trial["champion"], trial["challenger"]) == (1, 2)

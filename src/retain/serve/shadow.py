@@ -56,7 +56,7 @@ class Shadow:
     def refresh(self, trial: dict[str, Any] | None) -> None:
         """Load the challenger of ``trial`` (read from the journal on the event loop), or
         drop it when the trial is over. Runs in a thread: loading takes a while."""
-        if trial is None:
+        if trial is None or trial["challenger"] is None:  # none, or its update still runs
             self.slot = None
         elif self.slot is None:
             self.slot = ModelSlot(Served.load(self.state.store, int(trial["challenger"])))
@@ -73,7 +73,7 @@ class Shadow:
     def decide(self) -> str | None:
         """End the trial once enough labels scored both models; returns what happened."""
         trial = self.trial()
-        if trial is None:
+        if trial is None or trial["challenger"] is None:
             return None
         n, champion, challenger = self.state.fast.shadow_errors(trial["since"])
         if n < self.state.settings.shadow_labels:

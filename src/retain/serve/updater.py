@@ -62,7 +62,7 @@ def run_update(settings: ServeSettings, trigger: str) -> dict[str, Any] | None:
         try:
             store = Store(settings.path)
             schema = _schema(store)
-            _recover(journal, store, schema)
+            _recover(journal, store, schema, settings)
             rows = journal.unused_rows()
             if len(rows) < settings.min_update_rows:
                 return None
@@ -74,25 +74,52 @@ def run_update(settings: ServeSettings, trigger: str) -> dict[str, Any] | None:
 def _update(journal: Journal, store: Store, schema: Schema, settings: ServeSettings,
             trigger: str, rows: list[tuple[int, list[float], Any]]) -> dict[str, Any]:
     update = journal.start_update(trigger, rows[0][0], rows[-1][0], len(rows))
+    if settings.shadow:  # workers keep the champion while the store promotes (see _settle)
+        journal.set_state("shadow", {"champion": _current(store), "challenger": None,
+                                     "since": None, "update": update})
     try:
         with tempfile.TemporaryDirectory(prefix="retain-labels-") as folder:
             version = store.update(labelled_data(rows, schema, Path(folder)),
                                    tolerance=settings.tolerance)
     except RetainError as exc:  # e.g. the store is busy: the labels wait for the next try
+        if settings.shadow:
+            journal.set_state("shadow", None)
         journal.finish_update(update, "failed", None, str(exc), take_labels=False)
         return {"update": update, "status": "failed", "reason": str(exc)}
-    if version.status == "promoted" and settings.shadow:
-        journal.set_state("shadow", {"champion": version.parent, "challenger": version.id,
-                                     "since": time.time(), "update": update})
-    status = "shadow" if version.status == "promoted" and settings.shadow else version.status
+    status = _settle(journal, settings, update, version.status, version.id, version.parent)
     journal.finish_update(update, status, version.id, version.reason, take_labels=True)
     return {"update": update, "status": status, "version": version.id,
             "reason": version.reason}
 
 
-def _recover(journal: Journal, store: Store, schema: Schema) -> None:
+def _settle(journal: Journal, settings: ServeSettings, update: int, status: str,
+            version: int | None, parent: int | None) -> str:
+    """In shadow mode a promoted version goes on trial, anything else ends the pending one.
+
+    The trial's state is written *before* the store makes the new version current (with no
+    challenger yet) so that a worker polling in between keeps serving the champion: the new
+    version never answers on its own before its trial decides."""
+    if not settings.shadow:
+        return status
+    if status == "promoted":
+        journal.set_state("shadow", {"champion": parent, "challenger": version,
+                                     "since": time.time(), "update": update})
+        return "shadow"
+    journal.set_state("shadow", None)
+    return status
+
+
+def _current(store: Store) -> int:
+    with Registry(store.path) as registry:
+        return registry.current_id()
+
+
+def _recover(journal: Journal, store: Store, schema: Schema,
+             settings: ServeSettings | None = None) -> None:
     """Settle updates a killed process left ``running``: if the store recorded a version of
-    exactly those rows, the labels were learned; otherwise they wait for the next update."""
+    exactly those rows, the labels were learned (in shadow mode that version goes on trial);
+    otherwise they wait for the next update."""
+    shadow = settings is not None and settings.shadow
     for update in journal.interrupted():
         record = next(u for u in journal.updates() if u["id"] == update)
         rows = [r for r in journal.unused_rows()
@@ -104,12 +131,17 @@ def _recover(journal: Journal, store: Store, schema: Schema) -> None:
                 digest = read_table(data, schema).fingerprint(schema).hash
             learned = next((v for v in store.history() if v.data_hash == digest), None)
         if learned is None:
+            if shadow:
+                journal.set_state("shadow", None)
             journal.finish_update(update, "interrupted", None,
                                   "the update process stopped before the store recorded a "
                                   "version; its labels wait for the next update",
                                   take_labels=False)
         else:
-            journal.finish_update(update, learned.status, learned.id, learned.reason,
+            status = (learned.status if settings is None else
+                      _settle(journal, settings, update, learned.status, learned.id,
+                              learned.parent))
+            journal.finish_update(update, status, learned.id, learned.reason,
                                   take_labels=True)
 
 
