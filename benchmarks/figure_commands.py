@@ -24,7 +24,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-UNIT = r"(?:%|×|x\b|\s?s\b|\s?ms\b|\s?min\b|\s?minutes\b|\s?points\b|/s\b|\s?GW\b|\s?MW\b)"
+# a unit of measure; a times sign before a letter names a harmonic (2×BSF), not a figure
+UNIT = (r"(?:%|×(?![A-Za-z])|x\b|\s?s\b|\s?ms\b|\s?min\b|\s?minutes\b|\s?points\b|/s\b"
+        r"|\s?GW\b|\s?MW\b)")
 FIGURE = re.compile(rf"(?<![\w.])[-+−]?\d[\d,]*(?:\.\d+)?{UNIT}|(?<![\w.-])[-+−]?\d+\.\d+\b")
 EXAMPLE = "`python (the example above)`"
 COMMAND = re.compile(r"`\$? ?(?:retain|python|make|torchrun|bash|pytest|/usr/bin/time)\b[^`]*`")

@@ -121,3 +121,11 @@ def test_the_oewc_lambda_grid_config_runs_the_reproduction_settings():
     assert cell_runs(cell, [0])[0]["id"] in runs  # λ = 4 of the grid is the cell's seed 0
     lambdas = sorted({s[0][1]["lambda_"] for s in (r["strategy"] for r in runs.values())})
     assert lambdas == [4, 10, 30, 100] and len(runs) == 8
+
+
+def test_a_harmonic_named_with_a_times_sign_is_not_a_figure(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("Lines at f_r, BSF and 2×BSF are marked.\n\nIt ran 2× faster.\n\n"
+                    "Up 2.5× on 4 cores.\n")
+    missing = figure_commands.unexplained(page)
+    assert [(line, found) for line, found, _ in missing] == [(3, ["2×"]), (5, ["2.5×"])]
