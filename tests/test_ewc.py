@@ -149,12 +149,12 @@ def test_penalty_gradient_is_not_part_of_the_graph():
     assert all(p.grad is not None and p.grad.grad_fn is None for p in model.parameters())
 
 
-def _stiff_learner(lr, lambda_, optimizer="sgd"):
+def _stiff_learner(lr, lambda_, optimizer="sgd", strategy=EWC):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
            else torch.optim.Adam(model.parameters(), lr=lr))
-    learner = Learner(model, opt, strategies=[EWC(lambda_=lambda_)])
+    learner = Learner(model, opt, strategies=[strategy(lambda_=lambda_)])
     g = torch.Generator().manual_seed(0)
     data = torch.utils.data.TensorDataset(3 * torch.randn(64, 4, generator=g),
                                           torch.randint(0, 3, (64,), generator=g))
@@ -190,3 +190,21 @@ def test_ewc_does_not_warn_when_stable_or_adaptive():
         with warnings.catch_warnings():
             warnings.simplefilter("error", RetainWarning)
             learner.learn(data, batch_size=16)
+
+
+@pytest.mark.parametrize("call", ["learn", "run", "own loop"])
+@pytest.mark.parametrize("strategy", [EWC, OnlineEWC])
+def test_ewc_warning_points_at_the_users_line_however_it_is_reached(call, strategy):
+    from retain.scenarios import Experience
+
+    learner, data = _stiff_learner(lr=0.5, lambda_=1000.0, strategy=strategy)
+    with pytest.warns(RetainWarning, match="diverge; use lambda_ <") as caught:
+        if call == "learn":
+            learner.learn(data, batch_size=16)
+        elif call == "run":  # through retain's run loop and its recorder
+            learner.run([Experience(data, test=data)], batch_size=16)
+        else:
+            experience = Experience(data)
+            learner.begin_experience(experience)
+            learner.end_experience(experience)
+    assert [w.filename for w in caught] == [__file__]

@@ -1,5 +1,7 @@
 """The labels a learner knows: its number of outputs, the classes seen so far, the classes of
-each task (a mask over the outputs) and outputs grown for classes it has not seen.
+each task (a mask over the outputs) and outputs grown for classes it has not seen; and the
+model's outputs read against them: masked to each row's task, regression targets shaped like
+the outputs, the learner's loss on extra rows.
 
 These are methods of :class:`retain.Learner`, kept here by their job: the class names them
 (``set_task_classes = label_space.set_task_classes``), so ``learner.set_task_classes(...)``
@@ -25,8 +27,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from retain import growth
-from retain.checks import probe
+from retain import checks, growth
+
+_MASK_VALUE = -1e9  # masked logits: exp() is 0, yet finite so KL/CE terms stay finite
 
 
 class Labelled(Protocol):
@@ -40,16 +43,29 @@ class Labelled(Protocol):
     n_outputs: int | None
     seen_classes: torch.Tensor | None
     task_classes: list[tuple[int, ...]] | None
+    loss_fn: nn.Module
     _task_mask: torch.Tensor | None
+
+    def mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor: ...
+    def target(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor: ...
 
 
 def note_outputs(learner: Labelled, x: torch.Tensor) -> torch.Tensor:
     """The model's outputs on a few rows ``x`` (a clear error when it cannot run them); the
     first such call notes the learner's number of outputs."""
-    out = probe(learner.model, x)
+    out = checks.probe(learner.model, x)
     if learner.n_outputs is None and out.dim() >= 2:
         learner.n_outputs = out.shape[1]
     return out
+
+
+def check_data(learner: Labelled, x: torch.Tensor, y: torch.Tensor,
+               t: torch.Tensor | None = None) -> None:
+    """Clear errors for user mistakes: inputs, and labels (or targets) and task labels that
+    fit the model's outputs and the tasks' classes."""
+    checks.check_inputs(x, y)
+    checks.check_targets(y, note_outputs(learner, x[:2]), learner.task_type, t,
+                         learner._task_mask)
 
 
 def note_classes(learner: Labelled, y: torch.Tensor) -> None:
@@ -83,3 +99,30 @@ def grow_classes(learner: Labelled, n_classes: int) -> str | None:
         learner.seen_classes = growth.widen(learner.seen_classes, n_classes, dim=0)
         learner._task_mask = growth.widen(learner._task_mask, n_classes, dim=1)
     return name
+
+
+def mask(learner: Labelled, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
+    """Outputs with the classes outside each row's task masked out (as-is without tasks)."""
+    if learner._task_mask is None or task is None:
+        return out
+    return out.masked_fill(~learner._task_mask.index_select(0, task), _MASK_VALUE)
+
+
+def target(learner: Labelled, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Regression targets viewed in the outputs' shape (labels unchanged)."""
+    if learner.task_type == "regression" and y.shape != out.shape:
+        return y.view(out.shape)
+    return y
+
+
+def output_map(learner: Labelled):
+    """Post-processing of model outputs (task masking) for strategies, or ``None``."""
+    return learner.mask if learner._task_mask is not None else None
+
+
+def loss_on(learner: Labelled, out: torch.Tensor, y: torch.Tensor,
+            task: torch.Tensor | None = None) -> torch.Tensor:
+    """The learner's loss function on extra rows (a strategy's memory rows): outputs
+    masked to each row's task, regression targets shaped like the outputs, as in a step."""
+    out = learner.mask(out, task)
+    return learner.loss_fn(out, learner.target(y, out))

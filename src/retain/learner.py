@@ -31,9 +31,6 @@ from retain.strategies.base import HOOKS, Batch, Strategy
 if TYPE_CHECKING:
     from pathlib import Path
 
-_MASK_VALUE = -1e9  # masked logits: exp() is 0, yet finite so KL/CE terms stay finite
-
-
 class Learner:
     """Keeps a trained model learning from new data without forgetting what it knew.
 
@@ -186,31 +183,10 @@ class Learner:
             loss = hook(self, batch, loss)
         return loss
 
-    def mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor:
-        """Outputs with the classes outside each row's task masked out (as-is without tasks)."""
-        if self._task_mask is None or task is None:
-            return out
-        return out.masked_fill(~self._task_mask.index_select(0, task), _MASK_VALUE)
-
-    def target(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Regression targets viewed in the outputs' shape (labels unchanged)."""
-        if self.task_type == "regression" and y.shape != out.shape:
-            return y.view(out.shape)
-        return y
-
+    # -- outputs read against the labels it knows (retain.label_space) ---------------------
+    mask, target, loss_on = label_space.mask, label_space.target, label_space.loss_on
     _mask, _target = mask, target  # the step's names for them (one function each)
-
-    @property
-    def output_map(self):
-        """Post-processing of model outputs (task masking) for strategies, or ``None``."""
-        return self.mask if self._task_mask is not None else None
-
-    def loss_on(self, out: torch.Tensor, y: torch.Tensor,
-                task: torch.Tensor | None = None) -> torch.Tensor:
-        """The learner's loss function on extra rows (a strategy's memory rows): outputs
-        masked to each row's task, regression targets shaped like the outputs, as in a step."""
-        out = self.mask(out, task)
-        return self.loss_fn(out, self.target(y, out))
+    output_map = property(label_space.output_map)
 
     @property
     def classifier(self):
@@ -335,10 +311,7 @@ class Learner:
 
     _check_world = checks.agree_on_experience  # once per experience, on every rank
 
-    def _validate(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> None:
-        """Clear errors for user mistakes, checked once per experience (not per step)."""
-        checks.check_inputs(x, y)
-        checks.check_targets(y, self._probe(x[:2]), self.task_type, t, self._task_mask)
+    _validate = label_space.check_data  # once per experience (not per step)
 
     # -- the labels it knows (retain.label_space) ------------------------------------------
     _probe, _note_classes = label_space.note_outputs, label_space.note_classes

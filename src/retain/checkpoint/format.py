@@ -18,8 +18,6 @@ loading in a new process and training M more gives the same weights as N + M ste
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import re
 from datetime import UTC, datetime
@@ -29,11 +27,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import safetensors.torch
 import torch
-from safetensors import SafetensorError
 from torch import nn
 
+from retain.checkpoint import sealed
 from retain.checkpoint.atomic import write_folder
 from retain.checkpoint.recipes import learner_spec, rebuild_learner
+from retain.checkpoint.sealed import MANIFEST, read_tensors, require_folder, seal, storable
+from retain.checkpoint.sealed import content_hash as content_hash  # a public name here too
 from retain.checkpoint.serialize import flatten, unflatten
 from retain.checks import check_model
 from retain.errors import RetainError
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 FORMAT = "retain-checkpoint"
 FORMAT_VERSION = 2  # 2: the model recipe may name an output layer grown for new classes
-MANIFEST = "manifest.json"
 STATE = ("model", "optimizer", "scheduler", "strategies", "learner")
 SECTIONS = ("spec", "normalization", *STATE, "rng")
 _FILE = re.compile(r"^([a-z]+)\.safetensors$")
@@ -92,48 +91,22 @@ def encode(learner: DriverView, normalization: Any = None) -> dict[str, bytes]:
         tensors: dict[str, torch.Tensor] = {}
         manifest[section] = flatten(values[section], tensors)
         if tensors:
-            files[f"{section}.safetensors"] = safetensors.torch.save(_storable(tensors))
-    manifest["files"] = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-                         for name, data in files.items()}
-    manifest["content_hash"] = content_hash(manifest)
-    files[MANIFEST] = json.dumps(manifest, indent=1).encode()
-    return files
-
-
-def _storable(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """CPU, contiguous, and no two tensors sharing memory (tied weights), as safetensors needs."""
-    out, seen = {}, set()
-    for key, t in tensors.items():
-        t = t.cpu().contiguous()
-        ptr = t.untyped_storage().data_ptr()
-        if ptr in seen and t.numel():
-            t = t.clone()
-        seen.add(ptr)
-        out[key] = t
-    return out
-
-
-def content_hash(manifest: dict[str, Any]) -> str:
-    """sha256 over the manifest (which lists every file's sha256), without this hash itself."""
-    body = {k: v for k, v in manifest.items() if k != "content_hash"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+            files[f"{section}.safetensors"] = safetensors.torch.save(storable(tensors))
+    return seal(manifest, files)
 
 
 def read_sections(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(manifest, sections)`` of checkpoint folder ``path``, every file verified first; every
     problem is a :class:`RetainError` naming the file at fault."""
     path = Path(path)
-    if not path.is_dir():
-        what = "is not a folder" if path.exists() else "does not exist"
-        raise RetainError(f"no checkpoint at {path}: it {what}")
+    require_folder(path, "checkpoint")
     manifest = read_manifest(path)
     tensors = {}
     for name, entry in manifest["files"].items():
         match = _FILE.match(name)
         if match is None or match.group(1) not in SECTIONS:
             raise RetainError(f"{path / MANIFEST} lists an unexpected file {name!r}")
-        tensors[match.group(1)] = _read_tensors(path / name, entry)
+        tensors[match.group(1)] = read_tensors(path / name, entry)
     return manifest, {s: unflatten(manifest[s], tensors.get(s, {})) for s in SECTIONS}
 
 
@@ -154,15 +127,12 @@ def restore(sections: dict[str, Any], learner_class: type[L], model: nn.Module |
 
 def read_manifest(path: Path) -> dict[str, Any]:
     """The verified manifest of checkpoint folder ``path``."""
-    file = path / MANIFEST
-    try:
-        manifest = json.loads(file.read_bytes())
-    except FileNotFoundError:
-        raise RetainError(f"{path} is not a complete checkpoint: {MANIFEST} is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RetainError(f"{file} is not valid JSON (truncated or corrupt)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RetainError(f"{file} is not a retain checkpoint manifest")
+    return sealed.read_manifest(
+        path, FORMAT, missing=f"{path} is not a complete checkpoint: {MANIFEST} is missing",
+        foreign="a retain checkpoint manifest", checks=lambda m: _check(path, m))
+
+
+def _check(path: Path, manifest: dict[str, Any]) -> None:
     version = manifest.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise RetainError(
@@ -170,28 +140,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"({FORMAT_VERSION}); upgrade retain to load it")
     missing = [k for k in (*SECTIONS, "files", "content_hash") if k not in manifest]
     if missing:
-        raise RetainError(f"{file} lacks the entries {', '.join(missing)} (corrupt)")
-    if content_hash(manifest) != manifest["content_hash"]:
-        raise RetainError(f"{file} does not match its content hash: it was edited or is corrupt")
-    return manifest
-
-
-def _read_tensors(file: Path, entry: dict[str, Any]) -> dict[str, torch.Tensor]:
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise RetainError(f"checkpoint file {file} is missing") from None
-    if len(data) != entry["bytes"]:
-        state = "truncated" if len(data) < entry["bytes"] else "too long"
-        raise RetainError(
-            f"checkpoint file {file} is {state}: {len(data)} bytes, expected {entry['bytes']}")
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise RetainError(f"checkpoint file {file} is corrupt: its sha256 does not match the "
-                          "manifest's")
-    try:
-        return safetensors.torch.load(data)
-    except SafetensorError as exc:
-        raise RetainError(f"checkpoint file {file} is not a safetensors file: {exc}") from None
+        raise RetainError(f"{path / MANIFEST} lacks the entries {', '.join(missing)} (corrupt)")
 
 
 def rng_state() -> dict[str, Any]:

@@ -19,8 +19,6 @@ retain.errors.RetainError: .../thing holds a 'example', not a 'forecaster'
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,28 +27,25 @@ import safetensors.torch
 import torch
 
 from retain import __version__
+from retain.checkpoint import sealed
 from retain.checkpoint.atomic import write_folder
-from retain.checkpoint.format import _read_tensors, _storable, content_hash
+from retain.checkpoint.sealed import MANIFEST, read_tensors, require_folder, seal, storable
 from retain.checkpoint.serialize import flatten, unflatten
 from retain.errors import RetainError
 
 FORMAT = "retain-state"
 FORMAT_VERSION = 1
-MANIFEST, TENSORS = "manifest.json", "state.safetensors"
+TENSORS = "state.safetensors"
 
 
 def encode_state(kind: str, state: dict[str, Any], version: int = 1) -> dict[str, bytes]:
     """The folder's files as ``{name: bytes}``."""
     tensors: dict[str, torch.Tensor] = {}
     body = flatten(state, tensors)
-    data = safetensors.torch.save(_storable(tensors))
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
                 "version": version, "retain_version": __version__,
-                "created": datetime.now(UTC).isoformat(), "state": body,
-                "files": {TENSORS: {"bytes": len(data),
-                                    "sha256": hashlib.sha256(data).hexdigest()}}}
-    manifest["content_hash"] = content_hash(manifest)
-    return {TENSORS: data, MANIFEST: json.dumps(manifest).encode()}
+                "created": datetime.now(UTC).isoformat(), "state": body}
+    return seal(manifest, {TENSORS: safetensors.torch.save(storable(tensors))}, indent=None)
 
 
 def save_state(path: str | Path, kind: str, state: dict[str, Any], version: int = 1,
@@ -64,31 +59,22 @@ def save_state(path: str | Path, kind: str, state: dict[str, Any], version: int 
 def read_state_manifest(path: str | Path, kind: str, version: int = 1) -> dict[str, Any]:
     """The verified manifest of a state folder of ``kind``."""
     path = Path(path)
-    file = path / MANIFEST
-    if not path.is_dir():
-        raise RetainError(f"no saved {kind} at {path}: it "
-                          f"{'is not a folder' if path.exists() else 'does not exist'}")
-    try:
-        manifest = json.loads(file.read_bytes())
-    except FileNotFoundError:
-        raise RetainError(f"{path} holds no saved {kind}: {MANIFEST} is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RetainError(f"{file} is not valid JSON (truncated or corrupt)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RetainError(f"{file} is not a retain state manifest")
-    if manifest.get("kind") != kind:
-        raise RetainError(f"{path} holds a {manifest.get('kind')!r}, not a {kind!r}")
-    if not isinstance(manifest.get("version"), int) or manifest["version"] > version:
-        raise RetainError(f"{path} holds a {kind} of version {manifest.get('version')!r}, "
-                          f"newer than this retain reads ({version}); upgrade retain")
-    if "content_hash" not in manifest or content_hash(manifest) != manifest["content_hash"]:
-        raise RetainError(f"{file} does not match its content hash: it was edited or is corrupt")
-    return manifest
+    require_folder(path, f"saved {kind}")
+
+    def check(manifest: dict[str, Any]) -> None:
+        if manifest.get("kind") != kind:
+            raise RetainError(f"{path} holds a {manifest.get('kind')!r}, not a {kind!r}")
+        if not isinstance(manifest.get("version"), int) or manifest["version"] > version:
+            raise RetainError(f"{path} holds a {kind} of version {manifest.get('version')!r}, "
+                              f"newer than this retain reads ({version}); upgrade retain")
+
+    return sealed.read_manifest(path, FORMAT, checks=check, foreign="a retain state manifest",
+                                missing=f"{path} holds no saved {kind}: {MANIFEST} is missing")
 
 
 def load_state(path: str | Path, kind: str, version: int = 1) -> dict[str, Any]:
     """The state saved by :func:`save_state`; every problem names the file at fault."""
     path = Path(path)
     manifest = read_state_manifest(path, kind, version)
-    tensors = _read_tensors(path / TENSORS, manifest["files"][TENSORS])
+    tensors = read_tensors(path / TENSORS, manifest["files"][TENSORS])
     return unflatten(manifest["state"], tensors)

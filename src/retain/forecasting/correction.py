@@ -1,12 +1,16 @@
 """The hybrid's correction: a few small CNNs, packed into one network, that learn what the
-seasonal base gets wrong (see :mod:`~retain.forecasting.hybrid`)."""
+seasonal base gets wrong (see :mod:`~retain.forecasting.hybrid`), and the learner that trains
+them once, then updates them every day with replay."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from retain.errors import RetainError
+from retain.learner import Learner
+from retain.strategies import Replay
 
 
 class CorrectionEnsemble(nn.Module):
@@ -64,6 +68,22 @@ class CorrectionEnsemble(nn.Module):
 
     def extra_repr(self) -> str:
         return f"members={self.members}"
+
+
+def correction_learner(model: nn.Module, data: TensorDataset, loss: nn.Module, epochs: int,
+                       batch_size: int, lr: float, update_lr: float | None,
+                       replay_capacity: int, seed: int) -> Learner:
+    """``model`` trained from scratch on ``data`` (AdamW at ``lr``), then handed to a learner
+    that updates it with Adam at ``update_lr`` and a replay memory that starts with ``data``."""
+    learner = Learner(model, torch.optim.AdamW(model.parameters(), lr=lr), loss=loss, seed=seed)
+    if len(data):
+        learner.learn(data, epochs=epochs, batch_size=batch_size)
+    updater = Learner(model, torch.optim.Adam(model.parameters(), lr=update_lr), loss=loss,
+                      seed=seed, strategies=[Replay(replay_capacity, seed=seed)])
+    if len(data):  # the memory starts with the pre-training windows
+        x, y = data.tensors
+        updater.strategies[0].buffer.add(x=x, y=y)
+    return updater
 
 
 def from_single_network(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -21,12 +21,11 @@ history, the calendar, the covariates and the base's own recent errors.
   every channel plus two more: the base forecast over the horizon and the base's error over
   the last day. Trained once on the pre-training period, then updated incrementally every
   day with replay, like the other incremental approaches.
-- **Chosen by validation**: the base's trailing window, seasons (the day alone, or the
-  day and the week) and ETS cadence, the correction's loss, learning rate and update
-  epochs, and whether the correction starts switched on are chosen in
-  :meth:`Hybrid.start` by running the candidates test-then-train over the last
-  ``validate_days`` of the pre-training period, never on a forecast day. The choice is
-  reported (``Hybrid.chosen``).
+- **Chosen by validation** (:mod:`~retain.forecasting.hybrid_choice`): the base's trailing
+  window, seasons (the day alone, or the day and the week) and ETS cadence, the correction's
+  loss, learning rate and update epochs, and whether the correction starts switched on,
+  chosen in :meth:`Hybrid.start` test-then-train over the last ``validate_days`` of the
+  pre-training period, never on a forecast day; reported as ``Hybrid.chosen``.
 - **Weighed as it goes**: the forecast is ``base + w · correction``. The correction keeps
   learning every day, and ``w`` (0, ¼, ½, ¾ or 1) is re-chosen after each revealed day as
   the weight with the lowest MAE over the last ``blend_days`` days already revealed, from the
@@ -38,9 +37,8 @@ history, the calendar, the covariates and the base's own recent errors.
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -49,42 +47,15 @@ from torch.utils.data import TensorDataset
 
 from retain.errors import RetainError
 from retain.forecasting.approaches import NO_WORK, Approach, Recipe, Settings
-from retain.forecasting.correction import CorrectionEnsemble
+from retain.forecasting.correction import CorrectionEnsemble, correction_learner
 from retain.forecasting.features import Inputs
-from retain.forecasting.seasonal import SeasonalBase, history_needed, seasonal_periods
+from retain.forecasting.hybrid_choice import LOSSES, Candidate, choose
+from retain.forecasting.seasonal import SeasonalBase, seasonal_periods
 from retain.forecasting.windows import WindowSet
 from retain.learner import Learner, LearnStats
-from retain.strategies import Replay
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One setting of the hybrid; ``lr=None`` is the base alone."""
-
-    window: int
-    seasons: tuple[int, ...]
-    lr: float | None = None
-    loss: str = "l1"
-    epochs: int = 2  # passes of each update over the new day's windows
-    ets_every: int = 1  # refreshes between fits of the base's ETS (1: every day)
-
-    def describe(self) -> dict:
-        return {"base_window_steps": self.window, "base_seasons": list(self.seasons),
-                "base_ets_fit_every": self.ets_every,
-                "correction": self.lr is not None,
-                **({"update_lr": self.lr, "loss": self.loss, "update_epochs": self.epochs}
-                   if self.lr is not None else {})}
-
 
 #: the weights of the correction the hybrid chooses among, day by day
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-LOSSES = {"l1": nn.L1Loss, "mse": nn.MSELoss}
-
-#: validation results by the (id of the) inputs they were computed on, dropped with those
-#: inputs (see ``Hybrid._choose``)
-_CHOICES: dict[int, dict[tuple, tuple]] = {}
 
 
 class Hybrid(Approach):
@@ -216,18 +187,9 @@ class Hybrid(Approach):
             torch.manual_seed(self.seed)
             model = CorrectionEnsemble(self.inputs.features.shape[1] + 2, self.lookback,
                                        self.horizon, self.width, self.members)
-        loss = LOSSES[c.loss]()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.recipe.lr)
-        learner = Learner(model, optimizer, loss=loss, seed=self.seed)
-        if len(data):
-            learner.learn(data, epochs=self.recipe.epochs, batch_size=self.recipe.batch_size)
-        updater = Learner(model, torch.optim.Adam(model.parameters(), lr=c.lr), loss=loss,
-                          seed=self.seed,
-                          strategies=[Replay(self.replay_capacity, seed=self.seed)])
-        if len(data):  # the memory starts with the pre-training windows
-            x, y = data.tensors
-            updater.strategies[0].buffer.add(x=x, y=y)
-        return updater
+        return correction_learner(model, data, LOSSES[c.loss](), self.recipe.epochs,
+                                  self.recipe.batch_size, self.recipe.lr, c.lr,
+                                  self.replay_capacity, self.seed)
 
     def _correction(self, learner: Learner | None, base: SeasonalBase,
                     origin: int) -> np.ndarray:
@@ -246,77 +208,15 @@ class Hybrid(Approach):
         return SeasonalBase(self.target, c.seasons, self.horizon, self.period,
                             self.pretrain, c.window, self.jump, ets_every=c.ets_every)
 
-    def _score(self, c: Candidate, base: SeasonalBase, end: int) -> float:
-        """MAE of ``c`` test-then-train over the last ``validate_days`` before ``end``."""
-        first = end - self.validate_days * self.period
-        learner = None if c.lr is None else self._fresh(
-            self._examples(base, self._origins(first)), c)
-        errors = []
-        for origin in range(first, end - self.horizon + 1, self.period):
-            forecast = self._predict(learner, base, origin)
-            errors.append(np.abs(forecast - self.target[origin:origin + self.horizon]).mean())
-            if learner is not None:
-                learner.learn(self._examples(base, range(origin - self.horizon + 1, min(
-                    origin + self.period, end) - self.horizon + 1)), epochs=c.epochs,
-                    batch_size=self.batch_size)
-        return float(np.mean(errors))
-
-    def _choose(self) -> tuple[Candidate, bool]:
-        """The correction's setting, and whether it beat the base alone on validation.
-
-        ``hybrid`` and ``hybrid-retrain`` validate the same candidates on the same inputs:
-        the second one in a process reuses the first one's result (same seeds, same result).
-        """
-        key = self._choice_key()
-        features = self.inputs.features
-        if id(features) not in _CHOICES:
-            _CHOICES[id(features)] = {}
-            weakref.finalize(features, _CHOICES.pop, id(features), None)
-        done = _CHOICES[id(features)]
-        if key not in done:
-            done[key] = (*self._validate(), self.validation)
-        candidate, helps, self.validation = done[key]
-        return candidate, helps
-
     def _choice_key(self) -> tuple:
         return (self.seasons, self.horizon, self.period, self.lookback, self.windows, self.lrs,
                 self.losses, self.validate_days, self.recipe, self.epochs, self.batch_size,
                 self.replay_capacity, self.jump, self.width, self.seed, self.pretrain,
                 self.ets_every, self.members)
 
-    def _validate(self) -> tuple[Candidate, bool]:
-        windows = [w for w in self.windows if w <= self.pretrain] or [self.windows[0]]
-        if self.validate_days <= 0:
-            return Candidate(windows[-1], self.seasons, self.lrs[0], self.losses[0],
-                             self.epochs[0], self.ets_every[0]), True
-        end = self.pretrain
-        need = history_needed("hybrid", self.seasons, self.period, self.horizon,
-                              self.validate_days, self.lookback)
-        if end < need:
-            raise RetainError(f"the hybrid needs {need} pre-training steps (two seasonal "
-                              f"cycles and {self.validate_days} validation days), got {end}")
-        scores = []
-        for seasons in self.season_sets:
-            for w in windows:
-                for every in self.ets_every:
-                    c = Candidate(w, seasons, ets_every=every)
-                    scores.append((self._score(c, self._base(c), end), c))
-        best_base = min(scores, key=lambda s: s[0])
-        base = self._base(best_base[1])
-        corrected = []
-        for loss in self.losses:
-            for lr in self.lrs:
-                for epochs in self.epochs:
-                    c = replace(best_base[1], lr=lr, loss=loss, epochs=epochs)
-                    corrected.append((self._score(c, base, end), c))
-        scores += corrected
-        self.validation = [{**c.describe(), "validation_mae": score} for score, c in scores]
-        best = min(corrected, key=lambda s: s[0])
-        return best[1], best[0] < best_base[0]
-
     # -- the protocol's calls -------------------------------------------------------------
     def start(self, model: nn.Module) -> None:
-        self.candidate, helps = self._choose()
+        self.candidate, helps = choose(self)
         self.weight = 1.0 if helps else 0.0
         self.weights: list[float] = []  # the weight each forecast day used
         self.chosen = {**self.candidate.describe(), "correction_weight_at_start": self.weight}

@@ -16,8 +16,6 @@ model whose frozen weights hash differently is refused, naming both hashes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +23,13 @@ import safetensors.torch
 import torch
 
 from retain.checkpoint.atomic import write_folder
-from retain.checkpoint.format import _read_tensors, content_hash
+from retain.checkpoint.sealed import MANIFEST, read_manifest, read_tensors, seal
 from retain.checkpoint.serialize import flatten, unflatten
 from retain.errors import RetainError
 from retain.learner import Learner
 from retain.pretrained.lora import base_hash
 
-FORMAT, VERSION, MANIFEST = "retain-adapters", 1, "manifest.json"
+FORMAT, VERSION = "retain-adapters", 1
 SECTIONS = ("model", "optimizer", "scheduler", "strategies", "learner")
 
 
@@ -52,11 +50,7 @@ def save_adapters(learner: Learner, path: str | Path, base: str,
         if tensors:
             tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
             files[f"{section}.safetensors"] = safetensors.torch.save(tensors)
-    manifest["files"] = {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                         for n, d in files.items()}
-    manifest["content_hash"] = content_hash(manifest)
-    files[MANIFEST] = json.dumps(manifest, indent=1).encode()
-    write_folder(Path(path), files, overwrite=overwrite)
+    write_folder(Path(path), seal(manifest, files), overwrite=overwrite)
     return Path(path)
 
 
@@ -78,7 +72,7 @@ def load_adapters(path: str | Path, learner: Learner) -> Learner:
             "same base model (and freeze the same parameters) first")
     tensors = {}
     for name, entry in manifest["files"].items():
-        tensors[name.split(".")[0]] = _read_tensors(path / name, entry)
+        tensors[name.split(".")[0]] = read_tensors(path / name, entry)
     state = {s: unflatten(manifest[s], tensors.get(s, {})) for s in SECTIONS}
     full = learner.model.state_dict()
     unknown = sorted(set(state["model"]) - set(full))
@@ -118,15 +112,5 @@ def _filled(obj: Any, full: dict[str, torch.Tensor]) -> Any:
 
 
 def _manifest(path: Path) -> dict[str, Any]:
-    file = path / MANIFEST
-    try:
-        manifest = json.loads(file.read_bytes())
-    except FileNotFoundError:
-        raise RetainError(f"no adapter checkpoint at {path}: {MANIFEST} is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RetainError(f"{file} is not valid JSON (truncated or corrupt)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RetainError(f"{file} is not a retain adapter checkpoint")
-    if content_hash(manifest) != manifest.get("content_hash"):
-        raise RetainError(f"{file} does not match its content hash: it was edited or is corrupt")
-    return manifest
+    return read_manifest(path, FORMAT, foreign="a retain adapter checkpoint",
+                         missing=f"no adapter checkpoint at {path}: {MANIFEST} is missing")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from retain.errors import RetainError, RetainWarning
+from retain.errors import RetainError, warn
 from retain.importance import FISHER_KINDS, fisher_diagonal
 from retain.strategies.base import Batch, Strategy
 from retain.strategies.common import QuadraticPenalty, trainable_parameters
@@ -22,19 +21,20 @@ def warn_if_unstable(penalty: QuadraticPenalty, lambda_: float, optimizer, name:
     penalty alone moves ``θ − θ*`` by the factor ``1 − lr·λ·F`` per step, which overshoots
     and grows without bound once ``lr·λ·F > 2(1 + momentum)`` — training then diverges
     (typically to chance accuracy) with no error. Adaptive optimizers rescale the step.
-    Called from ``after_experience``: the warning points at the caller of ``Learner.learn``."""
+    Called from ``after_experience``: the warning points at the user's line that led there
+    (``learn``, ``run``, ``end_experience``)."""
     if not isinstance(optimizer, torch.optim.SGD) or penalty.empty or lambda_ == 0:
         return
     stiffest = float(torch.stack([a.max() for a in penalty.A]).max())
     for group in optimizer.param_groups:
         limit = 2 * (1 + group.get("momentum", 0.0))
         if group["lr"] * lambda_ * stiffest > limit:
-            warnings.warn(
+            warn(
                 f"{name}: lr * lambda_ * max Fisher = {group['lr']} * {lambda_:g} * "
                 f"{stiffest:.3g} = {group['lr'] * lambda_ * stiffest:.3g} > {limit:g}: SGD "
                 f"overshoots along the stiffest weights and training will diverge; use "
                 f"lambda_ < {limit / (group['lr'] * stiffest):.3g} at this learning rate, a "
-                f"smaller learning rate, or Adam", RetainWarning, stacklevel=4)
+                f"smaller learning rate, or Adam")
             return
 
 
