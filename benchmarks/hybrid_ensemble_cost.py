@@ -24,7 +24,7 @@ import time
 import torch
 from torch import nn
 
-from retain.forecasting.hybrid import CorrectionEnsemble
+from retain.forecasting.correction import CorrectionEnsemble
 
 CHANNELS, LOOKBACK, HORIZON, BATCH = 12, 96, 48, 32
 
