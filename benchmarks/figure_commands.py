@@ -34,6 +34,7 @@ NOT_FIGURES = [
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # dates
     re.compile(r"(?i)\b(?:torch|python|avalanche|pytorch)\s*(?:>=\s*)?\d+(?:\.\d+)+"),  # versions
     re.compile(r"\b\d+-\d+-\d+(?:-\d+)*\b"),  # layer sizes such as 784-100-100-10
+    re.compile(r"(?<![\w.])\d+×(?=[^\W\d_])"),  # a multiple of a named quantity: 2×BSF
     # settings: a value given to a name (γ = 0.9, lr=0.03) or a default (default 0.02)
     re.compile(r"(?:(?<![\w.])[^\W\d_]\w*\s?=|\bdefaults? (?:to |is )?)\s?[-+−]?\d[\d.,]*"),
 ]

@@ -84,6 +84,14 @@ def test_a_figure_held_by_the_named_source_file_is_its_constant(tmp_path):
     assert [(line, found) for line, found, _ in missing] == [(3, ["81.97"]), (5, [lr])]
 
 
+def test_a_multiple_written_onto_a_symbol_is_a_name_not_a_figure(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("Impacts repeat at 2×BSF, with sidebands at 2×BSF ± FTF.\n\n"
+                    "The raw model costs 5× the CPU, and 2× more at 3×.\n")
+    missing = figure_commands.unexplained(page)
+    assert [(line, found) for line, found, _ in missing] == [(3, ["5×", "2×", "3×"])]
+
+
 def _reproduction_commands() -> list[list[str]]:
     text = (ROOT / "docs" / "reproduction.md").read_text()
     block = re.search(r"```console\n(.*?)```", text, re.S).group(1).replace("\\\n", " ")
