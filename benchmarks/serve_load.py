@@ -258,8 +258,8 @@ def make_forecast_store(path: Path) -> list[dict]:
 async def forecast_load(url: str, rate: float, seconds: float, body: bytes | None = None,
                         limit_s: float = 180.0) -> dict:
     """``GET /forecast`` at ``rate`` per second (open loop, bounded like :func:`open_loop`) for
-    ``seconds``; with ``body``, that ``POST /observe`` is sent first and the load runs until
-    ``/health`` no longer shows an update running (at most ``limit_s``)."""
+    ``seconds``; with ``body``, that ``POST /observe`` is sent first and the load runs instead
+    until ``/health`` no longer shows an update running (at most ``limit_s``)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     pool, where = Pool(host, int(port), 256), f"{host}:{port}"
     get = request(b"GET", "/forecast", b"", where)
@@ -292,12 +292,16 @@ async def forecast_load(url: str, rate: float, seconds: float, body: bytes | Non
     tasks: set[asyncio.Task] = set()
     start, i, running = time.perf_counter(), 0, body is not None
     while (running and time.perf_counter() - start < limit_s) or (
-            not running and i < rate * seconds):
+            body is None and i < rate * seconds):
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         if running and i % max(1, round(rate / 4)) == 0:  # four health checks a second
-            running = json.loads(await pool.send(health))["update_running"]
+            try:
+                running = json.loads(await pool.send(health))["update_running"]
+            except (Failed, TimeoutError) as exc:
+                failed += 1
+                why[f"/health: {exc}"[:120]] = why.get(f"/health: {exc}"[:120], 0) + 1
         if pool.full():
             shed += 1
         else:
@@ -422,7 +426,7 @@ def main() -> None:
                 done = [f"{u['status']}->{u['id']}" for u in httpx.get(
                     f"{url}/versions", timeout=10).json()["versions"][1:]]
                 record(f"forecast store: GET /forecast at {rate:g}/s from the POST /observe "
-                       f"completing a day until the update's version serves ({r['seconds']:.0f} s)",
+                       f"completing a day until the update is over ({r['seconds']:.1f} s)",
                        1, r, cpu, client, " ".join(done))
     print()
     print(f"machine: {machine()}; client and server share it; load = 1-min load average")
