@@ -15,7 +15,8 @@ Phases, each on a fresh copy of one small store (8 features, 3 classes, MLP 64):
 5. ``--only forecast``: a forecast store (``retain init --task forecast --quick`` on 40 days of
    the synthetic hourly series, 1 worker): ``GET /forecast`` at ``--forecast-rate`` per second
    while the server is idle, then from the ``POST /observe`` that completes a day (which starts
-   the update in its own process) until the new version serves: p50, p99, failed, versions.
+   the update in its own process) until ``/health`` shows the update over: p50, p99, failed,
+   the versions that answered. Not run unless asked for.
 
 Targets (issue #17): >= 1,000 predictions/s with 2 workers, p99 < 25 ms at half that rate,
 zero failed requests through an update and swap. The client shares the CPU with the server,
