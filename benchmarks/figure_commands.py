@@ -24,9 +24,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# a unit of measure; a times sign before a letter names a harmonic (2×BSF), not a figure
-UNIT = (r"(?:%|×(?![A-Za-z])|x\b|\s?s\b|\s?ms\b|\s?min\b|\s?minutes\b|\s?points\b|/s\b"
-        r"|\s?GW\b|\s?MW\b)")
+UNIT = r"(?:%|×|x\b|\s?s\b|\s?ms\b|\s?min\b|\s?minutes\b|\s?points\b|/s\b|\s?GW\b|\s?MW\b)"
 FIGURE = re.compile(rf"(?<![\w.])[-+−]?\d[\d,]*(?:\.\d+)?{UNIT}|(?<![\w.-])[-+−]?\d+\.\d+\b")
 EXAMPLE = "`python (the example above)`"
 COMMAND = re.compile(r"`\$? ?(?:retain|python|make|torchrun|bash|pytest|/usr/bin/time)\b[^`]*`")
@@ -36,6 +34,7 @@ NOT_FIGURES = [
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # dates
     re.compile(r"(?i)\b(?:torch|python|avalanche|pytorch)\s*(?:>=\s*)?\d+(?:\.\d+)+"),  # versions
     re.compile(r"\b\d+-\d+-\d+(?:-\d+)*\b"),  # layer sizes such as 784-100-100-10
+    re.compile(r"(?<![\w.])\d+×(?=[^\W\d_])"),  # a multiple of a named quantity: 2×BSF
     # settings: a value given to a name (γ = 0.9, lr=0.03) or a default (default 0.02)
     re.compile(r"(?:(?<![\w.])[^\W\d_]\w*\s?=|\bdefaults? (?:to |is )?)\s?[-+−]?\d[\d.,]*"),
 ]

@@ -3,8 +3,8 @@
 ``Content-Length`` and body.
 
 Why not httpx: on a 2-core machine the client shares the cores with the server it measures,
-and httpx spends about 3 ms of CPU per request, three times what the server does, so it
-measured its own cost. This client spends a small fraction of that (measured by
+and httpx's CPU per request (not measured by a script here) was enough that the first
+benchmark measured mostly its own cost. This client spends a small fraction of that (measured by
 ``serve_load.py``) and still checks every answer: a status other than 2xx, a dropped connection
 or a malformed answer counts as failed, and the body is returned for the caller to read.
 

@@ -11,7 +11,12 @@ Phases, each on a fresh copy of one small store (8 features, 3 classes, MLP 64):
 3. a 90/10 ``/predict``/``/learn`` mix at half the measured throughput (each learn labels an
    earlier prediction);
 4. the same mix at ``--rate`` while updates run and the version swaps (about three): failed
-   requests, the versions that answered, the updates and their outcome.
+   requests, the versions that answered, the updates and their outcome;
+5. ``--only forecast``: a forecast store (``retain init --task forecast --quick`` on 40 days of
+   the synthetic hourly series, 1 worker): ``GET /forecast`` at ``--forecast-rate`` per second
+   while the server is idle, then from the ``POST /observe`` that completes a day (which starts
+   the update in its own process) until ``/health`` shows the update over: p50, p99, failed,
+   the versions that answered. Not run unless asked for.
 
 Targets (issue #17): >= 1,000 predictions/s with 2 workers, p99 < 25 ms at half that rate,
 zero failed requests through an update and swap. The client shares the CPU with the server,
@@ -19,7 +24,7 @@ so on a 2-core machine the load generator's own cost is part of every figure (it
 client ms CPU/request).
 
     python benchmarks/serve_load.py [--requests 4000] [--rate 500] [--seconds 12]
-                                    [--update-seconds 30] [--only closed|open|update]
+                                    [--update-seconds 30] [--only closed|open|update|forecast]
 """
 
 from __future__ import annotations
@@ -229,6 +234,95 @@ async def open_loop(url: str, rows: list[dict], rate: float, seconds: float,
     return result
 
 
+FORECAST_DAYS = 40  # days of history the forecast store starts from (one more is posted)
+
+
+def make_forecast_store(path: Path) -> list[dict]:
+    """A forecast store made by the CLI from 40 days of the synthetic hourly series; returns
+    the 41st and 42nd days as the JSON rows a client posts."""
+    from retain.forecasting import synthetic
+
+    frame = synthetic(days=FORECAST_DAYS + 2).frame.reset_index()
+    history = path.parent / "history.csv"
+    frame.iloc[:FORECAST_DAYS * 24].to_csv(history, index=False)
+    done = subprocess.run([sys.executable, "-m", "retain.cli", "init", "--store", str(path),
+                           "--data", str(history), "--task", "forecast", "--time", "time",
+                           "--label", "Demand", "--covariates", "Temperature,WorkDay",
+                           "--known-future", "WorkDay", "--quick"], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"retain init failed: {done.stderr}")
+    new = frame.iloc[FORECAST_DAYS * 24:]
+    return [{"time": t.isoformat(), **{c: float(v) for c, v in row.items() if c != "time"}}
+            for t, row in zip(new["time"], new.to_dict("records"), strict=True)]
+
+
+async def forecast_load(url: str, rate: float, seconds: float, body: bytes | None = None,
+                        limit_s: float = 180.0) -> dict:
+    """``GET /forecast`` at ``rate`` per second (open loop, bounded like :func:`open_loop`) for
+    ``seconds``; with ``body``, that ``POST /observe`` is sent first and the load runs instead
+    until ``/health`` no longer shows an update running (at most ``limit_s``)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    pool, where = Pool(host, int(port), 256), f"{host}:{port}"
+    get = request(b"GET", "/forecast", b"", where)
+    health = request(b"GET", "/health", b"", where)
+    latencies: list[float] = []
+    versions: set[int] = set()
+    failed = timeouts = shed = 0
+    why: dict[str, int] = {}
+
+    async def one() -> None:
+        nonlocal failed, timeouts
+        start = time.perf_counter()
+        try:
+            answer = await pool.send(get, timeout=10)
+        except TimeoutError:
+            timeouts += 1
+            return
+        except Failed as exc:
+            failed += 1
+            why[str(exc)[:120]] = why.get(str(exc)[:120], 0) + 1
+            return
+        latencies.append(time.perf_counter() - start)
+        versions.add(json.loads(answer)["version"])
+
+    started = None
+    if body is not None:
+        started = json.loads(await pool.send(request(b"POST", "/observe", body, where, AUTH)))
+        if not started["update_started"]:
+            raise SystemExit(f"the posted day did not start an update: {started}")
+    tasks: set[asyncio.Task] = set()
+    start, i, running = time.perf_counter(), 0, body is not None
+    while (running and time.perf_counter() - start < limit_s) or (
+            body is None and i < rate * seconds):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if running and i % max(1, round(rate / 4)) == 0:  # four health checks a second
+            try:
+                running = json.loads(await pool.send(health))["update_running"]
+            except (Failed, TimeoutError) as exc:
+                failed += 1
+                why[f"/health: {exc}"[:120]] = why.get(f"/health: {exc}"[:120], 0) + 1
+        if pool.full():
+            shed += 1
+        else:
+            task = asyncio.create_task(one())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        i += 1
+    elapsed = time.perf_counter() - start
+    _, late = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+    for task in late:
+        task.cancel()
+    pool.close()
+    ms = np.array(latencies) * 1000
+    return {"requests": i - shed, "rate": len(latencies) / elapsed, "seconds": elapsed,
+            "p50": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
+            "p99": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
+            "failed": failed, "why": why, "timeouts": timeouts + len(late), "shed": shed,
+            "versions": sorted(versions)}
+
+
 def updates_during(url: str) -> list[dict]:
     return httpx.get(f"{url}/versions", timeout=10).json()["updates"]
 
@@ -243,8 +337,11 @@ def main() -> None:
                         help="labels per update in phase 4 (default: about 3 updates)")
     parser.add_argument("--update-seconds", type=float, default=30.0)
     parser.add_argument("--limit-s", type=float, default=60.0)
-    parser.add_argument("--only", choices=["closed", "open", "update"], action="append",
-                        help="run only these phases (repeatable; default: all)")
+    parser.add_argument("--forecast-rate", type=float, default=50.0,
+                        help="GET /forecast per second in the forecast phase")
+    parser.add_argument("--only", choices=["closed", "open", "update", "forecast"],
+                        action="append",
+                        help="run only these phases (repeatable; default: all but forecast)")
     args = parser.parse_args()
     only = set(args.only or ["closed", "open", "update"])
     if uvloop is not None:  # the client's own loop: the cheaper it is, the less it measures itself
@@ -310,6 +407,28 @@ def main() -> None:
                 done = [f"{u['status']}->{u['version']}" for u in updates_during(url)]
                 record(f"90/10 mix at {args.rate:g}/s + updates every {every} labels", 2, r,
                        cpu, client, " ".join(done))
+        if "forecast" in only:
+            store = Path(tmp) / "forecast" / "store"
+            store.parent.mkdir()
+            rows = make_forecast_store(store)
+            day, future = rows[:24], [{"time": r["time"], "WorkDay": r["WorkDay"]}
+                                      for r in rows[24:]]
+            with server(store, 1) as (url, g):
+                first = json.dumps({"future": [{"time": r["time"], "WorkDay": r["WorkDay"]}
+                                               for r in day]}).encode()
+                httpx.post(f"{url}/observe", content=first, headers={
+                    **AUTH, "Content-Type": "application/json"}, timeout=30).raise_for_status()
+                httpx.get(f"{url}/forecast", timeout=30).raise_for_status()  # computed once
+                rate = args.forecast_rate
+                record(f"forecast store: GET /forecast at {rate:g}/s, idle", 1,
+                       *phase(g, forecast_load(url, rate, args.seconds)))
+                observe = json.dumps({"rows": day, "future": future}).encode()
+                r, cpu, client = phase(g, forecast_load(url, rate, args.seconds, observe))
+                done = [f"{u['status']}->{u['id']}" for u in httpx.get(
+                    f"{url}/versions", timeout=10).json()["versions"][1:]]
+                record(f"forecast store: GET /forecast at {rate:g}/s from the POST /observe "
+                       f"completing a day until the update is over ({r['seconds']:.1f} s)",
+                       1, r, cpu, client, " ".join(done))
     print()
     print(f"machine: {machine()}; client and server share it; load = 1-min load average")
     print("req/s: answered per second (open loop: per second of the schedule); shed: due while "

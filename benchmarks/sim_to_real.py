@@ -9,7 +9,8 @@ tested on the same time-cut test windows. With ``--presentations same`` (the def
 windows get more epochs, so that every budget makes as many updates as 5 epochs over all
 windows (a short run of few windows cannot learn a class-incremental stream at all, which
 would hide the comparison); ``--presentations epochs`` keeps 5 epochs. Also printed: the
-pre-trained model's accuracy on the real test windows before it has seen any (zero-shot).
+pre-trained model's accuracy on the real test windows before it has seen any (zero-shot),
+and the first seed's zero-shot confusion counts; ``--budgets none`` prints only those.
 
     python benchmarks/sim_to_real.py --data ../shared/data/cwru --seeds 0,1,2
 """
@@ -26,7 +27,7 @@ import torch
 
 from retain import Learner
 from retain.strategies import make_strategy
-from retain.vibration import VibrationCNN, load_recordings, recordings_stream
+from retain.vibration import FAULT_CLASSES, VibrationCNN, load_recordings, recordings_stream
 from retain.vibration.pretrain import simulated_windows
 
 EPOCHS, LR, BATCH = 5, 3e-3, 32  # the recordings scenario's settings (docs/vibration.md)
@@ -38,11 +39,17 @@ def model_for(stream, seed: int) -> VibrationCNN:
                         features="envelope", fs=stream.info["fs"])
 
 
-def accuracy(model, datasets) -> float:
+def predictions(model, datasets) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = (torch.cat(t) for t in zip(*(d.tensors for d in datasets), strict=True))
     model.eval()
     with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
+        return model(x).argmax(1), y
+
+
+def confusion(predicted: torch.Tensor, true: torch.Tensor, n: int) -> list[list[int]]:
+    """Counts: row = true class, column = predicted class."""
+    counts = torch.bincount(true * n + predicted, minlength=n * n).reshape(n, n)
+    return counts.tolist()
 
 
 def run(stream, seed: int, strategy: str, pretrained: dict | None, epochs: int) -> float:
@@ -67,7 +74,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(Path(__file__).parents[1] / "../shared/data/cwru"))
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--budgets", default="2,5,20,all", help="real windows per recording")
+    ap.add_argument("--budgets", default="2,5,20,all",
+                    help="real windows per recording; 'none': zero-shot only")
     ap.add_argument("--by", default="load,fault")
     ap.add_argument("--sim-per-class", type=int, default=128, help="per class and speed")
     ap.add_argument("--sim-epochs", type=int, default=10)
@@ -79,19 +87,25 @@ def main() -> None:
     torch.set_num_threads(1)
     recordings = load_recordings(args.data, fs=12_000)
     seeds = [int(s) for s in args.seeds.split(",")]
-    budgets = [None if b == "all" else int(b) for b in args.budgets.split(",")]
+    budgets = [] if args.budgets == "none" else [
+        None if b == "all" else int(b) for b in args.budgets.split(",")]
     print("| scenario | strategy | real windows per recording | epochs | from scratch | "
           "pre-trained on simulation | difference |\n|---|---|---|---|---|---|---|")
     for by in args.by.split(","):
         strategy = "naive" if by == "load" else "replay"
         full = recordings_stream(recordings, by=by)
         weights = {s: pretrain(full, s, args.sim_per_class, args.sim_epochs) for s in seeds}
-        zero = []
+        zero, counts = [], None
         for s in seeds:
             model = model_for(full, s)
             model.load_state_dict(weights[s])
-            zero.append(accuracy(model, [e.test for e in full]))
+            predicted, true = predictions(model, [e.test for e in full])
+            zero.append(float((predicted == true).float().mean()))
+            counts = counts or confusion(predicted, true, full.n_classes)
         print(f"| {by} | zero-shot (no real window) | 0 | - | - | {fmt(zero)} | |", flush=True)
+        print(f"  zero-shot confusion, seed {seeds[0]} (row: true class, column: predicted; "
+              f"{', '.join(FAULT_CLASSES)}): {counts}",
+              file=sys.stderr)
         n_full = sum(len(e.train) for e in full)
         for budget in budgets:
             stream = recordings_stream(recordings, by=by, train_windows=budget)
