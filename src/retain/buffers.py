@@ -297,8 +297,8 @@ class ExperienceBalancedBuffer(ReplayBuffer):
         self.share_seen.append(0)
         freed = []
         for slots, share in zip(self.share_slots, self.shares(), strict=True):
-            while len(slots) > share:
-                freed.append(_pop_random(slots, self.rng))
+            if len(slots) > share:
+                freed += _pop_randoms(slots, len(slots) - share, self.rng)
         if freed:
             self._compact(freed)
 
@@ -376,6 +376,25 @@ def _pop_random(slots: list[int], rng: np.random.Generator) -> int:
     i = int(rng.integers(len(slots)))
     slots[i], slots[-1] = slots[-1], slots[i]
     return slots.pop()
+
+
+def _pop_randoms(slots: list[int], count: int, rng: np.random.Generator) -> list[int]:
+    """:func:`_pop_random` ``count`` times, its draws made in one NumPy call: the same numbers
+    (a NumPy generator draws an array of bounds as it draws them one by one), without a call
+    per row (a shrinking share frees hundreds of slots per experience).
+
+    >>> a, b = [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]
+    >>> one = np.random.default_rng(0)
+    >>> _pop_randoms(a, 3, np.random.default_rng(0)) == [_pop_random(b, one) for _ in range(3)]
+    True
+    >>> a == b
+    True
+    """
+    popped = []
+    for i in rng.integers(np.arange(len(slots), len(slots) - count, -1)).tolist():
+        slots[i], slots[-1] = slots[-1], slots[i]
+        popped.append(slots.pop())
+    return popped
 
 
 #: buffer policies by name (``Replay(policy=...)``, ``make_buffer``)
