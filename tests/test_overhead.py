@@ -445,3 +445,40 @@ def test_learn_builds_a_lazy_experience_once():
     learner = Learner(m, torch.optim.SGD(m.parameters(), lr=0.1))
     learner.learn(LazyTensorDataset(build, x.shape[0]), batch_size=BATCH)
     assert builds == 1
+
+
+@pytest.mark.parametrize("loss", [None, "weighted"])
+def test_naive_step_trains_the_plain_loops_weights(loss):
+    """Where no strategy takes part in the step the learner runs the plain loop's lines (no
+    ``Batch``; a plain ``nn.CrossEntropyLoss`` as ``F.cross_entropy`` with its settings): the
+    weights after an epoch equal the plain loop's bit for bit, batches drawn alike."""
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    criterion = (nn.CrossEntropyLoss() if loss is None
+                 else nn.CrossEntropyLoss(weight=weight, label_smoothing=0.1))
+    x, y = data(6).tensors
+    m = model()
+    learner = Learner(m, torch.optim.SGD(m.parameters(), lr=0.1), loss=criterion, seed=3)
+    learner.learn(TensorDataset(x, y), batch_size=BATCH)
+    plain = model()
+    opt = torch.optim.SGD(plain.parameters(), lr=0.1)
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(3))
+    for i in range(0, x.shape[0], BATCH):
+        idx = perm[i : i + BATCH]
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(plain(x[idx]), y[idx], weight=None if loss is None else weight,
+                        label_smoothing=0.0 if loss is None else 0.1).backward()
+        opt.step()
+    for a, b in zip(m.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_loss_module_with_hooks_is_called_as_a_module():
+    """The functional shortcut is for a plain ``nn.CrossEntropyLoss``: one with a forward
+    hook (or a subclass) is called as a module, so its hook runs every step."""
+    calls = []
+    criterion = nn.CrossEntropyLoss()
+    criterion.register_forward_hook(lambda module, args, out: calls.append(out))
+    m = model()
+    Learner(m, torch.optim.SGD(m.parameters(), lr=0.1), loss=criterion).learn(
+        data(3), batch_size=BATCH)
+    assert len(calls) == 3

@@ -141,7 +141,10 @@ class Learner:
                 and not (hooks["extend_batch"] or hooks["criterion"] or hooks["loss_terms"]
                          or hooks["after_backward"] or hooks["after_step"])):
             # no strategy takes part in the step (naive): the plain loop's lines, no Batch
-            loss = _criterion(self.loss_fn, self.task_type, self._forward(x), y)
+            out = self._forward(x)
+            if self.task_type == "regression":
+                y = self._target(y, out)
+            loss = _criterion(self.loss_fn, out, y)
             loss.backward()
             self.optimizer.step()
         else:
@@ -184,12 +187,12 @@ class Learner:
                 task = task[: batch.n_labelled]
         if task is not None:
             rows = self._mask(rows, task)
+        y = batch.y
+        if self.task_type == "regression":
+            y = self._target(y, rows)
         if self._criterion is None:
-            loss = _criterion(self.loss_fn, self.task_type, rows, batch.y)
+            loss = _criterion(self.loss_fn, rows, y)
         else:
-            y = batch.y
-            if self.task_type == "regression":
-                y = self._target(y, rows)
             loss = self._criterion(self, batch, rows, y)
         for hook in self._hooks["loss_terms"]:
             loss = hook(self, batch, loss)
@@ -438,16 +441,14 @@ class Learner:
 _cross_entropy = nn.functional.cross_entropy
 
 
-def _criterion(loss_fn: nn.Module, task_type: str, out: torch.Tensor,
-               y: torch.Tensor) -> torch.Tensor:
-    """``loss_fn(out, y)`` as the step computes it (regression targets viewed in the outputs'
-    shape). A plain ``nn.CrossEntropyLoss`` without hooks is called as the function its
-    ``forward`` calls, with its settings: the same op, without the module call's three
-    Python frames a step.
+def _criterion(loss_fn: nn.Module, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``loss_fn(out, y)``; a plain ``nn.CrossEntropyLoss`` without hooks is called as the
+    function its ``forward`` calls, with its settings: the same op, without the module call's
+    three Python frames a step (docs/performance.md).
 
     >>> out, y = torch.randn(4, 3), torch.tensor([0, 2, 1, 2])
-    >>> loss = nn.CrossEntropyLoss(label_smoothing=0.1)
-    >>> bool(_criterion(loss, "classification", out, y) == loss(out, y))
+    >>> loss = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5]), label_smoothing=0.1)
+    >>> bool(_criterion(loss, out, y) == loss(out, y))
     True
     """
     if (type(loss_fn) is nn.CrossEntropyLoss and not loss_fn._forward_hooks
@@ -455,6 +456,4 @@ def _criterion(loss_fn: nn.Module, task_type: str, out: torch.Tensor,
         return _cross_entropy(out, y, loss_fn._buffers["weight"],
                               ignore_index=loss_fn.ignore_index, reduction=loss_fn.reduction,
                               label_smoothing=loss_fn.label_smoothing)
-    if task_type == "regression" and y.shape != out.shape:
-        y = y.view(out.shape)
     return loss_fn(out, y)
