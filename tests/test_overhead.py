@@ -380,10 +380,12 @@ def test_agem_branch_free_projection_costs_a_bounded_number_of_ops():
     assert retain_ops <= cheapest + 6 < projecting, (retain_ops, cheapest, projecting)
 
 
-#: strategies whose own term calls the learner's loss module a second time (``nn.Module``
-#: dispatch: ~5 Python calls more than ``F.cross_entropy``) and that dispatch a third hook;
-#: the step's loss is one call of its own (``Learner._loss``, what ``compile=`` captures)
-CALL_ALLOWANCE = {"derpp": 31, "er-ace": 31}
+#: Python calls a step may make beyond the plain loop's: the learner's loop and the step call
+#: itself; where a strategy takes part, the ``Batch`` and the hooks it overrides (a dozen);
+#: DER++ and ER-ACE call the learner's loss module a second time in their own term
+#: (``nn.Module`` dispatch) and dispatch a third hook. The naive step builds no ``Batch`` and
+#: calls ``F.cross_entropy`` as the plain loop does: a ``Batch`` back in it fails here.
+CALL_ALLOWANCE = {"naive": 6, "derpp": 28, "er-ace": 28}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -391,9 +393,8 @@ def test_python_calls_per_step_stay_close_to_a_plain_loop(name):
     strategy, plain = CASES[name]
     retain_calls = per_step(python_calls, learner_run(strategy))
     plain_calls = per_step(python_calls, plain())
-    # the step's bookkeeping (batch object, hook dispatch, loss module call) costs a dozen
-    # calls over the plain loop's ~150; a doubled step or a per-sample loop costs hundreds
-    assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, 20), (retain_calls,
+    # a doubled step or a per-sample loop costs hundreds of calls over the plain loop's ~200
+    assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, 16), (retain_calls,
                                                                           plain_calls)
 
 
