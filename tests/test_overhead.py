@@ -20,7 +20,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.data import TensorDataset
 
 from retain import Learner
-from retain.buffers import ReplayBuffer
+from retain.buffers import ClassBalancedBuffer, ReplayBuffer
 from retain.data import LazyTensorDataset
 from retain.strategies import AGEM, DER, ERACE, EWC, DERPlusPlus, LwF, Naive, Replay
 from retain.strategies.common import frozen_copy
@@ -380,10 +380,12 @@ def test_agem_branch_free_projection_costs_a_bounded_number_of_ops():
     assert retain_ops <= cheapest + 6 < projecting, (retain_ops, cheapest, projecting)
 
 
-#: strategies whose own term calls the learner's loss module a second time (``nn.Module``
-#: dispatch: ~5 Python calls more than ``F.cross_entropy``) and that dispatch a third hook;
-#: the step's loss is one call of its own (``Learner._loss``, what ``compile=`` captures)
-CALL_ALLOWANCE = {"derpp": 31, "er-ace": 31}
+#: Python calls a step may make beyond the plain loop's: the learner's loop and the step call
+#: itself; where a strategy takes part, the ``Batch`` and the hooks it overrides (a dozen);
+#: DER++ and ER-ACE call the learner's loss module a second time in their own term
+#: (``nn.Module`` dispatch) and dispatch a third hook. The naive step builds no ``Batch`` and
+#: calls ``F.cross_entropy`` as the plain loop does: a ``Batch`` back in it fails here.
+CALL_ALLOWANCE = {"naive": 6, "derpp": 28, "er-ace": 28}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -391,9 +393,8 @@ def test_python_calls_per_step_stay_close_to_a_plain_loop(name):
     strategy, plain = CASES[name]
     retain_calls = per_step(python_calls, learner_run(strategy))
     plain_calls = per_step(python_calls, plain())
-    # the step's bookkeeping (batch object, hook dispatch, loss module call) costs a dozen
-    # calls over the plain loop's ~150; a doubled step or a per-sample loop costs hundreds
-    assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, 20), (retain_calls,
+    # a doubled step or a per-sample loop costs hundreds of calls over the plain loop's ~200
+    assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, 16), (retain_calls,
                                                                           plain_calls)
 
 
@@ -445,3 +446,86 @@ def test_learn_builds_a_lazy_experience_once():
     learner = Learner(m, torch.optim.SGD(m.parameters(), lr=0.1))
     learner.learn(LazyTensorDataset(build, x.shape[0]), batch_size=BATCH)
     assert builds == 1
+
+
+@pytest.mark.parametrize("loss", [None, "weighted"])
+def test_naive_step_trains_the_plain_loops_weights(loss):
+    """Where no strategy takes part in the step the learner runs the plain loop's lines (no
+    ``Batch``; a plain ``nn.CrossEntropyLoss`` as ``F.cross_entropy`` with its settings): the
+    weights after an epoch equal the plain loop's bit for bit, batches drawn alike."""
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    criterion = (nn.CrossEntropyLoss() if loss is None
+                 else nn.CrossEntropyLoss(weight=weight, label_smoothing=0.1))
+    x, y = data(6).tensors
+    m = model()
+    learner = Learner(m, torch.optim.SGD(m.parameters(), lr=0.1), loss=criterion, seed=3)
+    learner.learn(TensorDataset(x, y), batch_size=BATCH)
+    plain = model()
+    opt = torch.optim.SGD(plain.parameters(), lr=0.1)
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(3))
+    for i in range(0, x.shape[0], BATCH):
+        idx = perm[i : i + BATCH]
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(plain(x[idx]), y[idx], weight=None if loss is None else weight,
+                        label_smoothing=0.0 if loss is None else 0.1).backward()
+        opt.step()
+    for a, b in zip(m.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_loss_module_with_hooks_is_called_as_a_module():
+    """The functional shortcut is for a plain ``nn.CrossEntropyLoss``: one with a forward
+    hook (or a subclass) is called as a module, so its hook runs every step."""
+    calls = []
+    criterion = nn.CrossEntropyLoss()
+    criterion.register_forward_hook(lambda module, args, out: calls.append(out))
+    m = model()
+    Learner(m, torch.optim.SGD(m.parameters(), lr=0.1), loss=criterion).learn(
+        data(3), batch_size=BATCH)
+    assert len(calls) == 3
+
+
+def _class_balanced_reference(memory: ClassBalancedBuffer, labels: list[int]) -> dict[int, int]:
+    """CBRS one row at a time, the largest class found anew for each row: the slot each row
+    writes (the decisions and draws the buffer's own loop must reproduce)."""
+    writes = {}
+    for row, label in enumerate(labels):
+        seen_c = memory.class_seen[label] = memory.class_seen.get(label, 0) + 1
+        own = memory.class_slots.setdefault(label, [])
+        memory.seen += 1
+        if memory.size < memory.capacity:
+            slot = memory.size
+            memory.size += 1
+            own.append(slot)
+        else:
+            largest = max(len(s) for s in memory.class_slots.values())
+            if len(own) < largest:
+                victims = [c for c, s in memory.class_slots.items() if len(s) == largest]
+                victim = memory.class_slots[victims[int(memory.rng.integers(len(victims)))]]
+                i = int(memory.rng.integers(len(victim)))
+                victim[i], victim[-1] = victim[-1], victim[i]
+                slot = victim.pop()
+                own.append(slot)
+            elif memory.rng.random() < len(own) / seen_c:
+                slot = own[int(memory.rng.integers(len(own)))]
+            else:
+                continue
+        writes[slot] = row
+    return writes
+
+
+def test_class_balanced_insertion_makes_the_per_row_decisions():
+    """The class-balanced memory keeps the size of its largest classes as rows move instead
+    of finding it for every row (DER's memory on the harness: 12,000 rows an experience):
+    the same slots, classes and random draws as the per-row reference, batch after batch."""
+    g = torch.Generator().manual_seed(0)
+    fast, reference = ClassBalancedBuffer(30, seed=1), ClassBalancedBuffer(30, seed=1)
+    for step in range(12):
+        skew = torch.tensor([8.0, 1.0, 1.0, 0.2, 3.0]) ** (step % 3)
+        y = torch.multinomial(skew, 25, replacement=True, generator=g) + step // 4
+        source, slots = fast._choose_slots({"y": y}, 25)
+        assert dict(zip(slots.tolist(), source.tolist(), strict=True)) == \
+            _class_balanced_reference(reference, y.tolist())
+        assert (fast.class_slots, fast.class_seen, fast.size, fast.seen) == \
+            (reference.class_slots, reference.class_seen, reference.size, reference.seen)
+    assert fast.rng.random() == reference.rng.random()
