@@ -24,6 +24,7 @@ from retain.data import Tensors
 from retain.distributed import World, current, rank_batches
 from retain.errors import RetainError
 from retain.evaluation import batched_outputs
+from retain.label_space import criterion
 from retain.metrics import LearnStats
 from retain.scenarios.experience import Experience
 from retain.strategies.base import HOOKS, Batch, Strategy
@@ -141,7 +142,7 @@ class Learner:
             out = self._forward(x)
             if self.task_type == "regression":
                 y = self._target(y, out)
-            loss = _criterion(self.loss_fn, out, y)
+            loss = criterion(self.loss_fn, out, y)
             loss.backward()
             self.optimizer.step()
         else:
@@ -188,7 +189,7 @@ class Learner:
         if self.task_type == "regression":
             y = self._target(y, rows)
         if self._criterion is None:
-            loss = _criterion(self.loss_fn, rows, y)
+            loss = criterion(self.loss_fn, rows, y)
         else:
             loss = self._criterion(self, batch, rows, y)
         for hook in self._hooks["loss_terms"]:
@@ -410,23 +411,3 @@ class Learner:
         return (f"Learner({type(self.model).__name__}, {type(self.optimizer).__name__}, "
                 f"strategies={self.strategies!r})")
 
-
-_cross_entropy = nn.functional.cross_entropy
-
-
-def _criterion(loss_fn: nn.Module, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``loss_fn(out, y)``; a plain ``nn.CrossEntropyLoss`` without hooks is called as the
-    function its ``forward`` calls, with its settings: the same op, without the module call's
-    three Python frames a step (docs/performance.md).
-
-    >>> out, y = torch.randn(4, 3), torch.tensor([0, 2, 1, 2])
-    >>> loss = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5]), label_smoothing=0.1)
-    >>> bool(_criterion(loss, out, y) == loss(out, y))
-    True
-    """
-    if (type(loss_fn) is nn.CrossEntropyLoss and not loss_fn._forward_hooks
-            and not loss_fn._forward_pre_hooks):
-        return _cross_entropy(out, y, loss_fn._buffers["weight"],
-                              ignore_index=loss_fn.ignore_index, reduction=loss_fn.reduction,
-                              label_smoothing=loss_fn.label_smoothing)
-    return loss_fn(out, y)
