@@ -107,6 +107,33 @@ def test_bad_input_gets_a_clear_error(x, y, message):
                                                  strict=True))
 
 
+def test_the_model_is_probed_once_per_input_shape_and_parameters(monkeypatch):
+    """The checks run the model on two rows once; later experiences of the same shape read
+    the outputs noted then, and a new input shape, a grown or a replaced output layer is
+    probed again, so labels are still checked against the model as it is."""
+    from retain import checks
+    calls = []
+    probe = checks.probe
+    monkeypatch.setattr(checks, "probe", lambda m, x: calls.append(x.shape) or probe(m, x))
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    data = TensorDataset(torch.randn(8, 4), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+    for _ in range(3):
+        learner.learn(data, batch_size=4)
+    learner.predict(torch.randn(5, 4))
+    learner.predict(torch.randn(7, 4))
+    assert calls == [(2, 4), (1, 4)]  # the checks' two rows, predict's one row
+    with pytest.raises(RetainError, match="do not fit the model"):
+        learner.learn(TensorDataset(torch.randn(8, 5), torch.zeros(8, dtype=torch.long)))
+    learner.grow_classes(5)
+    learner.learn(TensorDataset(torch.randn(4, 4), torch.tensor([4, 3, 4, 3])))
+    model[2] = nn.Linear(6, 2)  # replaced by hand: fewer outputs
+    learner.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(RetainError, match=r"labels must be in \[0, 1\]"):
+        learner.learn(data)
+    assert len(calls) == 5
+
+
 def test_regression_with_replay_ewc_and_lwf():
     torch.manual_seed(0)
     x = torch.randn(200, 3)

@@ -380,12 +380,15 @@ def test_agem_branch_free_projection_costs_a_bounded_number_of_ops():
     assert retain_ops <= cheapest + 6 < projecting, (retain_ops, cheapest, projecting)
 
 
-#: Python calls a step may make beyond the plain loop's: the learner's loop and the step call
-#: itself; where a strategy takes part, the ``Batch`` and the hooks it overrides (a dozen);
-#: DER++ and ER-ACE call the learner's loss module a second time in their own term
-#: (``nn.Module`` dispatch) and dispatch a third hook. The naive step builds no ``Batch`` and
-#: calls ``F.cross_entropy`` as the plain loop does: a ``Batch`` back in it fails here.
-CALL_ALLOWANCE = {"naive": 6, "derpp": 28, "er-ace": 28}
+#: Python calls a step makes against the plain loop's (negative: fewer). The learner's plain
+#: SGD update skips ``torch.optim``'s per-call machinery (retain.sgd_step: ~50 calls a step),
+#: which more than pays for the learner's loop, the step call, and where a strategy takes
+#: part the ``Batch`` and the hooks it overrides; DER++ and ER-ACE call the learner's loss
+#: module a second time in their own term and dispatch a third hook. Measured (torch
+#: 2.13): naive -48, EWC -50, LwF -37, replay -39, DER -38, DER++ -29, ER-ACE -26. The
+#: naive step builds no ``Batch``: one back in it, or ``optimizer.step()`` back in any step,
+#: fails here.
+CALL_ALLOWANCE = {"naive": -40, "derpp": -15, "er-ace": -15}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -394,8 +397,8 @@ def test_python_calls_per_step_stay_close_to_a_plain_loop(name):
     retain_calls = per_step(python_calls, learner_run(strategy))
     plain_calls = per_step(python_calls, plain())
     # a doubled step or a per-sample loop costs hundreds of calls over the plain loop's ~200
-    assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, 16), (retain_calls,
-                                                                          plain_calls)
+    assert retain_calls <= plain_calls + CALL_ALLOWANCE.get(name, -20), (retain_calls,
+                                                                           plain_calls)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -9,8 +9,10 @@ Hyper-parameters come from the harness's config, mapped to retain's names:
 - EWC: Avalanche's ``mode="separate"`` with its importance (squared mini-batch gradients at the
   training batch size) is retain's ``EWC(fisher="batched-empirical")``; Avalanche's penalty
   ``λ Σ F (θ − θ*)²`` has no ``1/2``, so retain's ``lambda_`` is twice the harness's.
-- Replay: same memory size, the same batch composition (incoming batch + ``batch_size``
-  memory rows, also in an experience's shorter last step) and the same filling time:
+- Replay: same memory size, the same batch composition (incoming batch + the next
+  ``batch_size`` rows of a shuffled pass through the memory, ``draw="passes"``: every stored
+  row once a pass, the pass's last draw the rows left, as Avalanche's ReplayPlugin and the
+  plain loop cycle their memory loader) and the same filling time:
   ``Replay(update="experience")`` offers each experience to the memory after it is learned,
   as Avalanche's ReplayPlugin does, and ``policy="experience-balanced"`` keeps an equal
   share per experience, as Avalanche's default ``ExperienceBalancedBuffer`` does (a
@@ -42,11 +44,11 @@ def _strategy(name: str, params: dict, batch_size: int):
         return EWC(lambda_=2 * params["ewc_lambda"], fisher="batched-empirical",
                    fisher_batch_size=batch_size)
     if name == "replay":
-        # Avalanche's ReplayPlugin fills its memory after each experience and draws
-        # batch_size_mem (= the training batch size) memory rows every step, also in the
-        # shorter last step of an experience, from an equal share of each past experience
+        # Avalanche's ReplayPlugin fills its memory after each experience, an equal share of
+        # each past experience, and cycles through it in shuffled passes of batch_size_mem
+        # (= the training batch size) rows a step, also in an experience's shorter last step
         return Replay(capacity=params["mem_size"], batch_size=batch_size, update="experience",
-                      policy="experience-balanced")
+                      policy="experience-balanced", draw="passes")
     if name == "lwf":
         return LwF(alpha=params["alpha"], temperature=params["temperature"])
     if name == "der":

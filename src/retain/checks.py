@@ -87,7 +87,7 @@ def check_targets(y: torch.Tensor, out: torch.Tensor, task_type: str, t: torch.T
         if out.dim() != 2:
             raise RetainError(
                 f"a classifier must output [batch, classes], got shape {tuple(out.shape)}")
-        lo, hi = int(y.min()), int(y.max())
+        lo, hi = (int(v) for v in torch.aminmax(y))
         if lo < 0 or hi >= out.shape[1]:
             raise RetainError(
                 f"labels must be in [0, {out.shape[1] - 1}] for a model with "

@@ -45,6 +45,7 @@ class Labelled(Protocol):
     task_classes: list[tuple[int, ...]] | None
     loss_fn: nn.Module
     _task_mask: torch.Tensor | None
+    _probed: tuple[tuple, torch.Tensor] | None
 
     def mask(self, out: torch.Tensor, task: torch.Tensor | None) -> torch.Tensor: ...
     def target(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor: ...
@@ -52,10 +53,18 @@ class Labelled(Protocol):
 
 def note_outputs(learner: Labelled, x: torch.Tensor) -> torch.Tensor:
     """The model's outputs on a few rows ``x`` (a clear error when it cannot run them); the
-    first such call notes the learner's number of outputs."""
+    first such call notes the learner's number of outputs. The model runs once per input
+    shape and set of parameters: a later call with the same gets the outputs noted then
+    (a forward and two mode switches less per experience and per prediction; a grown or
+    replaced layer has other parameters, so it is probed again)."""
+    key = (tuple(x.shape), x.dtype, x.device, id(learner.model),
+           tuple((id(p), p.shape) for p in learner.model.parameters()))
+    if learner._probed is not None and learner._probed[0] == key:
+        return learner._probed[1]
     out = checks.probe(learner.model, x)
     if learner.n_outputs is None and out.dim() >= 2:
         learner.n_outputs = out.shape[1]
+    learner._probed = (key, out)
     return out
 
 
@@ -75,7 +84,7 @@ def note_classes(learner: Labelled, y: torch.Tensor) -> None:
     if learner.seen_classes is None:
         learner.seen_classes = torch.zeros(learner.n_outputs or int(y.max()) + 1,
                                            dtype=torch.bool, device=learner.device)
-    learner.seen_classes[y.unique()] = True
+    learner.seen_classes[y] = True  # every write is True: duplicates are harmless
 
 
 def set_task_classes(learner: Labelled, task_classes: Sequence[Sequence[int]]) -> None:

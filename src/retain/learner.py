@@ -27,6 +27,7 @@ from retain.evaluation import batched_outputs
 from retain.label_space import criterion
 from retain.metrics import LearnStats
 from retain.scenarios.experience import Experience
+from retain.sgd_step import lean_sgd_step
 from retain.strategies.base import HOOKS, Batch, Strategy
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class Learner:
         self.experiences_seen = 0
         self.samples_seen = 0
         self.n_outputs: int | None = None
+        self._probed = None  # the last probe of the model (label_space.note_outputs)
+        self._sgd_step = None  # within an experience: plain SGD's update, lean (sgd_step.py)
         self.seen_classes: torch.Tensor | None = None
         self.task_classes: list[tuple[int, ...]] | None = None
         self._task_mask: torch.Tensor | None = None
@@ -144,7 +147,7 @@ class Learner:
                 y = self._target(y, out)
             loss = criterion(self.loss_fn, out, y)
             loss.backward()
-            self.optimizer.step()
+            (self._sgd_step or self.optimizer.step)()
         else:
             batch = Batch(x, y, task, rows, source)
             for hook in hooks["extend_batch"]:
@@ -158,7 +161,7 @@ class Learner:
             for hook in hooks["after_backward"]:
                 hook(self, batch)
             if self._captured is None:
-                self.optimizer.step()
+                (self._sgd_step or self.optimizer.step)()
             else:
                 self._captured.optimizer_step(self.optimizer, self.scheduler is not None)
             for hook in hooks["after_step"]:
@@ -255,6 +258,7 @@ class Learner:
                 self.scheduler.step()
         if self.scheduler is not None and self.scheduler_interval == "experience":
             self.scheduler.step()
+        self._sgd_step = None
         for hook in self._hooks["after_experience"]:  # inline: a warning a hook raises
             hook(self, experience)                    # points at the caller of learn()
         self.experiences_seen += 1
@@ -293,6 +297,7 @@ class Learner:
         for hook in self._hooks["before_experience"]:
             hook(self, experience)
         self.model.train()
+        self._sgd_step = None if self._distributed else lean_sgd_step(self.optimizer)
         return tensors
 
     def step(self, x: torch.Tensor, y: torch.Tensor,
@@ -306,6 +311,7 @@ class Learner:
     def end_experience(self, experience: Experience) -> None:
         """What :meth:`learn` does after its last step: the strategies consolidate (the
         same lines as in :meth:`learn`, kept there so that warnings point at its caller)."""
+        self._sgd_step = None
         for hook in self._hooks["after_experience"]:
             hook(self, experience)
         self.experiences_seen += 1

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from retain.buffers import BUFFERS, make_buffer
 from retain.errors import RetainError
 from retain.strategies.base import Batch, Strategy
 
 if TYPE_CHECKING:
-    import torch
-
     from retain.scenarios import Experience
     from retain.strategies.contract import LearnerView
 
@@ -33,6 +33,12 @@ class Replay(Strategy):
             ER, mammoth). ``experience``: the experience's samples are offered once it is
             learned, so training replays past experiences only (Avalanche's ``Replay``,
             Chaudhry et al. 2019); this suits daily updates where a day is one experience.
+        draw: ``random`` (default): each step's memory rows are drawn at random, ``batch_size``
+            of them every step. ``passes``: shuffled passes through the memory, every stored
+            row replayed once a pass, the pass's last draw the rows left (fewer than
+            ``batch_size`` when they do not divide the memory): what Avalanche's
+            ``ReplayPlugin`` and a hand-written loop cycling a ``DataLoader`` over the
+            memory do. A memory whose size changed starts a new pass. One process only.
 
     Example (one experience of random data; ``s`` is the strategy):
 
@@ -56,23 +62,47 @@ class Replay(Strategy):
     distributed = True
 
     def __init__(self, capacity: int = 500, batch_size: int | None = None,
-                 policy: str = "reservoir", seed: int = 0, update: str = "step"):
+                 policy: str = "reservoir", seed: int = 0, update: str = "step",
+                 draw: str = "random"):
         BUFFERS.require(policy)  # an unknown policy is refused before anything changes
         if update not in ("step", "experience"):
             raise RetainError(f"update must be 'step' or 'experience', got {update!r}")
+        if draw not in ("random", "passes"):
+            raise RetainError(f"draw must be 'random' or 'passes', got {draw!r}")
         super().__init__(capacity=capacity, batch_size=batch_size, policy=policy, seed=seed)
-        self.update = update
+        self.update, self.draw = update, draw
         self.batch_size = batch_size
         self.add_state("buffer", make_buffer(policy, capacity, seed=seed))
+        # draw="passes": this pass's slots in order and how many were drawn (saved while set)
+        self.add_state("memory_pass", None)
         self._fields: tuple[str, ...] | None = None
 
     def extend_batch(self, learner: LearnerView, batch: Batch) -> None:
         if self.buffer.size == 0:
             return
         k = self.batch_size or batch.n_new
-        mem = self.buffer.sample(k, self._fields, share=None if learner.world.size == 1
-                                 else self.share(learner, k))
+        if self.draw == "passes":
+            rows = self._pass_rows(k)
+            mem = {name: self.buffer.fields[name].index_select(0, rows)
+                   for name in self._fields or tuple(self.buffer.fields)}
+        else:
+            mem = self.buffer.sample(k, self._fields, share=None if learner.world.size == 1
+                                     else self.share(learner, k))
         batch.append(mem["x"], mem["y"], mem.get("task"))
+
+    def _pass_rows(self, k: int) -> torch.Tensor:
+        """The next ``k`` slots of the current pass through the memory (fewer at its end)."""
+        now = self.memory_pass
+        if now is None or now["at"] >= now["order"].numel() or \
+                now["order"].numel() != self.buffer.size:
+            buffer = self.buffer
+            order = (torch.randperm(buffer.size, generator=buffer.draws)
+                     if buffer.draws is not None
+                     else torch.from_numpy(buffer.rng.permutation(buffer.size)))
+            now = self.memory_pass = {"order": order.to(buffer.device), "at": 0}
+        rows = now["order"][now["at"] : now["at"] + k]
+        now["at"] += rows.shape[0]
+        return rows
 
     def share(self, learner: LearnerView, k: int) -> tuple[int, int]:
         """Where this rank's ``k`` memory draws sit in one draw for the whole step (several
@@ -80,6 +110,9 @@ class Replay(Strategy):
         return learner.world.share(k, fixed=self.batch_size is not None)
 
     def before_experience(self, learner: LearnerView, experience: Experience) -> None:
+        if self.draw == "passes" and learner.world.size > 1:
+            raise RetainError("Replay(draw='passes') runs in one process; with several, "
+                              "use draw='random' (one global draw shared by the ranks)")
         if self.update == "step":  # the experience's rows start arriving now
             self.buffer.new_experience()
 
@@ -100,6 +133,7 @@ class Replay(Strategy):
             rows = {"x": x, "y": y} if task is None else {"x": x, "y": y, "task": task}
             self.buffer.add(**self.experience_rows(learner, rows))
         self._fields = tuple(self.buffer.fields) or None
+        self.memory_pass = None  # a new memory: a new pass (as a new DataLoader over it)
 
     def experience_rows(self, learner: LearnerView, rows: dict[str, torch.Tensor]
                         ) -> dict[str, torch.Tensor]:
