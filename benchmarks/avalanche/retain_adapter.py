@@ -27,6 +27,9 @@ Hyper-parameters come from the harness's config, mapped to retain's names:
   class-balanced memory is CBRS and draws memory rows independently.
 """
 
+import inspect
+import os
+
 import torch
 from torch.utils.data import TensorDataset
 
@@ -35,6 +38,12 @@ from retain.evaluation import StreamEvaluator
 from retain.strategies import EWC, DERPlusPlus, LwF, Naive, Replay
 
 from .base import Adapter, RunOutput
+
+#: the replay memory's draw: ``passes`` as Avalanche and the plain loop; ``RETAIN_REPLAY_DRAW=
+#: random`` runs retain's default instead, and sources older than ``draw``
+#: (``before_after.py --before``) draw at random whatever it says
+DRAW = ({"draw": os.environ.get("RETAIN_REPLAY_DRAW", "passes")}
+        if "draw" in inspect.signature(Replay.__init__).parameters else {})
 
 
 def _strategy(name: str, params: dict, batch_size: int):
@@ -48,7 +57,7 @@ def _strategy(name: str, params: dict, batch_size: int):
         # each past experience, and cycles through it in shuffled passes of batch_size_mem
         # (= the training batch size) rows a step, also in an experience's shorter last step
         return Replay(capacity=params["mem_size"], batch_size=batch_size, update="experience",
-                      policy="experience-balanced", draw="passes")
+                      policy="experience-balanced", **DRAW)
     if name == "lwf":
         return LwF(alpha=params["alpha"], temperature=params["temperature"])
     if name == "der":
