@@ -310,6 +310,10 @@ def plain_lwf() -> Callable[[int], object]:
     return plain_run(step)
 
 
+#: aten ops a plain ``SGD.step()`` runs per step beyond its arithmetic, which the learner's
+#: lean update (retain.sgd_step) does not: a step with one more op than that fails
+SGD_STEP_OPS = 5
+
 CASES = {
     "naive": (Naive, plain_naive),
     "replay": (lambda: Replay(capacity=1000), plain_replay),
@@ -328,9 +332,10 @@ def test_aten_ops_per_step_match_a_plain_loop(name):
     strategy, plain = CASES[name]
     retain_ops = per_step(aten_ops, learner_run(strategy))
     plain_ops = per_step(aten_ops, plain())
-    # the learner adds no op to the step (it does not even detach the loss it returns)
+    # the learner adds no op to the step (it does not even detach the loss it returns), and
+    # its plain-SGD update skips the ops SGD.step() runs around its arithmetic
     assert plain_ops > 5
-    assert retain_ops <= plain_ops, (retain_ops, plain_ops)
+    assert retain_ops <= plain_ops - SGD_STEP_OPS, (retain_ops, plain_ops)
 
 
 #: EWC's consolidation (one Fisher batch of all the experience's rows) allocates in proportion
@@ -377,7 +382,8 @@ def test_agem_branch_free_projection_costs_a_bounded_number_of_ops():
     cheapest = per_step(aten_ops, plain_agem(project=False))
     projecting = per_step(aten_ops, plain_agem(project=True))
     assert cheapest > 5
-    assert retain_ops <= cheapest + 6 < projecting, (retain_ops, cheapest, projecting)
+    assert retain_ops <= cheapest + 6 - SGD_STEP_OPS < projecting, (retain_ops, cheapest,
+                                                                      projecting)
 
 
 #: Python calls a step makes against the plain loop's (negative: fewer). The learner's plain
