@@ -3,10 +3,11 @@ and one fault type, then updated with the other fault types one at a time (a new
 time); its final accuracy on the leak-free test windows (each recording's last 30 %), beside
 ``retain run --scenario recordings --by fault``'s replay figure (run separately).
 
-    PYTHONPATH=src python benchmarks/store_cwru.py /work/shared/data/cwru OUT_DIR
+    PYTHONPATH=src python benchmarks/store_cwru.py /work/shared/data/cwru OUT_DIR [EPOCHS]
 
-The settings are ``retain run``'s recordings defaults (vibration CNN on envelope spectra, 5
-epochs, batch 32, Adam 3e-3, replay of 200); the store keeps 20 % of each file out for its gate.
+The settings are ``retain run``'s recordings defaults, read from its ``RUN_DEFAULTS`` (vibration
+CNN on envelope spectra, 10 epochs, batch 32, Adam 3e-3, replay of 200; ``EPOCHS`` overrides
+the epochs); the store keeps 20 % of each file out for its gate.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from retain.store.store import Store
 from retain.strategies import make_strategy
 from retain.vibration import recordings_stream
+from retain.vibration.run_recordings import RUN_DEFAULTS
 
 
 def write(path: Path, dataset, classes: list[str]) -> Path:
@@ -29,7 +31,7 @@ def write(path: Path, dataset, classes: list[str]) -> Path:
     return path
 
 
-def main(data: str, out: str) -> None:
+def main(data: str, out: str, epochs: int = RUN_DEFAULTS["epochs"]) -> None:
     torch.set_num_threads(1)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -42,11 +44,14 @@ def main(data: str, out: str) -> None:
         np.savez(first, x=np.concatenate([a["x"], b["x"]]),
                  label=np.concatenate([a["label"], b["label"]]))
     store = Store(out_dir / "store")
+    defaults = RUN_DEFAULTS["strategy_defaults"]
     start = time.perf_counter()
     version = store.init(first, model="vibration-cnn",
                          model_args={"features": "envelope", "fs": stream.info["fs"]},
-                         strategies=[make_strategy("replay", capacity=200)], optimizer="adam",
-                         lr=3e-3, epochs=5, batch_size=32, holdout="random")
+                         strategies=[make_strategy("replay", **defaults["replay"])],
+                         optimizer=RUN_DEFAULTS["optimizer"], lr=RUN_DEFAULTS["lr"],
+                         epochs=epochs, batch_size=RUN_DEFAULTS["batch_size"],
+                         holdout="random")
     print(f"v{version.id} {version.status}: holdout error {version.metrics['holdout_error']:.4f}")
     for path in files[2:]:
         version = store.update(path)
@@ -63,4 +68,4 @@ def main(data: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], *(int(a) for a in sys.argv[3:4]))

@@ -184,3 +184,16 @@ def test_report_groups_a_manifest_by_its_split_column(tmp_path) -> None:
     assert section.images == ["recordings-machine-m1.png", "recordings-machine-m2.png"]
     assert (tmp_path / "out" / "recordings-machine-m1.png").stat().st_size > 1e4
     assert "3 recordings" in section.text and "classes a, b" in section.text
+
+
+def test_the_page_states_the_scenario_defaults() -> None:
+    """docs/vibration.md tells what ``--scenario recordings`` trains with, and its CWRU figures
+    are measured with it: a changed default must change the page (and rerun the figures)."""
+    from pathlib import Path
+
+    from retain.vibration.run_recordings import RUN_DEFAULTS
+
+    page = (Path(__file__).parents[1] / "docs" / "vibration.md").read_text()
+    assert (f"Adam, lr 3e-3, batch {RUN_DEFAULTS['batch_size']}, "
+            f"**{RUN_DEFAULTS['epochs']} epochs** per experience") in " ".join(page.split())
+    assert RUN_DEFAULTS["lr"] == 3e-3 and RUN_DEFAULTS["optimizer"] == "adam"

@@ -3,6 +3,8 @@
 ``retain run --scenario recordings --data DIR_OR_MANIFEST --by fault|load|size|COLUMN``.
 The defaults below were chosen on a validation cut of the training part of the CWRU
 recordings (``--validation 0.2``), never on their test part; docs/vibration.md has the sweep.
+It chose 10 epochs on 2026-12-06: since replay's memory draws moved to a torch generator,
+5 epochs leave Replay over fault types at 0.808 on validation, 10 reach 1.000.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from retain.scenarios.catalog import ScenarioSpec
 MAX_ROWS = 8
 OPTIONS = ("data", "by", "window", "stride", "fs", "train_fraction", "validation")
 RUN_DEFAULTS = {
-    "model": "vibration-cnn", "epochs": 5, "batch_size": 32, "lr": 3e-3, "optimizer": "adam",
+    "model": "vibration-cnn", "epochs": 10, "batch_size": 32, "lr": 3e-3, "optimizer": "adam",
     "joint": True, "by": "fault",
     "strategy_defaults": {
         "ewc": {"lambda_": 300.0},
