@@ -127,3 +127,25 @@ def test_the_learner_uses_it_and_trains_what_sgd_step_trains(strategy, monkeypat
         warnings.simplefilter("error")
         learner.learn(data, epochs=2, batch_size=8)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1**2)  # stepped every epoch
+
+
+def test_a_learn_that_raises_leaves_no_lean_step_behind():
+    """The lean step is chosen for one experience. If a step's callback raises inside
+    ``learn``, a later ``update`` after a change of settings (momentum added) must go through
+    ``SGD.step`` and honour it, not the step chosen for the broken experience."""
+    g = torch.Generator().manual_seed(1)
+    data = TensorDataset(torch.randn(24, 5, generator=g), torch.randint(0, 3, (24,), generator=g))
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    learner = Learner(model, opt, seed=2)
+
+    def fail(step):
+        raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"), learner.every_steps(1, fail):
+        learner.learn(data, batch_size=8)
+    assert learner._sgd_step is None
+    opt.param_groups[0]["momentum"] = 0.9
+    learner.update(*data[:8])
+    learner.update(*data[8:16])
+    assert opt.state[model[0].weight]["momentum_buffer"] is not None  # SGD.step ran, twice

@@ -217,6 +217,7 @@ class Learner:
     def update(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor | int | None = None,
                validate: bool = True) -> float:
         """One incremental step on one batch; returns the training loss of the step."""
+        self._sgd_step = None  # outside an experience: optimizer.step(), as its settings are now
         self.model.train()
         x, y = x.to(self.device), y.to(self.device)
         t = self._task_tensor(task, x.shape[0])
@@ -248,17 +249,20 @@ class Learner:
         tensors = self.begin_experience(experience)
         loss, steps, n = torch.zeros(()), 0, len(experience.train)
         periodic = self._periodic
-        for _ in range(epochs):
-            for x, y, *t, rows in self._batches(experience.train, tensors, batch_size, shuffle):
-                loss = self._step(x, y, t[0] if t else None, rows, tensors)
-                steps += 1
-                if periodic is not None and steps % periodic[0] == 0:
-                    periodic[1](steps)
-            if self.scheduler is not None and self.scheduler_interval == "epoch":
-                self.scheduler.step()
+        try:
+            for _ in range(epochs):
+                for x, y, *t, rows in self._batches(experience.train, tensors, batch_size,
+                                                    shuffle):
+                    loss = self._step(x, y, t[0] if t else None, rows, tensors)
+                    steps += 1
+                    if periodic is not None and steps % periodic[0] == 0:
+                        periodic[1](steps)
+                if self.scheduler is not None and self.scheduler_interval == "epoch":
+                    self.scheduler.step()
+        finally:  # chosen for this experience only, even if a step or a callback raised
+            self._sgd_step = None
         if self.scheduler is not None and self.scheduler_interval == "experience":
             self.scheduler.step()
-        self._sgd_step = None
         for hook in self._hooks["after_experience"]:  # inline: a warning a hook raises
             hook(self, experience)                    # points at the caller of learn()
         self.experiences_seen += 1
