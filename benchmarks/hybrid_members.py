@@ -33,6 +33,22 @@ def seed_means(series: list[str], members: list[int], seeds: list[int],
                     for n in seeds] for s in series} for m in members}
 
 
+def summary(maes: dict[int, dict[str, list[float]]]) -> dict[int, dict[str, dict[str, float]]]:
+    """Per member count and series: the seeds' mean, their spread ((max - min) / mean) and the
+    mean over the first count's mean; ``"geomean"`` holds the ratios' geometric mean."""
+    first = next(iter(maes.values()))
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for m, by_series in maes.items():
+        cells = {}
+        for s, runs in by_series.items():
+            r = np.asarray(runs, dtype=float)
+            cells[s] = {"mean": float(r.mean()), "spread": float((r.max() - r.min()) / r.mean()),
+                        "ratio": float(r.mean() / np.mean(first[s]))}
+        ratios = [c["ratio"] for c in cells.values()]
+        out[m] = {**cells, "geomean": {"ratio": float(np.exp(np.mean(np.log(ratios))))}}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", default="1,3", help="comma-separated member counts")
@@ -48,23 +64,21 @@ def main() -> None:
     experiment = Experiment(approaches=("hybrid",), validate_days=args.validate, detectors=())
     start = time.perf_counter()
     maes = seed_means(series, members, seeds, experiment)
+    table = summary(maes)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "members.json").write_text(json.dumps(
-        {"validate_days": args.validate, "seeds": seeds, "mae": maes}, indent=2))
+        {"validate_days": args.validate, "seeds": seeds, "mae": maes,
+         "summary": table}, indent=2))
     print(f"hybrid validation MAE, mean over seeds {args.seeds} (spread: (max - min) / mean), "
           f"last {args.validate} pre-training days; {time.perf_counter() - start:.0f} s")
     print(f"{'networks':>8s} " + " ".join(f"{s:>20s}" for s in series) + f" {'geomean':>8s}")
-    first = {s: float(np.mean(maes[members[0]][s])) for s in series}
     for m in members:
-        cells = []
-        for s in series:
-            runs = np.array(maes[m][s])
-            cells.append(f"{runs.mean():.4f} ({(runs.max() - runs.min()) / runs.mean():5.1%})")
-        print(f"{m:8d} " + " ".join(f"{c:>20s}" for c in cells))
+        print(f"{m:8d} " + " ".join(
+            f"{table[m][s]['mean']:.4f} ({table[m][s]['spread']:5.1%})".rjust(20) for s in series))
     for m in members[1:]:
-        r = [float(np.mean(maes[m][s])) / first[s] for s in series]
-        print(f"{f'{m} / {members[0]}':>8s} " + " ".join(f"{x:20.3f}" for x in r)
-              + f" {float(np.exp(np.mean(np.log(r)))):8.3f}")
+        print(f"{f'{m} / {members[0]}':>8s} "
+              + " ".join(f"{table[m][s]['ratio']:20.3f}" for s in series)
+              + f" {table[m]['geomean']['ratio']:8.3f}")
 
 
 if __name__ == "__main__":

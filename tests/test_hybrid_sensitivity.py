@@ -40,3 +40,21 @@ def test_ratios_are_over_the_default_on_the_same_series():
     assert table["default"] == {"a": 1.0, "b": 1.0, "geomean": 1.0}
     assert table["x"]["a"] == 0.5 and table["x"]["b"] == 2.0
     assert table["x"]["geomean"] == pytest.approx(1.0)
+
+
+def test_members_table_passes_members_and_seed_and_averages_over_seeds(monkeypatch):
+    """benchmarks/hybrid_members.py: every run gets its member count and seed, and a cell is
+    the seeds' mean with their spread, over the first count's mean."""
+    import hybrid_members
+
+    calls = []
+    monkeypatch.setattr(hybrid_members, "hybrid_mae", lambda s, experiment, change:
+                        calls.append((s, change)) or change["hybrid_members"] + change["seed"])
+    maes = hybrid_members.seed_means(["a", "b"], [1, 3], [0, 1, 2], experiment=None)
+    assert {"hybrid_members": 3, "seed": 2} in [c for _, c in calls] and len(calls) == 12
+    assert maes[3]["a"] == [3, 4, 5]
+    table = hybrid_members.summary({1: {"a": [2.0, 2.0, 2.0], "b": [1.0, 2.0, 3.0]},
+                                    3: {"a": [1.0, 1.0, 1.0], "b": [2.0, 4.0, 6.0]}})
+    assert table[1]["b"] == {"mean": 2.0, "spread": 1.0, "ratio": 1.0}
+    assert table[3]["a"]["ratio"] == 0.5 and table[3]["b"]["ratio"] == 2.0
+    assert table[3]["geomean"]["ratio"] == pytest.approx(1.0)
