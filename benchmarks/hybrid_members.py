@@ -7,7 +7,7 @@ How the number of networks the hybrid averages (``Settings.hybrid_members``) was
 ``retain forecast --data S --validate 21 --approaches hybrid --hybrid-members M --seed N``
 (the last 21 pre-training days forecast test-then-train; no forecast day touched) for every
 series, member count and seed. One seed cannot resolve a difference of a few percent (the
-sensitivity table's seed rows move a series by up to 3%), so each cell is a mean over seeds,
+sensitivity table's seed rows move a series by up to 4%), so each cell is a mean over seeds,
 with the seeds' spread, (max - min) / mean, beside it; the last row is each count's mean over
 the first one's, and their geometric mean over series.
 """
