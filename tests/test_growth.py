@@ -35,7 +35,11 @@ def test_a_learner_grows_new_classes_and_learns_them(strategies):
     before = learner_.model(x_old).detach()
     assert learner_.grow_classes(4) == "2"
     out = learner_.model(x_old).detach()
-    assert out.shape == (len(x_old), 4) and torch.equal(out[:, :2], before)
+    assert out.shape == (len(x_old), 4)
+    # the old rows are copied: the same outputs up to the matmul kernel's rounding, which
+    # depends on the output width on some CPUs (MKL on AVX2: 1 ulp); a re-initialised row
+    # would move them by ~1
+    torch.testing.assert_close(out[:, :2], before, rtol=1e-6, atol=1e-6)
     state = learner_.optimizer.state[learner_.model[2].weight]  # the new parameter
     assert state["exp_avg"].shape == (4, 16) and not state["exp_avg"][2:].any()
     learner_.learn(blobs([2, 3]), epochs=5, batch_size=10)

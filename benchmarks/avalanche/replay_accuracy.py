@@ -4,7 +4,7 @@ Runs retain and four hand-written loops on the same data, initial weights and da
 difference at a time, and prints each variant's final accuracy over seeds with the paired
 differences:
 
-- ``retain``: ``Replay(capacity=1000, update="experience")``, memory rows = incoming rows
+- ``retain``: ``Replay(capacity=1000, update="experience", seed=seed)``, memory rows = incoming rows
   (96 in the last step of an experience of 12,000 at batch 128);
 - ``plain-retain``: a plain loop doing retain's math (must equal ``retain`` to the bit);
 - ``reservoir``: the same loop, always 128 memory rows (Avalanche's ``batch_size_mem``);
@@ -14,6 +14,10 @@ differences:
 - ``retain-balanced``: retain's ``Replay(capacity=1000, batch_size=128, update="experience",
   policy="experience-balanced")``, the library doing what ``balanced`` does by hand (its own
   random draws, so equal in distribution, not to the bit).
+
+Every variant keeps and draws its memory with the run's seed: the harness's data are the same
+at every seed, so a memory seeded alike in every run would be one draw repeated, and its
+luck would read as a difference between policies.
 
 Needs the peers harness (its synthetic data and model)::
 
@@ -48,14 +52,14 @@ def run(variant: str, seed: int, data, cfg) -> tuple[float, float]:
     opt = common.make_optimizer(model.parameters(), cfg)
     generator = torch.Generator().manual_seed(seed + 1)  # the learner's data order
     if variant.startswith("retain"):
-        replay = (Replay(CAPACITY, update="experience") if variant == "retain" else
+        replay = (Replay(CAPACITY, update="experience", seed=seed) if variant == "retain" else
                   Replay(CAPACITY, batch_size=BATCH, update="experience",
                          policy="experience-balanced", seed=seed))
         learner = Learner(model, opt, strategies=[replay], seed=seed + 1)
         for x, y in data.train:
             learner.learn(TensorDataset(x, y), batch_size=BATCH)
     else:
-        memory = ReplayBuffer(CAPACITY, seed=0)
+        memory = ReplayBuffer(CAPACITY, seed=seed)  # each seed its own memory, as retain's
         groups: list[tuple[torch.Tensor, torch.Tensor]] = []
         for x, y in data.train:
             perm = torch.randperm(len(y), generator=generator)
