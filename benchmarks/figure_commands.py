@@ -27,11 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 UNIT = r"(?:%|×|x\b|\s?s\b|\s?ms\b|\s?min\b|\s?minutes\b|\s?points\b|/s\b|\s?GW\b|\s?MW\b)"
 FIGURE = re.compile(rf"(?<![\w.])[-+−]?\d[\d,]*(?:\.\d+)?{UNIT}|(?<![\w.-])[-+−]?\d+\.\d+\b")
 EXAMPLE = "`python (the example above)`"
-COMMAND = re.compile(r"`\$? ?(?:retain|python|make|torchrun|bash|pytest|/usr/bin/time)\b[^`]*`")
+# a command, after any environment settings (PYTHONPATH=src python ...); the program name
+# must end at a space, so a name such as `retain-balanced` is not taken for one
+COMMAND = re.compile(r"`\$? ?(?:[A-Z_]+=\S* )*(?:retain|python|make|torchrun|bash|pytest"
+                     r"|/usr/bin/time)(?=[\s`])[^`]*`")
 NOT_FIGURES = [
     re.compile(r"`[^`]*`"),  # inline code: a command's arguments, names
     re.compile(r"\]\([^)]*\)"),  # link targets
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # dates
+    re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"),  # addresses such as 127.0.0.1
     re.compile(r"(?i)\b(?:torch|python|avalanche|pytorch)\s*(?:>=\s*)?\d+(?:\.\d+)+"),  # versions
     re.compile(r"\b\d+-\d+-\d+(?:-\d+)*\b"),  # layer sizes such as 784-100-100-10
     re.compile(r"(?<![\w.])\d+×(?=[^\W\d_])"),  # a multiple of a named quantity: 2×BSF

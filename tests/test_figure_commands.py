@@ -42,6 +42,16 @@ def test_the_check_lists_figures_without_a_command(tmp_path):
     assert figure_commands.main([str(page)]) == 1
 
 
+def test_a_command_may_set_its_environment_but_a_name_is_not_a_command(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Measured with `PYTHONPATH=src:PEERS python replay_accuracy.py`: 0.48.\n\n"
+        "The `retain-balanced` row reached 0.47.\n\n"
+        "The server binds to 127.0.0.1 and answers in 2.5 ms.\n")
+    missing = figure_commands.unexplained(page)
+    assert [(line, found) for line, found, _ in missing] == [(3, ["0.47"]), (5, ["2.5 ms"])]
+
+
 def test_settings_config_blocks_and_tables_in_list_items(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
